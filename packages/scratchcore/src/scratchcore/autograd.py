@@ -1,0 +1,248 @@
+"""The machinery of reverse-mode automatic differentiation, apart from the ops themselves.
+
+Notes: ``packages/scratchcore/notes/01-autograd.md``.
+
+This module holds the four ideas every op in ``tensor.py`` leans on:
+
+* **grad mode** — ``no_grad()`` switches graph recording off (evaluation, optimizer updates);
+* **unbroadcast** — the adjoint of broadcasting is a sum: a gradient the shape of a broadcast
+  result is summed back to the shape of the input that was broadcast;
+* **topological order** — ``backward`` visits every node after all the nodes that use it, found
+  by an *iterative* depth-first search so that a chain of 10,000 ops needs no recursion;
+* **gradcheck** — central finite differences in float64, the reference every op is checked by.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # imported for type hints only: tensor.py imports this module at run time
+    from scratchcore.tensor import Tensor
+
+# --------------------------------------------------------------------------------------------
+# Grad mode
+# --------------------------------------------------------------------------------------------
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True when new ops record the graph that ``backward`` needs."""
+    return _grad_enabled
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) that stops ops from recording a graph.
+
+    Inside it every result has ``requires_grad=False``: nothing is kept for a backward pass, which
+    saves memory and time in evaluation, and lets an optimizer update parameters in place.
+    """
+
+    def __enter__(self) -> no_grad:
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+
+class enable_grad(contextlib.ContextDecorator):
+    """Switch graph recording back on inside a ``no_grad`` block."""
+
+    def __enter__(self) -> enable_grad:
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+
+# --------------------------------------------------------------------------------------------
+# The adjoint of broadcasting
+# --------------------------------------------------------------------------------------------
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` (the shape of a broadcast result) back down to ``shape``.
+
+    Broadcasting copies an input along new leading axes and along its size-1 axes. Each copy
+    contributed to the loss, so the input's gradient is the *sum* of the copies' gradients:
+
+    * axes that broadcasting prepended are summed away;
+    * axes where the input had size 1 (and the result did not) are summed with ``keepdims``.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise ValueError(f"unbroadcast: gradient shape {grad.shape} is smaller than {shape}")
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    if grad.shape != shape:
+        raise ValueError(f"unbroadcast: cannot reduce a gradient of shape {grad.shape} to {shape}")
+    return grad
+
+
+# --------------------------------------------------------------------------------------------
+# Walking the graph
+# --------------------------------------------------------------------------------------------
+
+
+def topological_order(root: Tensor) -> list[Tensor]:
+    """Every tensor ``root`` depends on (that requires grad), each listed after its inputs.
+
+    An iterative depth-first search: a node is appended to the order only after all of its
+    parents have been. The explicit stack replaces recursion, so depth is limited by memory,
+    not by Python's recursion limit.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, parents_done = stack.pop()
+        if parents_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
+    return order
+
+
+def _graph_was_freed(grad: np.ndarray) -> tuple:
+    raise RuntimeError(
+        "backward: this part of the graph was already used by a backward pass and freed; "
+        "call backward(retain_graph=True) the first time to go through it again"
+    )
+
+
+def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
+    """Propagate ``grad`` (d loss / d root) to every leaf below ``root``; accumulate in ``.grad``.
+
+    Nodes are visited in reverse topological order, so a node's gradient is complete (every use
+    of it has sent its share) before it is passed on. Each node's gradient is dropped as soon as
+    it has been passed on, and, unless ``retain_graph``, so are the node's saved inputs.
+    """
+    pending: dict[int, np.ndarray] = {id(root): grad}
+    for node in reversed(topological_order(root)):
+        node_grad = pending.pop(id(node), None)
+        if node_grad is None:  # nothing flowed here (e.g. only through a branch with zero use)
+            continue
+        if node._backward is None or node._retains_grad:  # a leaf, or asked to keep its grad
+            node_grad = np.asarray(node_grad, dtype=node.data.dtype)
+            node.grad = node_grad.copy() if node.grad is None else node.grad + node_grad
+        if node._backward is None:
+            continue
+        parent_grads = node._backward(node_grad)
+        for parent, parent_grad in zip(node._parents, parent_grads, strict=True):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            key = id(parent)
+            # Not ``+=``: a backward function may hand the same array to several parents.
+            pending[key] = parent_grad if key not in pending else pending[key] + parent_grad
+        if not retain_graph:
+            node._backward = _graph_was_freed
+            node._parents = ()
+
+
+# --------------------------------------------------------------------------------------------
+# Finite differences
+# --------------------------------------------------------------------------------------------
+
+
+class GradcheckError(AssertionError):
+    """Raised by ``gradcheck`` when an analytic gradient disagrees with finite differences."""
+
+
+def gradcheck(
+    fn: Callable[..., Tensor],
+    inputs: Sequence[Tensor | np.ndarray],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> bool:
+    """Check ``fn``'s backward pass against central finite differences, in float64.
+
+    ``fn(*inputs)`` may return a tensor of any shape. It is reduced to the scalar
+    ``L = sum(fn(*inputs) * w)`` with fixed random weights ``w`` (so every output element
+    matters, each with a different weight), and for every element ``x_i`` of every input that
+    requires grad,
+
+        analytic  dL/dx_i   (from backward)   must match
+        numeric   (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)
+
+    within ``|analytic - numeric| <= atol + rtol * |numeric|``. Returns True, or raises
+    ``GradcheckError`` naming the worst element.
+    """
+    from scratchcore.tensor import Tensor
+
+    tensors = []
+    for position, x in enumerate(inputs):
+        x = x if isinstance(x, Tensor) else Tensor(np.asarray(x), requires_grad=True)
+        if x.requires_grad and x.data.dtype != np.float64:
+            raise TypeError(
+                f"gradcheck: input {position} has dtype {x.data.dtype}; finite differences need "
+                "float64 inputs (float32 rounding swamps a step of 1e-6)"
+            )
+        tensors.append(x)
+
+    with no_grad():
+        out_shape = fn(*tensors).shape
+    weights = np.random.default_rng(seed).standard_normal(out_shape)
+
+    def scalar_loss() -> float:
+        with no_grad():
+            return float((fn(*tensors).data * weights).sum())
+
+    for x in tensors:
+        x.grad = None
+    out = fn(*tensors)
+    if not out.requires_grad:
+        raise GradcheckError("gradcheck: the output does not depend on any input that needs grad")
+    out.backward(weights.astype(out.data.dtype))
+
+    worst = None  # (excess error, input position, element index, analytic, numeric)
+    for position, x in enumerate(tensors):
+        if not x.requires_grad:
+            continue
+        analytic = np.zeros_like(x.data) if x.grad is None else x.grad
+        flat = x.data.reshape(-1)  # a view: writing to it perturbs x in place
+        for i in range(flat.size):
+            original = flat[i]
+            flat[i] = original + eps
+            loss_plus = scalar_loss()
+            flat[i] = original - eps
+            loss_minus = scalar_loss()
+            flat[i] = original
+            numeric = (loss_plus - loss_minus) / (2 * eps)
+            got = analytic.reshape(-1)[i]
+            excess = abs(got - numeric) - (atol + rtol * abs(numeric))
+            if worst is None or excess > worst[0]:
+                index = np.unravel_index(i, x.shape) if x.shape else ()
+                worst = (excess, position, tuple(int(j) for j in index), got, numeric)
+    if worst is not None and worst[0] > 0:
+        _, position, index, got, numeric = worst
+        raise GradcheckError(
+            f"gradcheck: input {position} element {index}: backward gives {got:.8g}, "
+            f"finite differences give {numeric:.8g} (atol={atol}, rtol={rtol})"
+        )
+    return True
+

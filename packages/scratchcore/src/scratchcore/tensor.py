@@ -1,0 +1,762 @@
+"""``Tensor``: a NumPy array that remembers how it was computed, so it can be differentiated.
+
+Notes: ``packages/scratchcore/notes/01-autograd.md`` (its table links every op below).
+
+Every op follows one pattern, so each derivative sits right next to its forward computation:
+
+    def op(self, ...):
+        out = <forward, in NumPy>
+        def backward(g):                  # g = dLoss/dout, the shape of out
+            return (<dLoss/dinput for each input>,)
+        return Tensor._make(out, (inputs...), backward, "op")
+
+``backward`` (in ``autograd.py``) calls these closures in reverse topological order. Binary ops
+broadcast like NumPy and pass their gradients through ``unbroadcast`` back to each input's shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from scratchcore.autograd import is_grad_enabled, run_backward, unbroadcast
+
+BackwardFn = Callable[[np.ndarray], tuple[np.ndarray | None, ...]]
+
+
+def _default_array(data: Any, dtype: Any) -> np.ndarray:
+    """``data`` as an array: Python floats become float32 (the default), arrays keep their dtype."""
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    if isinstance(data, np.ndarray | np.generic):
+        return np.asarray(data)
+    array = np.asarray(data)
+    if array.dtype == np.float64:  # came from Python floats: use the float32 default
+        array = array.astype(np.float32)
+    return array
+
+
+def _may_repeat(index: Any) -> bool:
+    """True if ``index`` holds an integer array, the only kind that can pick an element twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(
+        isinstance(p, list | np.ndarray) and np.asarray(p).dtype != np.bool_ for p in parts
+    )
+
+
+def _normalize_axes(axis: int | Sequence[int] | None, ndim: int, op: str) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative axes (``None`` means every axis)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    normalized = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
+        normalized.append(int(a) % max(ndim, 1))
+    return tuple(sorted(normalized))
+
+
+def _expand_reduced(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool):
+    """Broadcast the gradient of a reduction back over the axes it reduced."""
+    if not keepdims:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    ``Tensor(data, requires_grad=False, dtype=None)``: ``data`` is anything ``np.asarray``
+    accepts. Without a ``dtype``, Python floats become float32 and NumPy arrays keep theirs.
+    After ``loss.backward()``, every leaf tensor with ``requires_grad=True`` holds
+    ``d loss / d leaf`` in ``.grad`` (an ``np.ndarray`` of the leaf's shape).
+    """
+
+    # Let ``ndarray + Tensor`` call ``Tensor.__radd__`` instead of NumPy broadcasting over us.
+    __array_ufunc__ = None
+    __hash__ = object.__hash__  # ``==`` is elementwise below; identity stays the hash
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data: np.ndarray = _default_array(data, dtype)
+        self.grad: np.ndarray | None = None
+        self._parents: tuple[Tensor, ...] = ()
+        self._backward: BackwardFn | None = None
+        self._op = ""
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data: np.ndarray, parents: tuple[Tensor, ...], backward: BackwardFn, op: str):
+        """The result of an op: records its inputs and backward function if a gradient may flow."""
+        out = cls.__new__(cls)
+        out.data = data
+        out.grad = None
+        out._op = op
+        out._retains_grad = False
+        out.requires_grad = is_grad_enabled() and any(p.requires_grad for p in parents)
+        out._parents = parents if out.requires_grad else ()
+        out._backward = backward if out.requires_grad else None
+        return out
+
+    # ---------------------------------------------------------------------------------------
+    # Plain properties and conversions
+    # ---------------------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self._op
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def item(self) -> float | int | bool:
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element tensor has an item; got shape {self.shape}")
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """The same data, cut off from the graph (no gradient flows through it)."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and not np.issubdtype(self.data.dtype, np.floating):
+            raise TypeError(
+                f"requires_grad: only floating-point tensors can have gradients; got dtype "
+                f"{self.data.dtype} (convert first, e.g. Tensor(x, dtype=np.float32))"
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> Tensor:
+        """Keep this non-leaf tensor's gradient in ``.grad`` during backward (for inspection)."""
+        self._retains_grad = True
+        return self
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ""
+        if self._op:
+            extra += f", op={self._op}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"Tensor({body}{extra})"
+
+    # ---------------------------------------------------------------------------------------
+    # Backward
+    # ---------------------------------------------------------------------------------------
+
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate ``d self / d leaf`` into the ``.grad`` of every leaf this depends on.
+
+        ``grad`` is ``d loss / d self``; it may be omitted only for a one-element tensor (then it
+        is 1). The graph's saved values are freed afterwards unless ``retain_graph=True``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad (no input had requires_grad=True, "
+                "or it was computed inside no_grad())"
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: a non-scalar output of shape {self.shape} needs an explicit "
+                    "grad (d loss / d output of the same shape); call e.g. out.sum().backward()"
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(
+                    f"backward: grad has shape {grad.shape} but the output has shape {self.shape}"
+                )
+        run_backward(self, grad, retain_graph=retain_graph)
+
+    # ---------------------------------------------------------------------------------------
+    # Elementwise arithmetic (broadcasting; gradients unbroadcast to each input's shape)
+    # ---------------------------------------------------------------------------------------
+
+    def _lift(self, other: Any) -> Tensor:
+        """A Python number or array as a constant tensor; numbers take this tensor's float dtype."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, int | float) and np.issubdtype(self.dtype, np.floating):
+            return Tensor(np.asarray(other, dtype=self.dtype))
+        return Tensor(np.asarray(other))
+
+    def _binary_shapes(self, other: Tensor, op: str) -> None:
+        try:
+            np.broadcast_shapes(self.shape, other.shape)
+        except ValueError:
+            raise ValueError(
+                f"{op}: shapes {self.shape} and {other.shape} cannot be broadcast together"
+            ) from None
+
+    def __add__(self, other: Any) -> Tensor:
+        other = self._lift(other)
+        self._binary_shapes(other, "add")
+        a, b = self, other
+
+        def backward(g):  # d(a+b)/da = 1, d(a+b)/db = 1
+            return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
+
+        return Tensor._make(a.data + b.data, (a, b), backward, "add")
+
+    def __sub__(self, other: Any) -> Tensor:
+        other = self._lift(other)
+        self._binary_shapes(other, "sub")
+        a, b = self, other
+
+        def backward(g):  # d(a-b)/da = 1, d(a-b)/db = -1
+            return unbroadcast(g, a.shape), unbroadcast(-g, b.shape)
+
+        return Tensor._make(a.data - b.data, (a, b), backward, "sub")
+
+    def __mul__(self, other: Any) -> Tensor:
+        other = self._lift(other)
+        self._binary_shapes(other, "mul")
+        a, b = self, other
+
+        def backward(g):  # d(ab)/da = b, d(ab)/db = a
+            return (
+                unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
+                unbroadcast(g * a.data, b.shape) if b.requires_grad else None,
+            )
+
+        return Tensor._make(a.data * b.data, (a, b), backward, "mul")
+
+    def __truediv__(self, other: Any) -> Tensor:
+        other = self._lift(other)
+        self._binary_shapes(other, "div")
+        a, b = self, other
+
+        def backward(g):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+            return (
+                unbroadcast(g / b.data, a.shape) if a.requires_grad else None,
+                unbroadcast(-g * a.data / (b.data * b.data), b.shape) if b.requires_grad else None,
+            )
+
+        return Tensor._make(a.data / b.data, (a, b), backward, "div")
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        exponent = self._lift(exponent)
+        self._binary_shapes(exponent, "pow")
+        a, b = self, exponent
+        out = a.data**b.data
+
+        def backward(g):  # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a
+            grad_a = grad_b = None
+            if a.requires_grad:
+                grad_a = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape)
+            if b.requires_grad:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    grad_b = unbroadcast(g * out * np.log(a.data), b.shape)
+            return grad_a, grad_b
+
+        return Tensor._make(out, (a, b), backward, "pow")
+
+    def __radd__(self, other: Any) -> Tensor:
+        return self._lift(other) + self
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return self._lift(other) - self
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return self._lift(other) * self
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return self._lift(other) / self
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return self._lift(other) ** self
+
+    def __neg__(self) -> Tensor:
+        def backward(g):  # d(-a)/da = -1
+            return (-g,)
+
+        return Tensor._make(-self.data, (self,), backward, "neg")
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return matmul(self, self._lift(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return matmul(self._lift(other), self)
+
+    def matmul(self, other: Any) -> Tensor:
+        return matmul(self, self._lift(other))
+
+    # Comparisons: plain boolean tensors, outside the graph (a step function has no gradient).
+    def __lt__(self, other: Any) -> Tensor:
+        return Tensor(self.data < self._lift(other).data)
+
+    def __le__(self, other: Any) -> Tensor:
+        return Tensor(self.data <= self._lift(other).data)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return Tensor(self.data > self._lift(other).data)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return Tensor(self.data >= self._lift(other).data)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data == self._lift(other).data)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data != self._lift(other).data)
+
+    # ---------------------------------------------------------------------------------------
+    # Elementwise functions
+    # ---------------------------------------------------------------------------------------
+
+    def exp(self) -> Tensor:
+        out = np.exp(self.data)
+
+        def backward(g):  # d exp(a)/da = exp(a)
+            return (g * out,)
+
+        return Tensor._make(out, (self,), backward, "exp")
+
+    def log(self) -> Tensor:
+        a = self.data
+
+        def backward(g):  # d log(a)/da = 1/a
+            return (g / a,)
+
+        return Tensor._make(np.log(a), (self,), backward, "log")
+
+    def sqrt(self) -> Tensor:
+        out = np.sqrt(self.data)
+
+        def backward(g):  # d sqrt(a)/da = 1 / (2 sqrt(a))
+            return (g / (2 * out),)
+
+        return Tensor._make(out, (self,), backward, "sqrt")
+
+    def abs(self) -> Tensor:
+        a = self.data
+
+        def backward(g):  # d|a|/da = sign(a)  (0 at a = 0, as PyTorch)
+            return (g * np.sign(a),)
+
+        return Tensor._make(np.abs(a), (self,), backward, "abs")
+
+    def tanh(self) -> Tensor:
+        out = np.tanh(self.data)
+
+        def backward(g):  # d tanh(a)/da = 1 - tanh(a)^2
+            return (g * (1 - out * out),)
+
+        return Tensor._make(out, (self,), backward, "tanh")
+
+    def sigmoid(self) -> Tensor:
+        # 1 / (1 + e^-a) written as exp(-log(1 + e^-a)): never overflows, for any a.
+        out = np.exp(-np.logaddexp(0, -self.data)).astype(self.dtype, copy=False)
+
+        def backward(g):  # d sigma(a)/da = sigma(a) (1 - sigma(a))
+            return (g * out * (1 - out),)
+
+        return Tensor._make(out, (self,), backward, "sigmoid")
+
+    def relu(self) -> Tensor:
+        positive = self.data > 0
+
+        def backward(g):  # d relu(a)/da = 1 where a > 0, else 0 (0 at a = 0, as PyTorch)
+            return (g * positive,)
+
+        return Tensor._make(np.maximum(self.data, 0), (self,), backward, "relu")
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        a = self.data
+        inside = np.ones(a.shape, dtype=bool)
+        if min is not None:
+            inside &= a >= min
+        if max is not None:
+            inside &= a <= max
+
+        def backward(g):  # 1 inside [min, max] (ends included, as torch.clamp), 0 outside
+            return (g * inside,)
+
+        return Tensor._make(np.clip(a, min, max), (self,), backward, "clip")
+
+    clamp = clip
+
+    def maximum(self, other: Any) -> Tensor:
+        return maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return minimum(self, other)
+
+    # ---------------------------------------------------------------------------------------
+    # Reductions (axis: int, tuple of ints or None; keepdims as NumPy)
+    # ---------------------------------------------------------------------------------------
+
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        axes = _normalize_axes(axis, self.ndim, "sum")
+        shape = self.shape
+
+        def backward(g):  # d(sum a)/da_i = 1: copy g back over the summed axes
+            return (_expand_reduced(g, shape, axes, keepdims),)
+
+        return Tensor._make(self.data.sum(axis=axes, keepdims=keepdims), (self,), backward, "sum")
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        axes = _normalize_axes(axis, self.ndim, "mean")
+        shape = self.shape
+        count = int(np.prod([shape[a] for a in axes]))
+
+        def backward(g):  # d(mean a)/da_i = 1/N
+            return (_expand_reduced(g / count, shape, axes, keepdims),)
+
+        out = self.data.mean(axis=axes, keepdims=keepdims)
+        return Tensor._make(np.asarray(out, dtype=self.dtype), (self,), backward, "mean")
+
+    def var(
+        self, axis: int | Sequence[int] | None = None, keepdims: bool = False, ddof: int = 0
+    ) -> Tensor:
+        """Variance with NumPy's convention: ``ddof=0`` (biased) by default.
+
+        (PyTorch's ``torch.var`` defaults to the unbiased ``correction=1``; pass ``ddof=1``.)
+        """
+        axes = _normalize_axes(axis, self.ndim, "var")
+        shape = self.shape
+        count = int(np.prod([shape[a] for a in axes]))
+        centered = self.data - self.data.mean(axis=axes, keepdims=True)
+
+        def backward(g):  # d var/da_i = 2 (a_i - mean) / (N - ddof)
+            return (_expand_reduced(g, shape, axes, keepdims) * (2 * centered / (count - ddof)),)
+
+        out = (centered * centered).sum(axis=axes, keepdims=keepdims) / (count - ddof)
+        return Tensor._make(np.asarray(out, dtype=self.dtype), (self,), backward, "var")
+
+    def _extreme(self, axis, keepdims: bool, op: str) -> Tensor:
+        axes = _normalize_axes(axis, self.ndim, op)
+        reduce = np.max if op == "max" else np.min
+        out_kept = reduce(self.data, axis=axes, keepdims=True)
+        winners = self.data == out_kept
+        share = (winners / winners.sum(axis=axes, keepdims=True)).astype(self.dtype)
+
+        def backward(g):  # 1 at the arg-max; ties split the gradient evenly (as torch.amax)
+            return (_expand_reduced(g, self.shape, axes, keepdims) * share,)
+
+        out = out_kept if keepdims else np.squeeze(out_kept, axis=axes)
+        return Tensor._make(out, (self,), backward, op)
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        return self._extreme(axis, keepdims, "max")
+
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        return self._extreme(axis, keepdims, "min")
+
+    def logsumexp(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """``log(sum(exp(a)))``, stable: the max is taken out first, so nothing overflows."""
+        axes = _normalize_axes(axis, self.ndim, "logsumexp")
+        peak = self.data.max(axis=axes, keepdims=True)
+        peak = np.where(np.isfinite(peak), peak, 0)  # a row of all -inf stays -inf, not nan
+        shifted = np.exp(self.data - peak)
+        total = shifted.sum(axis=axes, keepdims=True)
+        with np.errstate(divide="ignore"):
+            out_kept = peak + np.log(total)
+
+        def backward(g):  # d lse/da_i = exp(a_i) / sum_j exp(a_j) = softmax(a)_i
+            return (_expand_reduced(g, self.shape, axes, keepdims) * (shifted / total),)
+
+        out = out_kept if keepdims else np.squeeze(out_kept, axis=axes)
+        return Tensor._make(out, (self,), backward, "logsumexp")
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """``exp(a_i) / sum_j exp(a_j)`` along ``axis``, stable for logits of any size."""
+        (ax,) = _normalize_axes(axis, self.ndim, "softmax")
+        shifted = np.exp(self.data - self.data.max(axis=ax, keepdims=True))
+        out = shifted / shifted.sum(axis=ax, keepdims=True)
+
+        def backward(g):  # Jacobian-vector product: s * (g - sum(g * s))
+            return (out * (g - (g * out).sum(axis=ax, keepdims=True)),)
+
+        return Tensor._make(out, (self,), backward, "softmax")
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """``a_i - logsumexp(a)`` along ``axis``, computed without forming ``exp(a)`` unshifted."""
+        (ax,) = _normalize_axes(axis, self.ndim, "log_softmax")
+        shifted = self.data - self.data.max(axis=ax, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=ax, keepdims=True))
+
+        def backward(g):  # g - softmax * sum(g)
+            return (g - np.exp(out) * g.sum(axis=ax, keepdims=True),)
+
+        return Tensor._make(out, (self,), backward, "log_softmax")
+
+    # ---------------------------------------------------------------------------------------
+    # Shape ops: gradients are the inverse rearrangement
+    # ---------------------------------------------------------------------------------------
+
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        new_shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        try:
+            out = self.data.reshape(new_shape)
+        except ValueError:
+            raise ValueError(
+                f"reshape: cannot reshape a tensor of shape {self.shape} ({self.data.size} "
+                f"elements) into {new_shape}"
+            ) from None
+        old_shape = self.shape
+
+        def backward(g):
+            return (g.reshape(old_shape),)
+
+        return Tensor._make(out, (self,), backward, "reshape")
+
+    view = reshape
+
+    def flatten(self, start_axis: int = 0) -> Tensor:
+        """Merge the axes from ``start_axis`` on into one (``flatten(1)`` keeps the batch axis)."""
+        start = start_axis % max(self.ndim, 1)
+        return self.reshape(*self.shape[:start], -1)
+
+    def permute(self, *axes: int | Sequence[int]) -> Tensor:
+        order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
+        if sorted(a % self.ndim for a in order) != list(range(self.ndim)):
+            raise ValueError(f"permute: {order} is not a permutation of the {self.ndim} axes")
+        inverse = np.argsort([a % self.ndim for a in order])
+
+        def backward(g):  # move every axis back where it came from
+            return (g.transpose(inverse),)
+
+        return Tensor._make(self.data.transpose(order), (self,), backward, "permute")
+
+    def transpose(self, axis0: int = -2, axis1: int = -1) -> Tensor:
+        """Swap two axes (PyTorch's meaning; ``permute`` takes a whole order)."""
+        order = list(range(self.ndim))
+        order[axis0], order[axis1] = order[axis1], order[axis0]
+        return self.permute(order)
+
+    @property
+    def T(self) -> Tensor:
+        """All axes reversed (NumPy's ``.T``)."""
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    def expand(self, *shape: int | Sequence[int]) -> Tensor:
+        """Broadcast to ``shape`` without copying; ``-1`` keeps an axis's size (as PyTorch)."""
+        target = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        offset = len(target) - self.ndim
+        target = tuple(
+            self.shape[i - offset] if n == -1 and i >= offset else n for i, n in enumerate(target)
+        )
+        return self.broadcast_to(target)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        shape = tuple(shape)
+        try:
+            out = np.broadcast_to(self.data, shape)
+        except ValueError:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}") from None
+        in_shape = self.shape
+
+        def backward(g):  # the adjoint of broadcasting is a sum
+            return (unbroadcast(g, in_shape),)
+
+        return Tensor._make(out, (self,), backward, "broadcast_to")
+
+    def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor:
+        if axis is None:
+            axes = tuple(i for i, n in enumerate(self.shape) if n == 1)
+        else:
+            axes = _normalize_axes(axis, self.ndim, "squeeze")
+            bad = [a for a in axes if self.shape[a] != 1]
+            if bad:
+                raise ValueError(f"squeeze: axis {bad[0]} of shape {self.shape} is not size 1")
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return self.reshape(np.expand_dims(self.data, axis).shape)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        out = self.data[index]
+        shape, dtype = self.shape, self.dtype
+        repeats = _may_repeat(index)
+
+        def backward(g):  # scatter g back to where the elements came from
+            grad = np.zeros(shape, dtype=dtype)
+            if repeats:  # an element picked twice gets both gradients: add.at accumulates
+                np.add.at(grad, index, g)
+            else:  # slices, ints and masks pick each element at most once
+                grad[index] = g
+            return (grad,)
+
+        return Tensor._make(out, (self,), backward, "getitem")
+
+    def astype(self, dtype: Any) -> Tensor:
+        """Cast to another float dtype; the gradient is cast back."""
+        old = self.dtype
+
+        def backward(g):
+            return (g.astype(old),)
+
+        return Tensor._make(self.data.astype(dtype), (self,), backward, "astype")
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions of several tensors
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy's rules: 1-D operands, batches and broadcasting of batch axes.
+
+    For 2-D ``C = A B``:  ``dL/dA = dL/dC B^T`` and ``dL/dB = A^T dL/dC``. A 1-D operand is made
+    2-D first (a row for ``a``, a column for ``b``), so that one rule covers every case.
+    """
+    a, b = _as_tensor(a), _as_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dim; got {a.shape} and {b.shape}")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(
+            f"matmul: cannot multiply shapes {a.shape} and {b.shape}: inner dimensions "
+            f"{a.shape[-1]} and {b.shape[-2 if b.ndim > 1 else 0]} differ"
+        )
+    try:
+        out = a.data @ b.data
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast"
+        ) from None
+    a2 = a.data[None, :] if a.ndim == 1 else a.data  # (..., n, k)
+    b2 = b.data[:, None] if b.ndim == 1 else b.data  # (..., k, m)
+
+    def backward(g):
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2 if b.ndim > 1 else -1)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)  # now (..., n, m)
+        grad_a = grad_b = None
+        if a.requires_grad:
+            grad_a = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if b.requires_grad:
+            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+    return Tensor._make(out, (a, b), backward, "matmul")
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max; at ties the gradient is split half and half (as PyTorch)."""
+    return _pick(a, b, "maximum")
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min; at ties the gradient is split half and half (as PyTorch)."""
+    return _pick(a, b, "minimum")
+
+
+def _pick(a: Any, b: Any, op: str) -> Tensor:
+    a = _as_tensor(a)
+    b = a._lift(b)
+    a._binary_shapes(b, op)
+    a_wins = a.data > b.data if op == "maximum" else a.data < b.data
+    tie = a.data == b.data
+    share_a = a_wins + 0.5 * tie  # 1 where a is picked, 0.5 at ties, 0 where b is picked
+    out = np.maximum(a.data, b.data) if op == "maximum" else np.minimum(a.data, b.data)
+
+    def backward(g):
+        return unbroadcast(g * share_a, a.shape), unbroadcast(g * (1 - share_a), b.shape)
+
+    return Tensor._make(out, (a, b), backward, op)
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b``; the gradient goes to whichever was chosen."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    a = _as_tensor(a)
+    b = a._lift(b)
+    try:
+        out = np.where(cond, a.data, b.data)
+    except ValueError:
+        raise ValueError(
+            f"where: shapes {cond.shape}, {a.shape} and {b.shape} cannot be broadcast together"
+        ) from None
+
+    def backward(g):
+        return unbroadcast(np.where(cond, g, 0), a.shape), unbroadcast(np.where(cond, 0, g), b.shape)
+
+    return Tensor._make(out, (a, b), backward, "where")
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis; the gradient is split back into the pieces."""
+    tensors = tuple(_as_tensor(t) for t in tensors)
+    if not tensors:
+        raise ValueError("concatenate: need at least one tensor")
+    try:
+        out = np.concatenate([t.data for t in tensors], axis=axis)
+    except ValueError as error:
+        shapes = [t.shape for t in tensors]
+        raise ValueError(f"concatenate: shapes {shapes} along axis {axis}: {error}") from None
+    boundaries = np.cumsum([t.shape[axis] for t in tensors])[:-1]
+
+    def backward(g):
+        return tuple(np.split(g, boundaries, axis=axis))
+
+    return Tensor._make(out, tensors, backward, "concatenate")
+
+
+cat = concatenate
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis; each gets back its slice of the gradient."""
+    tensors = tuple(_as_tensor(t) for t in tensors)
+    if not tensors:
+        raise ValueError("stack: need at least one tensor")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors need the same shape; got {sorted(shapes)}")
+    out = np.stack([t.data for t in tensors], axis=axis)
+
+    def backward(g):
+        return tuple(np.moveaxis(g, axis, 0))
+
+    return Tensor._make(out, tensors, backward, "stack")

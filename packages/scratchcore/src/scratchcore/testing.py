@@ -1,0 +1,125 @@
+"""Parity helpers shared by every package's tests: the same computation in scratchcore and PyTorch.
+
+PyTorch is imported inside the functions: it is a *test-time reference*, never a runtime
+dependency. Every check runs in float64 with fixed seeds, so tolerances can be tight and never flake.
+
+* ``check_parity(scratch_fn, torch_fn, arrays)`` — outputs, and gradients of a random projection
+  of the output with respect to every input, must agree.
+* ``check_module_parity(scratch_module, torch_module, arrays)`` — copies the scratch module's
+  parameters into the torch module, then compares outputs and the gradients of inputs *and*
+  every parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from scratchcore.tensor import Tensor
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A scratchcore Tensor, torch tensor or array-like as a NumPy array."""
+    if isinstance(x, Tensor):
+        return x.data
+    if hasattr(x, "detach"):  # a torch tensor
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def assert_close(actual: Any, expected: Any, atol: float = 1e-10, rtol: float = 1e-7, name=""):
+    """Assert equal shapes and values within ``atol + rtol * |expected|``, naming the worst entry."""
+    actual, expected = to_numpy(actual), to_numpy(expected)
+    label = f"{name}: " if name else ""
+    assert actual.shape == expected.shape, (
+        f"{label}shape {actual.shape} != expected {expected.shape}"
+    )
+    if actual.dtype == np.bool_ or expected.dtype == np.bool_:
+        assert np.array_equal(actual, expected), f"{label}boolean values differ"
+        return
+    error = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+    bound = atol + rtol * np.abs(expected.astype(np.float64))
+    both_nan = np.isnan(actual) & np.isnan(expected)
+    both_inf = np.isinf(actual) & (actual == expected)
+    bad = ~((error <= bound) | both_nan | both_inf)
+    if bad.any():
+        worst = np.unravel_index(np.argmax(np.where(bad, error - bound, -np.inf)), error.shape)
+        raise AssertionError(
+            f"{label}{int(bad.sum())} of {bad.size} values differ; worst at {tuple(map(int, worst))}: "
+            f"{actual[worst]!r} vs expected {expected[worst]!r} (atol={atol}, rtol={rtol})"
+        )
+
+
+def _random_weights(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def check_parity(
+    scratch_fn: Callable[..., Tensor],
+    torch_fn: Callable[..., Any],
+    arrays: Sequence[np.ndarray],
+    requires_grad: Sequence[bool] | None = None,
+    atol: float = 1e-10,
+    rtol: float = 1e-7,
+    seed: int = 0,
+) -> None:
+    """Run both functions on the same inputs; compare outputs and input gradients.
+
+    ``arrays`` are NumPy arrays (float64 for anything differentiated). Each becomes a scratchcore
+    ``Tensor`` and a ``torch.tensor``; ``requires_grad[i]`` (default: every floating array) says
+    which get gradients. The gradients compared are those of ``sum(out * w)`` for fixed random
+    ``w``, so every output element is checked, each with its own weight.
+    """
+    import torch
+
+    if requires_grad is None:
+        requires_grad = [np.issubdtype(np.asarray(a).dtype, np.floating) for a in arrays]
+    ours = [Tensor(np.array(a), requires_grad=g) for a, g in zip(arrays, requires_grad, strict=True)]
+    theirs = [
+        torch.tensor(np.array(a), requires_grad=bool(g))
+        for a, g in zip(arrays, requires_grad, strict=True)
+    ]
+    out, expected = scratch_fn(*ours), torch_fn(*theirs)
+    assert_close(out, expected, atol, rtol, name="output")
+    if not any(requires_grad):
+        return
+    weights = _random_weights(out.shape, seed)
+    out.backward(weights.astype(out.dtype))
+    (expected * torch.tensor(weights, dtype=expected.dtype)).sum().backward()
+    for i, (x, y) in enumerate(zip(ours, theirs, strict=True)):
+        if requires_grad[i]:
+            assert x.grad is not None, f"input {i}: no gradient reached it"
+            assert_close(x.grad, y.grad, atol, rtol, name=f"grad of input {i}")
+
+
+def check_module_parity(
+    scratch_module: Any,
+    torch_module: Any,
+    arrays: Sequence[np.ndarray],
+    requires_grad: Sequence[bool] | None = None,
+    atol: float = 1e-10,
+    rtol: float = 1e-7,
+    seed: int = 0,
+) -> None:
+    """Copy ``scratch_module``'s state into ``torch_module`` (names must match) and compare
+    outputs, input gradients and the gradient of every parameter.
+
+    Both modules should be float64 and in the same mode (``train()`` / ``eval()``).
+    """
+    import torch
+
+    state = {name: torch.tensor(np.array(value)) for name, value in scratch_module.state_dict().items()}
+    torch_module.load_state_dict(state, strict=True)
+    torch_module.double()
+    for p in scratch_module.parameters():
+        p.grad = None
+    torch_module.zero_grad(set_to_none=True)
+    check_parity(scratch_module, torch_module, arrays, requires_grad, atol, rtol, seed)
+    torch_params = dict(torch_module.named_parameters())
+    for name, param in scratch_module.named_parameters():
+        expected = torch_params[name].grad
+        assert param.grad is not None, f"parameter {name}: no gradient reached it"
+        assert expected is not None, f"parameter {name}: torch computed no gradient"
+        assert_close(param.grad, expected, atol, rtol, name=f"grad of parameter {name}")
