@@ -5,6 +5,7 @@ Start with ``tensor.py`` (the ``Tensor`` and every op's derivative) and ``autogr
 """
 
 from scratchcore.autograd import enable_grad, gradcheck, is_grad_enabled, no_grad
+from scratchcore.random import default_generator, manual_seed
 from scratchcore.tensor import (
     Tensor,
     cat,
@@ -22,9 +23,11 @@ __all__ = [
     "Tensor",
     "cat",
     "concatenate",
+    "default_generator",
     "enable_grad",
     "gradcheck",
     "is_grad_enabled",
+    "manual_seed",
     "matmul",
     "maximum",
     "minimum",

@@ -245,4 +245,3 @@ def gradcheck(
             f"finite differences give {numeric:.8g} (atol={atol}, rtol={rtol})"
         )
     return True
-

@@ -41,9 +41,7 @@ def _default_array(data: Any, dtype: Any) -> np.ndarray:
 def _may_repeat(index: Any) -> bool:
     """True if ``index`` holds an integer array, the only kind that can pick an element twice."""
     parts = index if isinstance(index, tuple) else (index,)
-    return any(
-        isinstance(p, list | np.ndarray) and np.asarray(p).dtype != np.bool_ for p in parts
-    )
+    return any(isinstance(p, list | np.ndarray) and np.asarray(p).dtype != np.bool_ for p in parts)
 
 
 def _normalize_axes(axis: int | Sequence[int] | None, ndim: int, op: str) -> tuple[int, ...]:
@@ -578,7 +576,7 @@ class Tensor:
         try:
             out = np.broadcast_to(self.data, shape)
         except ValueError:
-            raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}") from None
+            raise ValueError(f"broadcast_to: cannot broadcast {self.shape} to {shape}") from None
         in_shape = self.shape
 
         def backward(g):  # the adjoint of broadcasting is a sum
@@ -720,7 +718,8 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
         ) from None
 
     def backward(g):
-        return unbroadcast(np.where(cond, g, 0), a.shape), unbroadcast(np.where(cond, 0, g), b.shape)
+        grad_a, grad_b = np.where(cond, g, 0), np.where(cond, 0, g)
+        return unbroadcast(grad_a, a.shape), unbroadcast(grad_b, b.shape)
 
     return Tensor._make(out, (a, b), backward, "where")
 

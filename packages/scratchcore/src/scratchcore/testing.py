@@ -1,7 +1,7 @@
 """Parity helpers shared by every package's tests: the same computation in scratchcore and PyTorch.
 
 PyTorch is imported inside the functions: it is a *test-time reference*, never a runtime
-dependency. Every check runs in float64 with fixed seeds, so tolerances can be tight and never flake.
+dependency. Every check runs in float64 with fixed seeds: tolerances can be tight and never flake.
 
 * ``check_parity(scratch_fn, torch_fn, arrays)`` — outputs, and gradients of a random projection
   of the output with respect to every input, must agree.
@@ -30,7 +30,7 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 def assert_close(actual: Any, expected: Any, atol: float = 1e-10, rtol: float = 1e-7, name=""):
-    """Assert equal shapes and values within ``atol + rtol * |expected|``, naming the worst entry."""
+    """Assert equal shapes and values within ``atol + rtol * |expected|``; name the worst entry."""
     actual, expected = to_numpy(actual), to_numpy(expected)
     label = f"{name}: " if name else ""
     assert actual.shape == expected.shape, (
@@ -47,7 +47,8 @@ def assert_close(actual: Any, expected: Any, atol: float = 1e-10, rtol: float = 
     if bad.any():
         worst = np.unravel_index(np.argmax(np.where(bad, error - bound, -np.inf)), error.shape)
         raise AssertionError(
-            f"{label}{int(bad.sum())} of {bad.size} values differ; worst at {tuple(map(int, worst))}: "
+            f"{label}{int(bad.sum())} of {bad.size} values differ; "
+            f"worst at {tuple(map(int, worst))}: "
             f"{actual[worst]!r} vs expected {expected[worst]!r} (atol={atol}, rtol={rtol})"
         )
 
@@ -76,7 +77,8 @@ def check_parity(
 
     if requires_grad is None:
         requires_grad = [np.issubdtype(np.asarray(a).dtype, np.floating) for a in arrays]
-    ours = [Tensor(np.array(a), requires_grad=g) for a, g in zip(arrays, requires_grad, strict=True)]
+    pairs = list(zip(arrays, requires_grad, strict=True))
+    ours = [Tensor(np.array(a), requires_grad=g) for a, g in pairs]
     theirs = [
         torch.tensor(np.array(a), requires_grad=bool(g))
         for a, g in zip(arrays, requires_grad, strict=True)
@@ -110,7 +112,7 @@ def check_module_parity(
     """
     import torch
 
-    state = {name: torch.tensor(np.array(value)) for name, value in scratch_module.state_dict().items()}
+    state = {name: torch.tensor(np.array(v)) for name, v in scratch_module.state_dict().items()}
     torch_module.load_state_dict(state, strict=True)
     torch_module.double()
     for p in scratch_module.parameters():

@@ -1,4 +1,5 @@
 """Neural-network building blocks on the autograd engine."""
+
 from scratchcore.nn.parameter import Parameter
 
 __all__ = ["Parameter"]

@@ -8,10 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def two_moons(
-    n: int = 1000, noise: float = 0.1, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Two interleaving half circles. Returns ``X`` of shape ``(n, 2)`` float32, ``y`` ``(n,)`` int64.
+def two_moons(n: int = 1000, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaving half circles: ``X`` ``(n, 2)`` float32 and labels ``y`` ``(n,)`` int64.
 
     Class 0 is the upper arc centred at (0, 0); class 1 the lower arc centred at (1, 0.5).
     Gaussian noise of standard deviation ``noise`` is added to every point.
