@@ -1,0 +1,60 @@
+"""Training utilities every experiment uses: seeding, the CLI, progress bars, metric history,
+metrics, results files, figures and checkpoints. Notes: ``notes/05-training.md``.
+
+Unlike the rest of ``scratchcore`` this subpackage needs more than NumPy: matplotlib (figures),
+tqdm (progress bars) and safetensors (checkpoints) — the ``train`` extra of
+``scratchmind-core``. The engine itself never imports it.
+
+A typical experiment::
+
+    from scratchcore.train import (History, Timer, experiment_parser, plot_curves, progress,
+                                   seed_everything, write_results)
+
+    args = experiment_parser(__doc__, default_out=Path(__file__).parent / "results").parse_args()
+    rng = seed_everything(args.seed)
+    history = History()
+    with Timer() as timer:
+        for step in (bar := progress(range(steps), desc="train")):
+            loss = ...
+            history.log(step, train_loss=loss)
+            bar.set_postfix(loss=f"{loss:.3f}")
+    figure = plot_curves({"train": history.series("train_loss")}, args.out / "loss.png",
+                         "step", "cross-entropy (nats)")
+    write_results(args.out, "my_experiment", "scratchcore", args.seed, config,
+                  {"test_accuracy": acc}, timer.elapsed, figures=[figure])
+"""
+
+from scratchcore.train.cli import experiment_parser
+from scratchcore.train.history import History
+from scratchcore.train.metrics import accuracy, confusion_matrix
+from scratchcore.train.plots import plot_confusion_matrix, plot_curves, save_figure
+from scratchcore.train.progress import progress
+from scratchcore.train.results import (
+    command_line,
+    git_info,
+    machine_info,
+    to_jsonable,
+    write_results,
+)
+from scratchcore.train.seed import rng_states, seed_everything, set_rng_states
+from scratchcore.train.timer import Timer
+
+__all__ = [
+    "History",
+    "Timer",
+    "accuracy",
+    "command_line",
+    "confusion_matrix",
+    "experiment_parser",
+    "git_info",
+    "machine_info",
+    "plot_confusion_matrix",
+    "plot_curves",
+    "progress",
+    "rng_states",
+    "save_figure",
+    "seed_everything",
+    "set_rng_states",
+    "to_jsonable",
+    "write_results",
+]
