@@ -224,19 +224,21 @@ def gradcheck(
         if not x.requires_grad:
             continue
         analytic = np.zeros_like(x.data) if x.grad is None else x.grad
-        flat = x.data.reshape(-1)  # a view: writing to it perturbs x in place
-        for i in range(flat.size):
-            original = flat[i]
-            flat[i] = original + eps
+        # Index x.data itself, element by element: ``reshape(-1)`` would silently perturb a copy
+        # when the array is not contiguous (a transposed input, say).
+        for index in np.ndindex(x.shape):
+            original = x.data[index]
+            x.data[index] = original + eps
             loss_plus = scalar_loss()
-            flat[i] = original - eps
+            x.data[index] = original - eps
             loss_minus = scalar_loss()
-            flat[i] = original
+            x.data[index] = original
             numeric = (loss_plus - loss_minus) / (2 * eps)
-            got = analytic.reshape(-1)[i]
+            got = analytic[index]
             excess = abs(got - numeric) - (atol + rtol * abs(numeric))
+            if not np.isfinite(excess):  # a nan or inf gradient must fail, not compare False
+                excess = np.inf
             if worst is None or excess > worst[0]:
-                index = np.unravel_index(i, x.shape) if x.shape else ()
                 worst = (excess, position, tuple(int(j) for j in index), got, numeric)
     if worst is not None and worst[0] > 0:
         _, position, index, got, numeric = worst

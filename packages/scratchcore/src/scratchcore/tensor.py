@@ -94,7 +94,7 @@ class Tensor:
     def _make(cls, data: np.ndarray, parents: tuple[Tensor, ...], backward: BackwardFn, op: str):
         """The result of an op: records its inputs and backward function if a gradient may flow."""
         out = cls.__new__(cls)
-        out.data = data
+        out.data = np.asarray(data)  # x.sum() or x.data[0, 1] is a NumPy scalar: make it 0-d
         out.grad = None
         out._op = op
         out._retains_grad = False
@@ -397,11 +397,11 @@ class Tensor:
         a = self.data
         inside = np.ones(a.shape, dtype=bool)
         if min is not None:
-            inside &= a >= min
+            inside &= a > min
         if max is not None:
-            inside &= a <= max
+            inside &= a < max
 
-        def backward(g):  # 1 inside [min, max] (ends included, as torch.clamp), 0 outside
+        def backward(g):  # 1 inside (min, max); 0 outside and AT the ends (as torch.clamp, relu)
             return (g * inside,)
 
         return Tensor._make(np.clip(a, min, max), (self,), backward, "clip")
