@@ -24,6 +24,7 @@ A typical experiment::
                   {"test_accuracy": acc}, timer.elapsed, figures=[figure])
 """
 
+from scratchcore.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from scratchcore.train.cli import experiment_parser
 from scratchcore.train.history import History
 from scratchcore.train.metrics import accuracy, confusion_matrix
@@ -47,11 +48,14 @@ __all__ = [
     "confusion_matrix",
     "experiment_parser",
     "git_info",
+    "load_checkpoint",
     "machine_info",
     "plot_confusion_matrix",
     "plot_curves",
     "progress",
+    "read_checkpoint",
     "rng_states",
+    "save_checkpoint",
     "save_figure",
     "seed_everything",
     "set_rng_states",
