@@ -1,0 +1,193 @@
+"""Loss functions: negative log-likelihood, cross-entropy, logistic loss and squared error.
+
+Notes: ``packages/scratchcore/notes/02-modules.md``.
+
+Shapes follow PyTorch: class scores are ``(N, C)`` or ``(N, C, d1, d2, ...)`` (class axis 1) and
+class-index targets are ``(N,)`` or ``(N, d1, d2, ...)``. ``reduction="mean"`` for the class losses
+is a *weighted* mean: the sum of per-element losses divided by the sum of the weights of the
+targets that were not ignored (with no ``weight`` that is the number of non-ignored targets).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchcore.nn.functional._util import as_tensor, check_reduction, reduce
+from scratchcore.tensor import Tensor
+
+
+def _class_targets(scores: Tensor, target: Any, op: str) -> np.ndarray:
+    """Validate class-index ``target`` against ``scores`` (N, C, d...) and return it as an array."""
+    t = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if scores.ndim < 2:
+        raise ValueError(f"{op}: input must be (N, C) or (N, C, d1, ...); got shape {scores.shape}")
+    expected = scores.shape[:1] + scores.shape[2:]
+    if t.shape != expected:
+        raise ValueError(
+            f"{op}: input of shape {scores.shape} needs a target of shape {expected}; got {t.shape}"
+        )
+    if not np.issubdtype(t.dtype, np.integer):
+        raise TypeError(f"{op}: class-index targets must be integers; got dtype {t.dtype}")
+    return t
+
+
+def nll_loss(
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """``-weight[y] * input[y]`` per element, from log-probabilities ``input`` (N, C, d...).
+
+    ``target`` (N, d...) holds class indices; entries equal to ``ignore_index`` contribute nothing,
+    not even to the mean's denominator. ``weight`` (C,) rescales each class (a constant).
+    Output: a scalar, or (N, d...) for ``reduction="none"``.
+    """
+    check_reduction(reduction, "nll_loss")
+    logp = as_tensor(input)
+    t = _class_targets(logp, target, "nll_loss")
+    n_classes = logp.shape[1]
+    keep = t != ignore_index
+    if np.any((t[keep] < 0) | (t[keep] >= n_classes)):
+        bad = t[keep][(t[keep] < 0) | (t[keep] >= n_classes)][0]
+        raise IndexError(f"nll_loss: target {bad} is out of range for {n_classes} classes")
+    w = np.ones(n_classes, logp.dtype) if weight is None else as_tensor(weight).data
+    if w.shape != (n_classes,):
+        raise ValueError(f"nll_loss: weight must have shape ({n_classes},); got {w.shape}")
+
+    safe_t = np.where(keep, t, 0)[..., None]  # ignored entries point at class 0, weighted by 0
+    moved = np.moveaxis(logp.data, 1, -1)  # (N, d..., C): the class axis last
+    w_t = w[safe_t[..., 0]] * keep  # (N, d...)
+    losses = -w_t * np.take_along_axis(moved, safe_t, axis=-1)[..., 0]
+    if reduction == "none":
+        out, scale = losses, w_t
+    elif reduction == "sum":
+        out, scale = losses.sum(), w_t
+    else:  # a weighted mean; all targets ignored gives 0/0 = nan, as PyTorch
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = w_t.sum()
+            out, scale = losses.sum() / total, w_t / total
+
+    def backward(g):  # only the picked log-probability of each element gets a gradient
+        grad = np.zeros_like(moved)
+        np.put_along_axis(grad, safe_t, (-scale * g)[..., None], axis=-1)
+        return (np.moveaxis(grad, -1, 1),)
+
+    return Tensor._make(np.asarray(out, dtype=logp.dtype), (logp,), backward, "nll_loss")
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy between softmax(``input``) over axis 1 and the targets.
+
+    ``input``: logits (N, C) or (N, C, d1, ...). ``target``: either class indices (N, d1, ...)
+    (integers), or class probabilities of ``input``'s shape (floats). ``label_smoothing`` eps
+    mixes the target with the uniform distribution: ``(1 - eps) * target + eps / C``. Exactly
+    PyTorch's definition, including for class indices with ``weight``/``ignore_index``: the
+    smoothing term ``-sum_c weight_c log p_c`` is averaged with the same denominator as the
+    main term (the summed weights of the non-ignored targets).
+    """
+    check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1]; got {label_smoothing}")
+    logits = as_tensor(input)
+    if logits.ndim < 2:
+        raise ValueError(
+            f"cross_entropy: input must be (N, C) or (N, C, d1, ...); got shape {logits.shape}"
+        )
+    n_classes = logits.shape[1]
+    logp = logits.log_softmax(axis=1)
+    class_weight = None if weight is None else as_tensor(weight).data
+    # (1, C, 1, ...): broadcasts a per-class weight against logp
+    w_b = None if weight is None else class_weight.reshape((1, -1) + (1,) * (logits.ndim - 2))
+
+    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if np.issubdtype(target_data.dtype, np.floating):  # class probabilities
+        if target_data.shape != logits.shape:
+            raise ValueError(
+                f"cross_entropy: probability targets must have the input's shape "
+                f"{logits.shape}; got {target_data.shape}"
+            )
+        probs = as_tensor(target)
+        if label_smoothing > 0:
+            probs = probs * (1 - label_smoothing) + label_smoothing / n_classes
+        weighted = logp * probs if w_b is None else logp * probs * w_b
+        losses = -weighted.sum(axis=1)  # (N, d...)
+        if reduction == "mean":  # the plain mean over the N * d... elements
+            return losses.sum() / (losses.numel() or np.nan)
+        return reduce(losses, reduction)
+
+    nll = nll_loss(logp, target_data, class_weight, ignore_index, reduction)
+    if label_smoothing == 0:
+        return nll
+    t = _class_targets(logits, target_data, "cross_entropy")
+    keep = t != ignore_index
+    smooth = -(logp if w_b is None else logp * w_b).sum(axis=1) * keep  # (N, d...)
+    if reduction == "none":
+        smooth_reduced = smooth
+    elif reduction == "sum":
+        smooth_reduced = smooth.sum()
+    else:
+        total = float(keep.sum() if weight is None else class_weight[t[keep]].sum())
+        smooth_reduced = smooth.sum() / total
+    return nll * (1 - label_smoothing) + smooth_reduced * (label_smoothing / n_classes)
+
+
+def _softplus(x: Tensor) -> Tensor:
+    """``log(1 + exp(x))`` computed as ``logaddexp(0, x)``: no overflow for any ``x``."""
+    a = x.data
+    slope = np.exp(-np.logaddexp(0, -a))  # d softplus/dx = sigmoid(x)
+
+    def backward(g):
+        return (g * slope,)
+
+    return Tensor._make(np.logaddexp(0, a), (x,), backward, "softplus")
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Tensor:
+    """Logistic loss on logits ``x`` against targets ``y`` in [0, 1] (same shape, any shape).
+
+    ``loss = -w [p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))]``; since
+    ``-log sigmoid(x) = softplus(-x)`` and ``-log(1 - sigmoid(x)) = x + softplus(-x)``, this is
+    ``w [(1 - y) x + (1 + (p - 1) y) softplus(-x)]``, finite for logits of any size.
+    ``weight`` broadcasts against the loss; ``pos_weight`` ``p`` against the last (class) axis.
+    """
+    check_reduction(reduction, "binary_cross_entropy_with_logits")
+    x, y = as_tensor(input), as_tensor(target)
+    if x.shape != y.shape:
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: input shape {x.shape} and target shape "
+            f"{y.shape} differ"
+        )
+    if pos_weight is None:
+        loss = (1 - y) * x + _softplus(-x)
+    else:
+        loss = (1 - y) * x + (1 + (as_tensor(pos_weight) - 1) * y) * _softplus(-x)
+    if weight is not None:
+        loss = loss * as_tensor(weight)
+    return reduce(loss, reduction)
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Squared error ``(input - target)^2`` (same shapes), averaged, summed, or per element."""
+    check_reduction(reduction, "mse_loss")
+    x, y = as_tensor(input), as_tensor(target)
+    if x.shape != y.shape:
+        raise ValueError(f"mse_loss: input shape {x.shape} and target shape {y.shape} differ")
+    diff = x - y
+    return reduce(diff * diff, reduction)

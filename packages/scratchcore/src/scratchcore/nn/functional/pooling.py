@@ -1,0 +1,154 @@
+"""Max, average and adaptive average pooling over (N, C, H, W) image batches.
+
+Notes: ``packages/scratchcore/notes/02-modules.md``.
+
+Max and average pooling reduce each window of ``windows.py``'s view; their gradients go back
+through ``col2im``: max pooling sends each output's gradient to the one element that won its
+window, average pooling spreads it evenly over the window. Adaptive average pooling is
+separable — an average over a rectangle is an average over rows then over columns — so it is two
+small matrix products, ``A_h x A_w^T``, and its gradient is ``A_h^T g A_w``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchcore.nn.functional._util import as_tensor, pair
+from scratchcore.nn.functional.windows import col2im, output_size, windows
+from scratchcore.tensor import Tensor
+
+
+def _pool_args(x, kernel_size, stride, padding, dilation, op):
+    """Validated ``(kernel, stride, padding, dilation, (H_out, W_out))`` for a 2-d pooling."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input must be (N, C, H, W); got shape {x.shape}")
+    kernel = pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None else pair(stride, "stride", op)
+    padding, dilation = pair(padding, "padding", op), pair(dilation, "dilation", op)
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(
+            f"{op}: kernel_size, stride, dilation must be positive and padding non-negative; "
+            f"got {kernel}, {stride}, {dilation}, {padding}"
+        )
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel {kernel}")
+    sizes = tuple(
+        output_size(x.shape[2 + a], kernel[a], stride[a], 2 * padding[a], dilation[a])
+        for a in (0, 1)
+    )
+    if min(sizes) < 1:
+        raise ValueError(f"{op}: kernel {kernel} does not fit in input {x.shape}")
+    return kernel, stride, padding, dilation, sizes
+
+
+def _pad_hw(a: np.ndarray, padding: tuple[int, int], value: float) -> np.ndarray:
+    ph, pw = padding
+    return np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+def max_pool2d(
+    x: Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+) -> Tensor:
+    """The maximum of each window of ``x`` (N, C, H, W): (N, C, H_out, W_out).
+
+    ``stride`` defaults to ``kernel_size``; padding counts as ``-inf`` (never the max). The
+    gradient goes to the window's maximum; at a tie, to the first in row-major order (PyTorch's
+    CPU rule), not split.
+    """
+    x = as_tensor(x)
+    kernel, stride, padding, dilation, _ = _pool_args(
+        x, kernel_size, stride, padding, dilation, "max_pool2d"
+    )
+    xp = _pad_hw(x.data, padding, -np.inf)
+    win = windows(xp, kernel, stride, dilation)
+    flat = win.reshape(*win.shape[:4], -1)  # (N, C, H_out, W_out, kh*kw)
+    winner = flat.argmax(axis=-1)[..., None]  # argmax returns the first of equal maxima
+    out = np.take_along_axis(flat, winner, axis=-1)[..., 0]
+
+    def backward(g):
+        # one-hot over each window, carrying g, then summed back onto the pixels
+        d_flat = (np.arange(flat.shape[-1]) == winner) * g[..., None]
+        d_image = col2im(d_flat.reshape(win.shape), xp.shape, stride, dilation)
+        ph, pw = padding
+        return (d_image[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]],)
+
+    return Tensor._make(out, (x,), backward, "max_pool2d")
+
+
+def avg_pool2d(
+    x: Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """The mean of each window of ``x`` (N, C, H, W): (N, C, H_out, W_out).
+
+    Zero padding is counted in the divisor when ``count_include_pad`` (PyTorch's default);
+    otherwise each window divides by its number of real pixels. ``divisor_override`` replaces
+    the divisor altogether.
+    """
+    x = as_tensor(x)
+    kernel, stride, padding, dilation, _ = _pool_args(
+        x, kernel_size, stride, padding, 1, "avg_pool2d"
+    )
+    xp = _pad_hw(x.data, padding, 0.0)
+    win = windows(xp, kernel, stride, dilation)
+    if divisor_override is not None:
+        divisor = np.asarray(float(divisor_override))
+    elif count_include_pad:
+        divisor = np.asarray(float(kernel[0] * kernel[1]))
+    else:  # pool a padded image of ones: each window's count of real pixels, (H_out, W_out)
+        ones = _pad_hw(np.ones((1, 1, *x.shape[2:])), padding, 0.0)
+        divisor = windows(ones, kernel, stride, dilation).sum(axis=(-2, -1))[0, 0]
+    out = (win.sum(axis=(-2, -1)) / divisor).astype(x.dtype, copy=False)
+
+    def backward(g):
+        # every pixel of a window receives g / divisor
+        d_win = np.broadcast_to((g / divisor)[..., None, None], win.shape)
+        d_image = col2im(d_win, xp.shape, stride, dilation)
+        ph, pw = padding
+        return (d_image[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]],)
+
+    return Tensor._make(out, (x,), backward, "avg_pool2d")
+
+
+def _adaptive_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in): row ``i`` averages input ``[floor(i n/m), ceil((i+1) n/m))``."""
+    i = np.arange(size_out)
+    start = (i * size_in) // size_out
+    end = -((-(i + 1) * size_in) // size_out)  # ceiling division
+    j = np.arange(size_in)
+    inside = (j >= start[:, None]) & (j < end[:, None])
+    return inside / (end - start)[:, None]
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: int | tuple[int | None, int | None]) -> Tensor:
+    """Average ``x`` (N, C, H, W) into (N, C, *output_size), windows chosen as PyTorch does.
+
+    Output pixel ``i`` (along H) averages input rows ``floor(i H / H_out)`` up to (excluding)
+    ``ceil((i + 1) H / H_out)`` — windows may overlap and differ in size by one. ``None`` in
+    ``output_size`` keeps that axis's input size; ``(1, 1)`` is global average pooling.
+    """
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"adaptive_avg_pool2d: input must be (N, C, H, W); got {x.shape}")
+    sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if len(sizes) != 2:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair; got {sizes}")
+    h_out, w_out = (x.shape[2 + a] if s is None else int(s) for a, s in enumerate(sizes))
+    if h_out < 1 or w_out < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be positive; got {sizes}")
+    rows = _adaptive_matrix(x.shape[2], h_out).astype(x.dtype)  # (H_out, H)
+    cols = _adaptive_matrix(x.shape[3], w_out).astype(x.dtype)  # (W_out, W)
+    out = rows @ x.data @ cols.T
+
+    def backward(g):  # the adjoint of a product of matrices is the product of their transposes
+        return (rows.T @ g @ cols,)
+
+    return Tensor._make(out, (x,), backward, "adaptive_avg_pool2d")
