@@ -75,7 +75,7 @@ def shape_mask(name: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if name == "diagonal_stripes":
         return _in_patch(u, v) & _bands((u + v) / np.sqrt(2), 0.4)
     if name == "checkerboard":
-        return _in_patch(u, v) & (_bands(u, 0.6) ^ _bands(v, 0.6))
+        return _in_patch(u, v) & (_bands(u, 0.6) == _bands(v, 0.6))
     if name == "ellipse":
         return u**2 + (v / 0.45) ** 2 < 1
     if name == "star":  # five points: the radius swings between 0.4 and 1 with the angle
