@@ -45,7 +45,8 @@ def _encode(value: Any, key: str, tensors: dict[str, np.ndarray]) -> Any:
             raise TypeError(f"save_checkpoint: {key} has dtype {value.dtype}; only numbers store")
         if key in tensors:
             raise ValueError(f"save_checkpoint: two entries map to the tensor key {key!r}")
-        tensors[key] = np.ascontiguousarray(value)
+        # order="C" rather than np.ascontiguousarray, which would turn a 0-d array into 1-d.
+        tensors[key] = np.asarray(value, order="C")
         return {"array" if isinstance(value, np.ndarray) else "scalar": key}
     if value is None or isinstance(value, bool | int | str):
         return value
