@@ -126,10 +126,10 @@ def cross_entropy(
             return losses.sum() / (losses.numel() or np.nan)
         return reduce(losses, reduction)
 
-    nll = nll_loss(logp, target_data, class_weight, ignore_index, reduction)
+    t = _class_targets(logits, target_data, "cross_entropy")  # errors name this op
+    nll = nll_loss(logp, t, class_weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
-    t = _class_targets(logits, target_data, "cross_entropy")
     keep = t != ignore_index
     smooth = -(logp if w_b is None else logp * w_b).sum(axis=1) * keep  # (N, d...)
     if reduction == "none":
