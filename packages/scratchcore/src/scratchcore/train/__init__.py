@@ -1,5 +1,7 @@
 """Training utilities every experiment uses: seeding, the CLI, progress bars, metric history,
-metrics, results files, figures and checkpoints. Notes: ``notes/05-training.md``.
+metrics, results files, figures and checkpoints.
+
+Notes: ``packages/scratchcore/notes/05-training.md``.
 
 Unlike the rest of ``scratchcore`` this subpackage needs more than NumPy: matplotlib (figures),
 tqdm (progress bars) and safetensors (checkpoints) — the ``train`` extra of

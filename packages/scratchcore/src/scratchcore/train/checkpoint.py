@@ -1,7 +1,9 @@
 """Checkpoints: a model, its optimizer and the run's bookkeeping in one safetensors file.
 
-Notes: ``notes/05-training.md``. A checkpoint must be safe to open (loading a file never runs
-code, so no pickle) and exact (a resumed run continues bit for bit where the saved one stopped).
+Notes: ``packages/scratchcore/notes/05-training.md``.
+
+A checkpoint must be safe to open (loading a file never runs code, so no pickle) and exact (a
+resumed run continues bit for bit where the saved one stopped).
 
 The file holds two parts:
 

@@ -1,4 +1,6 @@
-"""The command line every experiment shares. Notes: ``notes/05-training.md``.
+"""The command line every experiment shares.
+
+Notes: ``packages/scratchcore/notes/05-training.md``.
 
 ``uv run python packages/<pkg>/experiments/<name>.py [--smoke] [--seed N] [--out DIR]``:
 ``--smoke`` runs a tiny version in seconds (the test suite runs it), ``--seed`` fixes every
@@ -10,6 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show each flag's default, and print the description (usually the script's docstring)
+    with its own line breaks instead of re-flowing it into one paragraph."""
 
 
 def experiment_parser(
@@ -26,10 +33,7 @@ def experiment_parser(
     """
     if default_out is None:
         default_out = Path(sys.argv[0]).resolve().parent / "results"
-    parser = argparse.ArgumentParser(
-        description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
     parser.add_argument(
         "--smoke",
         action="store_true",

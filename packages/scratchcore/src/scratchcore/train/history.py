@@ -1,4 +1,6 @@
-"""``History``: the metrics a training run logs, step by step. Notes: ``notes/05-training.md``.
+"""``History``: the metrics a training run logs, step by step.
+
+Notes: ``packages/scratchcore/notes/05-training.md``.
 
 Metrics are logged at different rates (training loss every step, validation accuracy every
 epoch), so each metric keeps its own list of ``(step, value)`` pairs rather than sharing one

@@ -1,4 +1,6 @@
-"""Classification metrics: accuracy and the confusion matrix. Notes: ``notes/05-training.md``.
+"""Classification metrics: accuracy and the confusion matrix.
+
+Notes: ``packages/scratchcore/notes/05-training.md``.
 
 Both are counts, so both are exact: they are checked entry for entry against scikit-learn.
 """

@@ -1,8 +1,10 @@
 """Figures for the results folder: learning curves and confusion matrices, saved as small PNGs.
 
-Notes: ``notes/05-training.md``. Figures are built with ``matplotlib.figure.Figure`` directly,
-never through ``pyplot``: that needs no GUI backend (it works on a headless machine) and leaves
-alone whatever backend a user chose for their own plotting. ``savefig`` renders PNGs with Agg.
+Notes: ``packages/scratchcore/notes/05-training.md``.
+
+Figures are built with ``matplotlib.figure.Figure`` directly, never through ``pyplot``: that
+needs no GUI backend (it works on a headless machine) and leaves alone whatever backend a user
+chose for their own plotting. ``savefig`` renders PNGs with Agg.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Progress bars for long loops. Notes: ``notes/05-training.md``.
+"""Progress bars for long loops.
+
+Notes: ``packages/scratchcore/notes/05-training.md``.
 
 A thin wrapper over ``tqdm`` with one policy: draw the bar only when a person is watching
 (stderr is a terminal). Under pytest, CI or ``> log.txt`` it stays silent, so logs hold results
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def progress(

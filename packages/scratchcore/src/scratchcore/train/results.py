@@ -1,10 +1,12 @@
 """The results file every full run writes: what ran, where, and what it measured.
 
-Notes: ``notes/05-training.md``. A number quoted in the notes must have a results file behind
-it, and the file must say enough to reproduce it: the exact command, the seed, the commit (and
-whether the checkout had uncommitted changes), the library versions and the machine. The JSON is
-deterministic (fixed top-level order, nested keys sorted, indent 2, trailing newline) so that a
-re-run shows up in ``git diff`` as exactly the numbers that changed.
+Notes: ``packages/scratchcore/notes/05-training.md``.
+
+A number quoted in the notes must have a results file behind it, and the file must say enough to
+reproduce it: the exact command, the seed, the commit (and whether the checkout had uncommitted
+changes), the library versions and the machine. The JSON is deterministic (fixed top-level
+order, nested keys sorted, indent 2, trailing newline) so that a re-run shows up in ``git diff``
+as exactly the numbers that changed.
 """
 
 from __future__ import annotations

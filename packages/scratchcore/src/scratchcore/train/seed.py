@@ -1,4 +1,6 @@
-"""One seed for a whole run: Python, NumPy and scratchcore. Notes: ``notes/05-training.md``.
+"""One seed for a whole run: Python, NumPy and scratchcore.
+
+Notes: ``packages/scratchcore/notes/05-training.md``.
 
 A run draws random numbers from up to three places: Python's ``random`` module, NumPy's legacy
 global generator (``np.random.rand`` and friends, still common in examples) and scratchcore's

@@ -1,4 +1,7 @@
-"""``Timer``: wall-clock time of a block, for the results file. Notes: ``notes/05-training.md``."""
+"""``Timer``: wall-clock time of a block, for the results file.
+
+Notes: ``packages/scratchcore/notes/05-training.md``.
+"""
 
 from __future__ import annotations
 
