@@ -83,6 +83,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """
     if grad.shape == shape:
         return grad
+    original = grad.shape
     extra = grad.ndim - len(shape)
     if extra < 0:
         raise ValueError(f"unbroadcast: gradient shape {grad.shape} is smaller than {shape}")
@@ -92,7 +93,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     if grad.shape != shape:
-        raise ValueError(f"unbroadcast: cannot reduce a gradient of shape {grad.shape} to {shape}")
+        raise ValueError(f"unbroadcast: cannot reduce a gradient of shape {original} to {shape}")
     return grad
 
 

@@ -274,11 +274,13 @@ class Tensor:
 
         def backward(g):  # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a
             grad_a = grad_b = None
-            if a.requires_grad:
-                grad_a = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape)
-            if b.requires_grad:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    grad_b = unbroadcast(g * out * np.log(a.data), b.shape)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if a.requires_grad:  # a^0 is constant, even at a = 0 where a^-1 is inf
+                    grad_a = np.where(b.data == 0, 0, g * b.data * a.data ** (b.data - 1))
+                    grad_a = unbroadcast(grad_a, a.shape)
+                if b.requires_grad:  # 0^b is 0 for b > 0 (and 1 at b = 0): flat, not 0 * log 0
+                    grad_b = np.where((a.data == 0) & (b.data >= 0), 0, g * out * np.log(a.data))
+                    grad_b = unbroadcast(grad_b, b.shape)
             return grad_a, grad_b
 
         return Tensor._make(out, (a, b), backward, "pow")
@@ -486,7 +488,8 @@ class Tensor:
             out_kept = peak + np.log(total)
 
         def backward(g):  # d lse/da_i = exp(a_i) / sum_j exp(a_j) = softmax(a)_i
-            return (_expand_reduced(g, self.shape, axes, keepdims) * (shifted / total),)
+            with np.errstate(invalid="ignore"):  # a row of all -inf: 0/0 = nan, as torch
+                return (_expand_reduced(g, self.shape, axes, keepdims) * (shifted / total),)
 
         out = out_kept if keepdims else np.squeeze(out_kept, axis=axes)
         return Tensor._make(out, (self,), backward, "logsumexp")
