@@ -217,8 +217,10 @@ def test_write_results_has_every_key_and_is_valid_json(tmp_path):
         "confusion": np.eye(2, dtype=np.int64),
         "final_loss": float("nan"),
     }
-    path = write_results(tmp_path, "demo", "scratchcore", np.int64(4), _Config(), metrics, 1.5,
-                         figures=[figure], argv=argv)  # fmt: skip
+    settings = dict(experiment="demo", package="scratchcore", seed=np.int64(4), config=_Config())
+    path = write_results(
+        tmp_path, **settings, metrics=metrics, wall_time_s=1.5, figures=[figure], argv=argv
+    )
     assert path == tmp_path / "demo.json"
     text = path.read_text()
     assert text.endswith("}\n") and text.startswith('{\n  "experiment": "demo",')
@@ -244,14 +246,14 @@ def test_write_results_has_every_key_and_is_valid_json(tmp_path):
         == f"uv run python {tmp_path.as_posix()}/demo.py --seed 4 --out 'some dir'"
     )
     # Same inputs, same bytes (apart from wall time, which we held fixed).
-    write_results(tmp_path, "demo", "scratchcore", np.int64(4), _Config(), metrics, 1.5,
-                  figures=["loss.png"], argv=argv)  # fmt: skip
+    write_results(
+        tmp_path, **settings, metrics=metrics, wall_time_s=1.5, figures=["loss.png"], argv=argv
+    )
     assert path.read_text() == text
 
 
 def test_command_line_is_relative_to_the_repository_root():
-    this_file = __file__
-    command = command_line([this_file, "--smoke"])
+    command = command_line([__file__, "--smoke"])
     assert command == "uv run python packages/scratchcore/tests/test_train_utils.py --smoke"
 
 
@@ -284,8 +286,8 @@ def test_plots_write_small_png_files(tmp_path):
     steps = np.arange(50)
     series = {"train": (steps, np.exp(-steps / 10)), "val": (steps, np.exp(-steps / 12) + 0.01)}
     curves = plot_curves(series, tmp_path / "curves.png", "step", "loss", title="t", logy=True)
-    matrix = confusion_matrix(np.arange(30) % 10, (np.arange(30) * 7) % 10, 10)
-    names = [f"class {i}" for i in range(10)]
+    matrix = confusion_matrix(np.arange(30) % 6, (np.arange(30) * 5) % 6, 6)
+    names = [f"class {i}" for i in range(6)]
     cm = plot_confusion_matrix(matrix, names, tmp_path / "sub" / "cm.png")
     for path in (curves, cm):
         data = path.read_bytes()
