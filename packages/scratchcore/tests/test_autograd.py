@@ -367,6 +367,16 @@ def test_comparisons_are_boolean_tensors_without_gradient():
         (x > 0).requires_grad_()
 
 
+def test_truth_value_follows_torch():
+    """One element: its truth (0-d included); several: an error, not Python's ``len`` rule."""
+    assert bool(Tensor(0.0)) is False and bool(Tensor(2.0)) is True
+    assert bool(Tensor(np.zeros(1))) is False  # len() == 1 would have said True
+    x = Tensor(np.arange(12.0).reshape(3, 4))
+    assert bool((x > 5).sum() == 6)
+    with pytest.raises(ValueError, match=r"bool: a tensor of shape \(3, 4\)"):
+        bool(x == x + 1)  # len() == 3 would have said True
+
+
 # ---- clear errors ------------------------------------------------------------------------------
 
 
@@ -419,6 +429,7 @@ def test_broadcast_mismatch_names_the_op_and_shapes(op, fn):
         (lambda x: x.reshape(-1, 4), r"reshape.*\(2, 3\).*\(-1, 4\)"),
         (lambda x: x.sum(axis=2), r"sum: axis 2.*2 dims"),
         (lambda x: x.max(axis=-3), r"max: axis -3"),
+        (lambda x: x.sum(axis=(0, -2)), r"sum: axis \(0, -2\) names the same axis twice"),
         (lambda x: x.squeeze(0), r"squeeze: axis 0 of shape \(2, 3\)"),
         (lambda x: x.permute(0, 0), r"permute: \(0, 0\)"),
         (lambda x: x.broadcast_to((3, 3)), r"broadcast_to.*\(2, 3\).*\(3, 3\)"),
@@ -426,8 +437,8 @@ def test_broadcast_mismatch_names_the_op_and_shapes(op, fn):
         (lambda x: sc.concatenate([x, x.T]), r"concatenate.*\(2, 3\).*\(3, 2\)"),
         (lambda x: x.item(), r"item.*\(2, 3\)"),
     ],
-    ids=["reshape", "reshape_minus1", "sum_axis", "max_axis", "squeeze", "permute",
-         "broadcast_to", "stack", "concatenate", "item"],
+    ids=["reshape", "reshape_minus1", "sum_axis", "max_axis", "sum_repeated_axis", "squeeze",
+         "permute", "broadcast_to", "stack", "concatenate", "item"],
 )  # fmt: skip
 def test_shape_errors_are_clear(call, pattern):
     with pytest.raises(ValueError, match=pattern):

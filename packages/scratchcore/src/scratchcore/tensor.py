@@ -54,6 +54,8 @@ def _normalize_axes(axis: int | Sequence[int] | None, ndim: int, op: str) -> tup
         if not -ndim <= a < max(ndim, 1):
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
         normalized.append(int(a) % max(ndim, 1))
+    if len(set(normalized)) < len(normalized):
+        raise ValueError(f"{op}: axis {axis} names the same axis twice")
     return tuple(sorted(normalized))
 
 
@@ -135,6 +137,16 @@ class Tensor:
         if self.data.size != 1:
             raise ValueError(f"item: only a one-element tensor has an item; got shape {self.shape}")
         return self.data.item()
+
+    def __bool__(self) -> bool:
+        # As torch. Without it Python falls back on ``len``: ``if x == y`` would be True for any
+        # two same-length tensors, and a 0-d tensor would raise "len() of a 0-d tensor".
+        if self.data.size != 1:
+            raise ValueError(
+                f"bool: a tensor of shape {self.shape} has no single truth value; reduce it first "
+                "(e.g. (x == y).data.all())"
+            )
+        return bool(self.data)
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
