@@ -291,3 +291,46 @@ def test_pad_errors():
         F.pad(x, (3, 0), mode="reflect")
     with pytest.raises(ValueError, match="pad: mode"):
         F.pad(x, (1, 1), mode="mirror")
+
+
+# ------------------------------------------------------------------------------------------
+# float32 in, float32 out (the engine's default dtype), with the float64 values
+# ------------------------------------------------------------------------------------------
+
+FLOAT32_CASES = {
+    "gelu": (lambda x: F.gelu(x), (3, 4)),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), (3, 4)),
+    "silu": (F.silu, (3, 4)),
+    "cross_entropy": (
+        lambda x: F.cross_entropy(x, np.array([0, 2, 1]), label_smoothing=0.1),
+        (3, 4),
+    ),
+    "bce_logits": (
+        lambda x: F.binary_cross_entropy_with_logits(x, np.full((3, 4), 0.3, np.float32)),
+        (3, 4),
+    ),
+    "conv2d": (lambda x: F.conv2d(x, np.ones((2, 2, 2, 2), np.float32), stride=2), (1, 2, 5, 5)),
+    "conv_transpose2d": (
+        lambda x: F.conv_transpose2d(x, np.ones((2, 1, 2, 2), np.float32)),
+        (1, 2, 3, 3),
+    ),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 2), (1, 2, 4, 4)),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), (1, 2, 4, 4)),
+    "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, 3), (1, 2, 4, 5)),
+    "layer_norm": (lambda x: F.layer_norm(x, 4), (3, 4)),
+    "batch_norm": (lambda x: F.batch_norm(x, None, None, training=True), (3, 4)),
+    "attention": (lambda x: F.scaled_dot_product_attention(x, x, x, is_causal=True), (2, 3, 4)),
+    "pad": (lambda x: F.pad(x, (1, 2), mode="reflect"), (3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT32_CASES))
+def test_float32_inputs_give_float32_outputs_and_grads(name):
+    fn, shape = FLOAT32_CASES[name]
+    x64 = _normal(shape, 33)
+    x32 = Tensor(x64.astype(np.float32), requires_grad=True)
+    out32 = fn(x32)
+    assert out32.dtype == np.float32
+    assert_close(out32.data, fn(Tensor(x64)).data, atol=1e-5, rtol=1e-4, name=name)
+    out32.backward(np.ones(out32.shape, np.float32))
+    assert x32.grad.dtype == np.float32

@@ -197,7 +197,10 @@ def conv_transpose2d(
             f"{op}: output_padding {extra} must be smaller than stride {stride} or dilation "
             f"{dilation}"
         )
-    pads = _pads(padding, weight.shape[2:], dilation, stride, op)
+    ph, pw = pair(padding, "padding", op)
+    if ph < 0 or pw < 0:
+        raise ValueError(f"{op}: padding must be non-negative; got {padding}")
+    pads = (ph, ph, pw, pw)
     n, _, h, w = x.shape
     kh, kw = weight.shape[2:]
     h_out = (h - 1) * stride[0] - pads[0] - pads[1] + dilation[0] * (kh - 1) + extra[0] + 1

@@ -100,13 +100,13 @@ def avg_pool2d(
     xp = _pad_hw(x.data, padding, 0.0)
     win = windows(xp, kernel, stride, dilation)
     if divisor_override is not None:
-        divisor = np.asarray(float(divisor_override))
+        divisor = np.asarray(divisor_override, dtype=x.dtype)
     elif count_include_pad:
-        divisor = np.asarray(float(kernel[0] * kernel[1]))
+        divisor = np.asarray(kernel[0] * kernel[1], dtype=x.dtype)
     else:  # pool a padded image of ones: each window's count of real pixels, (H_out, W_out)
-        ones = _pad_hw(np.ones((1, 1, *x.shape[2:])), padding, 0.0)
+        ones = _pad_hw(np.ones((1, 1, *x.shape[2:]), dtype=x.dtype), padding, 0.0)
         divisor = windows(ones, kernel, stride, dilation).sum(axis=(-2, -1))[0, 0]
-    out = (win.sum(axis=(-2, -1)) / divisor).astype(x.dtype, copy=False)
+    out = win.sum(axis=(-2, -1)) / divisor
 
     def backward(g):
         # every pixel of a window receives g / divisor
