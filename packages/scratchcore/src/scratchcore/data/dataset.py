@@ -1,6 +1,6 @@
 """Datasets: anything with a length that returns example ``i``; and how to split one.
 
-Notes: ``packages/scratchcore/notes/04-data.md`` (sections "The idea" and "Splits and leakage").
+Notes: ``packages/scratchcore/notes/04-data.md`` (§2 "The idea", §3 "Splits and leakage").
 
 A dataset answers two questions: how many examples there are (``len(ds)``) and what example ``i``
 is (``ds[i]``). That is all a ``DataLoader`` needs. ``ArrayDataset`` wraps in-memory arrays and

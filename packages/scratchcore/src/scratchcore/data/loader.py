@@ -1,6 +1,7 @@
 """``DataLoader``: cut a dataset into minibatches, in a fresh, reproducible order every epoch.
 
-Notes: ``packages/scratchcore/notes/04-data.md`` (sections "Minibatches" and "Shuffling").
+Notes: ``packages/scratchcore/notes/04-data.md`` (§3: "Why minibatches", "Why reshuffle every
+epoch", "Reproducible *and* resumable order").
 
 The order of epoch ``k`` is a pure function of ``(seed, k)``:
 

@@ -1,6 +1,6 @@
 """scikit-learn's bundled 8x8 handwritten digits, with one fixed train/test split.
 
-Notes: ``packages/scratchcore/notes/04-data.md`` (section "Offline first").
+Notes: ``packages/scratchcore/notes/04-data.md`` (§4 "The code", "Splits").
 
 1,797 greyscale digits (UCI "optdigits": 32x32 bitmaps counted into 4x4 blocks, so each pixel is
 0..16). The split is fixed so every experiment and every reader scores on the same 360 test

@@ -1,6 +1,6 @@
 """Python's own documentation as a text corpus: present wherever Python is, no download.
 
-Notes: ``packages/scratchcore/notes/04-data.md`` (section "Offline first").
+Notes: ``packages/scratchcore/notes/04-data.md`` (§4 "The code", "Splits").
 
 ``pydoc_data.topics.topics`` maps help-topic names to the reference-manual prose ``help()`` shows
 (about 465,000 characters of English with some code). The corpus is the topics' texts joined by a
