@@ -43,6 +43,7 @@ def test_conv2d_matches_torch(x_shape, w_shape, stride, padding, dilation, group
     )
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's note on its own copying
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("dilation", [1, 2])
 def test_conv2d_string_padding_matches_torch(padding, dilation):

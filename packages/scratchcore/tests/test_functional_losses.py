@@ -77,6 +77,20 @@ def test_cross_entropy_probability_targets_matches_torch(reduction, label_smooth
     )
 
 
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_cross_entropy_unbatched_matches_torch(reduction, probabilities):
+    logits = _rng(20).standard_normal(5)
+    target = _rng(21).dirichlet(np.ones(5)) if probabilities else np.array(3)
+    kwargs = dict(reduction=reduction, label_smoothing=0.1)
+    check_parity(
+        lambda x, t: F.cross_entropy(x, t, **kwargs),
+        lambda x, t: TF.cross_entropy(x, t, **kwargs),
+        [logits, target],
+        requires_grad=[True, False],
+    )
+
+
 def test_cross_entropy_huge_logits_stay_finite():
     logits = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [0.0, 0.0, -1e4]])
     target = np.array([1, 0, 2])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from scratchcore.tensor import Tensor
 
 
@@ -14,9 +16,9 @@ def as_tensor(x: Any) -> Tensor:
 
 def pair(value: int | tuple[int, int], name: str, op: str) -> tuple[int, int]:
     """An ``int`` or a pair of ints as ``(height, width)``, as PyTorch's 2-d ops accept."""
-    if isinstance(value, int):
-        return value, value
-    if len(value) != 2 or not all(isinstance(v, int) for v in value):
+    if isinstance(value, int | np.integer):
+        return int(value), int(value)
+    if len(value) != 2 or not all(isinstance(v, int | np.integer) for v in value):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints; got {value!r}")
     return int(value[0]), int(value[1])
 
