@@ -155,6 +155,28 @@ def test_max_pool2d_matches_torch(x_shape, kernel, stride, padding, dilation):
     )
 
 
+# (input shape, kernel_size, stride, padding): the last window overhangs in ceil mode
+CEIL_CASES = [
+    ((1, 2, 7, 6), 2, 2, 0),
+    ((1, 2, 8, 7), 3, 2, 1),
+    ((1, 1, 6, 9), (3, 2), (2, 3), (1, 1)),
+]
+
+
+@pytest.mark.parametrize(("x_shape", "kernel", "stride", "padding"), CEIL_CASES)
+@pytest.mark.parametrize("pool", ["max", "avg_include_pad", "avg_exclude_pad"])
+def test_ceil_mode_matches_torch(pool, x_shape, kernel, stride, padding):
+    kw = dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=True)
+    if pool == "max":
+        ours, theirs = F.max_pool2d, TF.max_pool2d
+    else:
+        ours, theirs = F.avg_pool2d, TF.avg_pool2d
+        kw["count_include_pad"] = pool == "avg_include_pad"
+    x = _normal(x_shape, 21)
+    assert ours(Tensor(x), **kw).shape != ours(Tensor(x), **{**kw, "ceil_mode": False}).shape
+    check_parity(lambda t: ours(t, **kw), lambda t: theirs(t, **kw), [x])
+
+
 def test_max_pool2d_ties_route_the_gradient_like_torch():
     # integers on a coarse grid make many windows contain equal maxima; overlapping windows
     # (stride < kernel) also make one element win several windows

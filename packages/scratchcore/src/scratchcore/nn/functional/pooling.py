@@ -18,8 +18,24 @@ from scratchcore.nn.functional.windows import col2im, output_size, windows
 from scratchcore.tensor import Tensor
 
 
-def _pool_args(x, kernel_size, stride, padding, dilation, op):
-    """Validated ``(kernel, stride, padding, dilation, (H_out, W_out))`` for a 2-d pooling."""
+def _pooled_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
+    """Windows along one axis. ``ceil`` also keeps a last, partial window (PyTorch's
+    ``ceil_mode``), provided it starts inside the input or its left padding."""
+    if not ceil:
+        return output_size(size, kernel, stride, 2 * pad, dilation)
+    span = dilation * (kernel - 1) + 1
+    out = -(-(size + 2 * pad - span) // stride) + 1  # ceiling division
+    if (out - 1) * stride >= size + pad:  # that window would start in the right padding
+        out -= 1
+    return out
+
+
+def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, op):
+    """Validated ``(kernel, stride, pads, dilation)`` for a 2-d pooling of ``x`` (N, C, H, W).
+
+    ``pads`` is ``((top, bottom), (left, right))``: the bottom/right pads grow beyond
+    ``padding`` when ``ceil_mode`` keeps a window that overhangs the padded input.
+    """
     if x.ndim != 4:
         raise ValueError(f"{op}: input must be (N, C, H, W); got shape {x.shape}")
     kernel = pair(kernel_size, "kernel_size", op)
@@ -32,18 +48,24 @@ def _pool_args(x, kernel_size, stride, padding, dilation, op):
         )
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel {kernel}")
-    sizes = tuple(
-        output_size(x.shape[2 + a], kernel[a], stride[a], 2 * padding[a], dilation[a])
-        for a in (0, 1)
-    )
-    if min(sizes) < 1:
-        raise ValueError(f"{op}: kernel {kernel} does not fit in input {x.shape}")
-    return kernel, stride, padding, dilation, sizes
+    pads = []
+    for a in (0, 1):
+        size = x.shape[2 + a]
+        out = _pooled_size(size, kernel[a], stride[a], padding[a], dilation[a], ceil_mode)
+        if out < 1:
+            raise ValueError(f"{op}: kernel {kernel} does not fit in input {x.shape}")
+        needed = (out - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1  # padded length used
+        pads.append((padding[a], max(padding[a], needed - size - padding[a])))
+    return kernel, stride, tuple(pads), dilation
 
 
-def _pad_hw(a: np.ndarray, padding: tuple[int, int], value: float) -> np.ndarray:
-    ph, pw = padding
-    return np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+def _pad_hw(a: np.ndarray, pads, value: float) -> np.ndarray:
+    return np.pad(a, ((0, 0), (0, 0), *pads), constant_values=value)
+
+
+def _crop_hw(a: np.ndarray, pads, shape: tuple[int, ...]) -> np.ndarray:
+    (top, _), (left, _) = pads
+    return a[:, :, top : top + shape[2], left : left + shape[3]]
 
 
 def max_pool2d(
@@ -52,18 +74,19 @@ def max_pool2d(
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
     dilation: int | tuple[int, int] = 1,
+    ceil_mode: bool = False,
 ) -> Tensor:
     """The maximum of each window of ``x`` (N, C, H, W): (N, C, H_out, W_out).
 
-    ``stride`` defaults to ``kernel_size``; padding counts as ``-inf`` (never the max). The
-    gradient goes to the window's maximum; at a tie, to the first in row-major order (PyTorch's
-    CPU rule), not split.
+    ``stride`` defaults to ``kernel_size``; padding counts as ``-inf`` (never the max);
+    ``ceil_mode`` keeps a last, partial window at the bottom/right. The gradient goes to the
+    window's maximum; at a tie, to the first in row-major order (PyTorch's CPU rule), not split.
     """
     x = as_tensor(x)
-    kernel, stride, padding, dilation, _ = _pool_args(
-        x, kernel_size, stride, padding, dilation, "max_pool2d"
+    kernel, stride, pads, dilation = _pool_args(
+        x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d"
     )
-    xp = _pad_hw(x.data, padding, -np.inf)
+    xp = _pad_hw(x.data, pads, -np.inf)
     win = windows(xp, kernel, stride, dilation)
     flat = win.reshape(*win.shape[:4], -1)  # (N, C, H_out, W_out, kh*kw)
     winner = flat.argmax(axis=-1)[..., None]  # argmax returns the first of equal maxima
@@ -73,8 +96,7 @@ def max_pool2d(
         # one-hot over each window, carrying g, then summed back onto the pixels
         d_flat = (np.arange(flat.shape[-1]) == winner) * g[..., None]
         d_image = col2im(d_flat.reshape(win.shape), xp.shape, stride, dilation)
-        ph, pw = padding
-        return (d_image[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]],)
+        return (_crop_hw(d_image, pads, x.shape),)
 
     return Tensor._make(out, (x,), backward, "max_pool2d")
 
@@ -84,27 +106,33 @@ def avg_pool2d(
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
+    ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> Tensor:
     """The mean of each window of ``x`` (N, C, H, W): (N, C, H_out, W_out).
 
     Zero padding is counted in the divisor when ``count_include_pad`` (PyTorch's default);
-    otherwise each window divides by its number of real pixels. ``divisor_override`` replaces
-    the divisor altogether.
+    otherwise each window divides by its number of real pixels. A ``ceil_mode`` window's
+    overhang beyond the padding is never counted. ``divisor_override`` replaces the divisor.
     """
     x = as_tensor(x)
-    kernel, stride, padding, dilation, _ = _pool_args(
-        x, kernel_size, stride, padding, 1, "avg_pool2d"
+    kernel, stride, pads, dilation = _pool_args(
+        x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d"
     )
-    xp = _pad_hw(x.data, padding, 0.0)
+    xp = _pad_hw(x.data, pads, 0.0)
     win = windows(xp, kernel, stride, dilation)
     if divisor_override is not None:
         divisor = np.asarray(divisor_override, dtype=x.dtype)
-    elif count_include_pad:
-        divisor = np.asarray(kernel[0] * kernel[1], dtype=x.dtype)
-    else:  # pool a padded image of ones: each window's count of real pixels, (H_out, W_out)
-        ones = _pad_hw(np.ones((1, 1, *x.shape[2:]), dtype=x.dtype), padding, 0.0)
+    else:
+        # pool an image of ones marking what counts: each window's divisor, (H_out, W_out)
+        ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+        if count_include_pad:  # the requested padding counts, the ceil_mode overhang does not
+            (top, bottom), (left, right) = pads
+            ones = _pad_hw(ones, ((top, top), (left, left)), 1.0)
+            ones = _pad_hw(ones, ((0, bottom - top), (0, right - left)), 0.0)
+        else:
+            ones = _pad_hw(ones, pads, 0.0)
         divisor = windows(ones, kernel, stride, dilation).sum(axis=(-2, -1))[0, 0]
     out = win.sum(axis=(-2, -1)) / divisor
 
@@ -112,8 +140,7 @@ def avg_pool2d(
         # every pixel of a window receives g / divisor
         d_win = np.broadcast_to((g / divisor)[..., None, None], win.shape)
         d_image = col2im(d_win, xp.shape, stride, dilation)
-        ph, pw = padding
-        return (d_image[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]],)
+        return (_crop_hw(d_image, pads, x.shape),)
 
     return Tensor._make(out, (x,), backward, "avg_pool2d")
 
