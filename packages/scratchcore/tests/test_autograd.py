@@ -432,13 +432,14 @@ def test_broadcast_mismatch_names_the_op_and_shapes(op, fn):
         (lambda x: x.sum(axis=(0, -2)), r"sum: axis \(0, -2\) names the same axis twice"),
         (lambda x: x.squeeze(0), r"squeeze: axis 0 of shape \(2, 3\)"),
         (lambda x: x.permute(0, 0), r"permute: \(0, 0\)"),
+        (lambda x: x.permute(0, 3), r"permute: \(0, 3\) is not a permutation of the 2 axes"),
         (lambda x: x.broadcast_to((3, 3)), r"broadcast_to.*\(2, 3\).*\(3, 3\)"),
         (lambda x: sc.stack([x, x.T]), r"stack.*\(2, 3\).*\(3, 2\)"),
         (lambda x: sc.concatenate([x, x.T]), r"concatenate.*\(2, 3\).*\(3, 2\)"),
         (lambda x: x.item(), r"item.*\(2, 3\)"),
     ],
     ids=["reshape", "reshape_minus1", "sum_axis", "max_axis", "sum_repeated_axis", "squeeze",
-         "permute", "broadcast_to", "stack", "concatenate", "item"],
+         "permute", "permute_out_of_range", "broadcast_to", "stack", "concatenate", "item"],
 )  # fmt: skip
 def test_shape_errors_are_clear(call, pattern):
     with pytest.raises(ValueError, match=pattern):

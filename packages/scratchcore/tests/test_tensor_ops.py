@@ -333,6 +333,15 @@ for op, top in (("max", "amax"), ("min", "amin")):
     )
     case(f"{op}_0d", lambda a, op=op: getattr(a, op)(), lambda a, top=top: getattr(a, top)(), N())
 case("sum_0d", lambda a: a.sum(), lambda a: a.sum(), N())
+# a 0-d tensor has one "axis", 0 or -1, as in torch; reducing over it changes nothing
+case("sum_0d_axis0", lambda a: a.sum(axis=0), lambda a: a.sum(0), N())
+case("mean_0d_axis-1", lambda a: a.mean(axis=-1), lambda a: a.mean(-1), N())
+case("max_0d_keepdims", lambda a: a.max(-1, keepdims=True), lambda a: a.amax(-1, True), N())
+case("var_0d_axis0", lambda a: a.var(axis=0), lambda a: a.var(0, correction=0), N())
+case("logsumexp_0d_axis0", lambda a: a.logsumexp(axis=0), lambda a: a.logsumexp(0), N())
+case("softmax_0d", lambda a: a.softmax(0), lambda a: a.softmax(0), N())
+case("log_softmax_0d", lambda a: a.log_softmax(-1), lambda a: a.log_softmax(-1), N())
+case("squeeze_0d", lambda a: a.squeeze(0), lambda a: a.squeeze(0), N())
 case("mean_0d", lambda a: a.mean(), lambda a: a.mean(), N())
 case("sum_size1_axis", lambda a: a.sum(axis=1), lambda a: a.sum(dim=1), N(3, 1, 2))
 case("mean_1d", lambda a: a.mean(axis=0), lambda a: a.mean(dim=0), N(5))
@@ -632,6 +641,8 @@ def shape_axis_keepdims(draw):
     choices = [st.none()]
     if ndim:
         choices += [st.integers(-ndim, ndim - 1), hnp.valid_tuple_axes(ndim, min_size=1)]
+    else:  # torch lets a 0-d tensor name its one "axis" as 0 or -1
+        choices += [st.sampled_from([0, -1])]
     return shape, draw(st.one_of(*choices)), draw(st.booleans())
 
 
@@ -653,7 +664,7 @@ def test_reductions_on_random_shapes_and_axes(op, drawn, seed):
     ours, theirs = REDUCTIONS[op]
     extra, textra = {}, {}
     if op == "var":  # ddof = 1 where there is more than one element to average
-        reduced = range(len(shape)) if axis is None else np.atleast_1d(axis)
+        reduced = range(len(shape)) if axis is None or not shape else np.atleast_1d(axis)
         ddof = int(np.prod([shape[a] for a in reduced]) > 1)
         extra, textra = {"ddof": ddof}, {"correction": ddof}
 

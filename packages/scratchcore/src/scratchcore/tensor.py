@@ -51,12 +51,12 @@ def _normalize_axes(axis: int | Sequence[int] | None, ndim: int, op: str) -> tup
     axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     normalized = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -max(ndim, 1) <= a < max(ndim, 1):  # a 0-d tensor takes 0 or -1, as in torch
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
         normalized.append(int(a) % max(ndim, 1))
     if len(set(normalized)) < len(normalized):
         raise ValueError(f"{op}: axis {axis} names the same axis twice")
-    return tuple(sorted(normalized))
+    return tuple(sorted(normalized)) if ndim else ()  # reducing a 0-d tensor changes nothing
 
 
 def _expand_reduced(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool):
@@ -508,7 +508,7 @@ class Tensor:
 
     def softmax(self, axis: int = -1) -> Tensor:
         """``exp(a_i) / sum_j exp(a_j)`` along ``axis``, stable for logits of any size."""
-        (ax,) = _normalize_axes(axis, self.ndim, "softmax")
+        ax = _normalize_axes(axis, self.ndim, "softmax")  # (axis,), or () for a 0-d tensor
         shifted = np.exp(self.data - self.data.max(axis=ax, keepdims=True))
         out = shifted / shifted.sum(axis=ax, keepdims=True)
 
@@ -519,7 +519,7 @@ class Tensor:
 
     def log_softmax(self, axis: int = -1) -> Tensor:
         """``a_i - logsumexp(a)`` along ``axis``, computed without forming ``exp(a)`` unshifted."""
-        (ax,) = _normalize_axes(axis, self.ndim, "log_softmax")
+        ax = _normalize_axes(axis, self.ndim, "log_softmax")
         shifted = self.data - self.data.max(axis=ax, keepdims=True)
         out = shifted - np.log(np.exp(shifted).sum(axis=ax, keepdims=True))
 
@@ -557,7 +557,7 @@ class Tensor:
 
     def permute(self, *axes: int | Sequence[int]) -> Tensor:
         order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
-        if sorted(a % self.ndim for a in order) != list(range(self.ndim)):
+        if sorted(a + self.ndim if a < 0 else a for a in order) != list(range(self.ndim)):
             raise ValueError(f"permute: {order} is not a permutation of the {self.ndim} axes")
         inverse = np.argsort([a % self.ndim for a in order])
 
