@@ -1,0 +1,119 @@
+"""Adam, its AMSGrad variant, and AdamW (decoupled weight decay) — one implementation.
+
+Notes: ``notes/03-optimizers.md`` (sections "Adam", "AMSGrad" and "Weight decay: L2 vs
+decoupled").
+
+For each parameter θ with gradient g, at step t = 1, 2, ..., in torch's order:
+
+    θ   <- θ (1 - lr weight_decay)                  if decoupled (AdamW)
+    g   <- g + weight_decay θ                        otherwise (L2, folded into the gradient)
+    m   <- β1 m + (1 - β1) g                         first-moment estimate
+    v   <- β2 v + (1 - β2) g²                        second-moment estimate
+    v̂   <- max(v̂, v)                                 AMSGrad only; then use v̂ in place of v
+    θ   <- θ - lr / (1 - β1^t) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
+
+``AdamW`` is ``Adam`` with ``decoupled_weight_decay=True`` and a default decay of 1e-2, as in
+torch: the moment updates exist once, here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from scratchcore.optim.optimizer import Optimizer
+from scratchcore.tensor import Tensor
+
+
+class Adam(Optimizer):
+    """``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
+    decoupled_weight_decay=False)`` — defaults as ``torch.optim.Adam``.
+
+    State per parameter: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v), and with ``amsgrad``
+    ``max_exp_avg_sq`` (v̂); arrays have the parameter's shape.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        decoupled_weight_decay: bool = False,
+    ):
+        name = type(self).__name__
+        if lr < 0:
+            raise ValueError(f"{name}: invalid learning rate lr={lr} (must be >= 0)")
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"{name}: invalid betas={betas} (need two values in [0, 1))")
+        if eps < 0:
+            raise ValueError(f"{name}: invalid eps={eps} (must be >= 0)")
+        if weight_decay < 0:
+            raise ValueError(f"{name}: invalid weight_decay={weight_decay} (must be >= 0)")
+        defaults = dict(
+            lr=lr,
+            betas=tuple(float(b) for b in betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
+        super().__init__(params, defaults)
+
+    def _update(self, param: Tensor, grad: np.ndarray, state: dict, group: dict) -> None:
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(param.data)
+            state["exp_avg_sq"] = np.zeros_like(param.data)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(param.data)
+        state["step"] += 1
+        t = state["step"]
+        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                # Shrink θ directly: the decay is not divided by sqrt(v) like the gradient is.
+                param.data *= 1 - lr * weight_decay
+            else:
+                grad = grad + weight_decay * param.data
+
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg += (1 - beta1) * (grad - exp_avg)  # = β1 m + (1 - β1) g: move m toward g
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * grad * grad
+        if group["amsgrad"]:
+            # Never let the denominator shrink: keeps the effective step size non-increasing.
+            np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            second_moment = state["max_exp_avg_sq"]
+        else:
+            second_moment = exp_avg_sq
+
+        # m and v start at 0, so E[m_t] = (1 - β1^t) E[g]: divide the bias back out.
+        bias_correction1 = 1 - beta1**t
+        bias_correction2 = 1 - beta2**t
+        denom = np.sqrt(second_moment) / math.sqrt(bias_correction2) + group["eps"]
+        param.data -= (lr / bias_correction1) * (exp_avg / denom)
+
+
+class AdamW(Adam):
+    """``AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False)``
+    — Adam with decoupled weight decay (Loshchilov & Hutter), defaults as ``torch.optim.AdamW``.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True)
