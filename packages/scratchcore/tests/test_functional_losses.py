@@ -146,6 +146,8 @@ def test_class_loss_errors_name_the_shapes():
         F.cross_entropy(logits, np.zeros(5, dtype=int))
     with pytest.raises(IndexError, match="nll_loss: target 3 is out of range for 3 classes"):
         F.nll_loss(logits, np.array([0, 1, 3, 2]))
+    with pytest.raises(ValueError, match=r"cross_entropy: weight must have shape \(3,\)"):
+        F.cross_entropy(logits, np.zeros((4, 3)), weight=np.ones(4))
     with pytest.raises(ValueError, match="reduction"):
         F.cross_entropy(logits, np.zeros(4, dtype=int), reduction="avg")
 

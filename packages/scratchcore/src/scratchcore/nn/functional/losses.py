@@ -105,13 +105,17 @@ def cross_entropy(
         args = (weight, ignore_index, reduction, label_smoothing)
         out = cross_entropy(logits.reshape(1, -1), target[None], *args)
         return out.reshape(()) if reduction == "none" else out
-    if logits.ndim < 2:
+    if logits.ndim == 0:
         raise ValueError(
-            f"cross_entropy: input must be (N, C) or (N, C, d1, ...); got shape {logits.shape}"
+            "cross_entropy: input must be (C,), (N, C) or (N, C, d1, ...); got a scalar"
         )
     n_classes = logits.shape[1]
     logp = logits.log_softmax(axis=1)
-    class_weight = None if weight is None else as_tensor(weight).data
+    class_weight = None if weight is None else as_tensor(weight).data.astype(logits.dtype)
+    if class_weight is not None and class_weight.shape != (n_classes,):
+        raise ValueError(
+            f"cross_entropy: weight must have shape ({n_classes},); got {class_weight.shape}"
+        )
     # (1, C, 1, ...): broadcasts a per-class weight against logp
     w_b = None if weight is None else class_weight.reshape((1, -1) + (1,) * (logits.ndim - 2))
 
