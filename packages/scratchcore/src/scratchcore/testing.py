@@ -12,7 +12,11 @@ dependency. Every check runs in float64 with fixed seeds: tolerances can be tigh
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -125,3 +129,18 @@ def check_module_parity(
         assert param.grad is not None, f"parameter {name}: no gradient reached it"
         assert expected is not None, f"parameter {name}: torch computed no gradient"
         assert_close(param.grad, expected, atol, rtol, name=f"grad of parameter {name}")
+
+
+def load_experiment(path: str | Path) -> ModuleType:
+    """Import an experiment script by path (experiments are scripts, not a package).
+
+    Tests call its ``main([...])`` with ``--smoke`` and a temporary ``--out``.
+    """
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f"experiment_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"load_experiment: cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
