@@ -162,6 +162,19 @@ def test_leaf_grad_is_an_independent_array():
     assert_close(x.grad, [2.0, 2.0])
 
 
+def test_is_leaf_follows_torch():
+    """A leaf is a tensor with no recorded backward, however it was made (as torch)."""
+    w = (Tensor(np.array([1.0, 2.0])) * 0.5).requires_grad_()  # a common way to build a weight
+    assert w.is_leaf
+    y = w * w
+    assert not y.is_leaf
+    with no_grad():
+        assert (w * 2).is_leaf
+    y.sum().backward()
+    assert not y.is_leaf  # its graph was freed, but it was still made by an op
+    assert_close(w.grad, 2 * w.data)
+
+
 # ---- no_grad and detach ------------------------------------------------------------------------
 
 

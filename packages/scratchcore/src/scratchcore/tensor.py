@@ -122,8 +122,8 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def is_leaf(self) -> bool:
-        return not self._op
+    def is_leaf(self) -> bool:  # as torch: no recorded backward (so ``(x * 0.1).requires_grad_()``)
+        return self._backward is None
 
     def numel(self) -> int:
         return self.data.size
