@@ -118,6 +118,19 @@ def test_no_bias_and_unbatched_inputs():
     )
 
 
+def test_sequence_first_layout():
+    ours = nn.MultiheadAttention(E, HEADS, batch_first=False, dtype=np.float64)
+    theirs = torch.nn.MultiheadAttention(E, HEADS).double()  # torch's default: (L, N, E)
+    inputs = [randn(L, N, E, seed=1), randn(S, N, E, seed=2), randn(S, N, E, seed=3)]
+    check_module_parity(
+        OutputOnly(ours, key_padding_mask=PADDING),
+        TorchOutputOnly(theirs, key_padding_mask=torch.tensor(PADDING)),
+        inputs,
+        atol=ATOL,
+        rtol=RTOL,
+    )
+
+
 def test_state_dict_layout_matches_torch():
     ours, theirs = nn.MultiheadAttention(E, HEADS), torch.nn.MultiheadAttention(E, HEADS)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {

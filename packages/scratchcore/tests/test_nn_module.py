@@ -190,6 +190,13 @@ def test_register_buffer_checks():
 
     with pytest.raises(AttributeError, match=r"call Module\.__init__"):
         Bad()
+
+    class Forgot(nn.Module):
+        def __init__(self):
+            self.layer = nn.Linear(2, 2)
+
+    with pytest.raises(AttributeError, match=r"Forgot: call super\(\)\.__init__\(\)"):
+        list(Forgot().parameters())
     with pytest.raises(TypeError, match=r"buffer 'x' must be an np\.ndarray"):
         nn.Module().register_buffer("x", [1, 2])
 

@@ -28,6 +28,7 @@ BATCHNORM_SETTINGS = [
     dict(),
     dict(momentum=None),
     dict(momentum=0.3, eps=1e-3, affine=False),
+    dict(bias=False),
 ]
 
 
@@ -43,7 +44,8 @@ def test_batchnorm_train_then_eval(ours_cls, torch_cls, shape, settings):
     theirs = torch_cls(3, **settings).double()
     if ours.affine:  # non-trivial affine parameters, so their gradients mean something
         ours.weight.data[:] = 1 + 0.1 * randn(3, seed=5)
-        ours.bias.data[:] = randn(3, seed=6)
+        if ours.bias is not None:
+            ours.bias.data[:] = randn(3, seed=6)
     for step in range(3):  # several steps: the running statistics must track the same way
         x = randn(*shape, seed=step) * 2 + 1
         check_module_parity(ours, theirs, [x], atol=ATOL, rtol=RTOL)

@@ -126,7 +126,8 @@ class MultiheadAttention(Module):
         if unbatched:
             query, key, value = (t.unsqueeze(0) for t in (query, key, value))
             if key_padding_mask is not None:
-                key_padding_mask = np.asarray(key_padding_mask)[None]
+                key_padding_mask = _additive_mask(key_padding_mask, query.dtype, "key_padding_mask")
+                key_padding_mask = key_padding_mask[None]
         elif not self.batch_first:  # (L, N, E) -> (N, L, E)
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         if query.ndim != 3 or query.shape[-1] != self.embed_dim or key.shape != value.shape:

@@ -45,7 +45,7 @@ class _ConvNd(Module):
         out_channels: int,
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int],
-        padding: int | tuple[int, int],
+        padding: int | tuple[int, int] | str,
         dilation: int | tuple[int, int],
         groups: int,
         bias: bool,
@@ -59,7 +59,7 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size", name)
         self.stride = _pair(stride, "stride", name)
-        self.padding = _pair(padding, "padding", name)
+        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding", name)
         self.dilation = _pair(dilation, "dilation", name)
         self.groups = groups
         self.weight = Parameter(np.empty(weight_shape + self.kernel_size, dtype=dtype))
@@ -83,6 +83,8 @@ class _ConvNd(Module):
             text += f", padding={self.padding}"
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
+        if getattr(self, "output_padding", (0, 0)) != (0, 0):  # (transposed convolutions only)
+            text += f", output_padding={self.output_padding}"
         if self.groups != 1:
             text += f", groups={self.groups}"
         if self.bias is None:
@@ -94,6 +96,7 @@ class Conv2d(_ConvNd):
     """2-D cross-correlation, as ``torch.nn.Conv2d``: (N, C_in, H, W) -> (N, C_out, H', W').
 
     ``H' = floor((H + 2 padding - dilation (kh - 1) - 1) / stride) + 1`` (and likewise W').
+    ``padding`` may also be ``"valid"`` (0) or ``"same"`` (H' = H; stride 1 only).
     """
 
     def __init__(
@@ -102,13 +105,17 @@ class Conv2d(_ConvNd):
         out_channels: int,
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
+        padding: int | tuple[int, int] | str = 0,
         dilation: int | tuple[int, int] = 1,
         groups: int = 1,
         bias: bool = True,
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ValueError(f"Conv2d: padding must be 'same', 'valid' or ints; got {padding!r}")
+        if padding == "same" and stride not in (1, (1, 1)):
+            raise ValueError(f"Conv2d: padding='same' needs stride 1; got stride {stride}")
         weight_shape = (out_channels, in_channels // max(groups, 1))
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
@@ -164,9 +171,3 @@ class ConvTranspose2d(_ConvNd):
             x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
             self.groups, self.dilation,
         )  # fmt: skip
-
-    def extra_repr(self) -> str:
-        text = super().extra_repr()
-        if self.output_padding != (0, 0):
-            text += f", output_padding={self.output_padding}"
-        return text

@@ -83,6 +83,10 @@ class Module:
         ``kind`` is ``"parameter"``, ``"buffer"`` or ``"module"``. Lists, tuples and dicts are
         entered (their index or key becomes part of the name); sub-modules are not entered here.
         """
+        if "_buffer_names" not in vars(self):
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() at the start of __init__"
+            )
         buffers = set(self._buffer_names)
         stack: list[tuple[str, Any]] = list(reversed(list(self._own_items())))
         while stack:
@@ -232,7 +236,7 @@ class Module:
     # dtype conversion
     # ---------------------------------------------------------------------------------------
 
-    def to_dtype(self, dtype: Any) -> Module:
+    def to(self, dtype: Any) -> Module:
         """Convert every floating parameter and buffer to ``dtype`` in place; returns ``self``.
 
         Gradients are dropped (they belonged to the old dtype). Integer buffers, such as
@@ -251,11 +255,11 @@ class Module:
 
     def double(self) -> Module:
         """Everything floating to float64 (for parity tests against PyTorch)."""
-        return self.to_dtype(np.float64)
+        return self.to(np.float64)
 
     def float(self) -> Module:
         """Everything floating to float32 (the default)."""
-        return self.to_dtype(np.float32)
+        return self.to(np.float32)
 
     # ---------------------------------------------------------------------------------------
     # repr
