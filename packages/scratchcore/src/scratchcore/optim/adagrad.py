@@ -69,4 +69,4 @@ class Adagrad(Optimizer):
             grad = grad + group["weight_decay"] * param.data
         lr_t = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += grad * grad
-        param.data -= lr_t * grad / (np.sqrt(state["sum"]) + group["eps"])
+        param.data -= lr_t * (grad / (np.sqrt(state["sum"]) + group["eps"]))
