@@ -273,38 +273,25 @@ case(
 # ---- reductions --------------------------------------------------------------------------------
 
 AXES = [None, 0, -1, 1, (0, 2), (-1, -3), (2, 0, 1)]
-for axis in AXES:
-    for keepdims in (False, True):
-        tag = f"axis={axis}_keepdims={keepdims}".replace(" ", "")
-        kw = dict(axis=axis, keepdims=keepdims)
-        tkw = lambda a, axis=axis, keepdims=keepdims: dict(  # noqa: E731
-            dim=tdims(axis, a.ndim), keepdim=keepdims
-        )
-        case(f"sum_{tag}", lambda a, kw=kw: a.sum(**kw), lambda a, t=tkw: a.sum(**t(a)), N(2, 3, 4))
-        case(
-            f"mean_{tag}",
-            lambda a, kw=kw: a.mean(**kw),
-            lambda a, t=tkw: a.mean(**t(a)),
-            N(2, 3, 4),
-        )
-        case(
-            f"max_{tag}", lambda a, kw=kw: a.max(**kw), lambda a, t=tkw: a.amax(**t(a)), D(2, 3, 4)
-        )
-        case(
-            f"min_{tag}", lambda a, kw=kw: a.min(**kw), lambda a, t=tkw: a.amin(**t(a)), D(2, 3, 4)
-        )
-        case(
-            f"var_{tag}",
-            lambda a, kw=kw: a.var(**kw),
-            lambda a, t=tkw: a.var(**t(a), correction=0),
-            N(2, 3, 4),
-        )
-        case(
-            f"logsumexp_{tag}",
-            lambda a, kw=kw: a.logsumexp(**kw),
-            lambda a, t=tkw: a.logsumexp(**t(a)),
-            N(2, 3, 4),
-        )
+REDUCTION_TWINS = {  # ours: (torch's name, input maker, extra torch arguments)
+    "sum": ("sum", N, {}),
+    "mean": ("mean", N, {}),
+    "max": ("amax", D, {}),  # distinct values here; ties have their own cases below
+    "min": ("amin", D, {}),
+    "var": ("var", N, {"correction": 0}),  # NumPy's default ddof=0 is torch's correction=0
+    "logsumexp": ("logsumexp", N, {}),
+}
+for op, (top, maker, extra) in REDUCTION_TWINS.items():
+    for axis in AXES:
+        for keepdims in (False, True):
+            case(
+                f"{op}_axis={axis}_keepdims={keepdims}".replace(" ", ""),
+                lambda a, op=op, ax=axis, k=keepdims: getattr(a, op)(axis=ax, keepdims=k),
+                lambda a, top=top, ax=axis, k=keepdims, e=extra: getattr(a, top)(
+                    dim=tdims(ax, a.ndim), keepdim=k, **e
+                ),
+                maker(2, 3, 4),
+            )
 
 for ddof in (1, 2):
     for axis in (None, 1, (0, 2)):
