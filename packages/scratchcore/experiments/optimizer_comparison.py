@@ -64,11 +64,11 @@ class Config:
     train_limit: int | None = None  # use only the first N training images (smoke runs)
     lr_grid: dict[str, list[float]] = field(
         default_factory=lambda: {
-            "SGD": [0.03, 0.1, 0.3, 1.0],
-            "SGD+momentum": [0.003, 0.01, 0.03, 0.1],
-            "RMSprop": [3e-4, 1e-3, 3e-3, 1e-2],
-            "Adam": [3e-4, 1e-3, 3e-3, 1e-2],
-            "AdamW": [3e-4, 1e-3, 3e-3, 1e-2],
+            "SGD": [0.1, 0.3, 1.0, 3.0],
+            "SGD+momentum": [0.01, 0.03, 0.1, 0.3],
+            "RMSprop": [1e-3, 3e-3, 1e-2, 3e-2],
+            "Adam": [1e-3, 3e-3, 1e-2, 3e-2],
+            "AdamW": [1e-3, 3e-3, 1e-2, 3e-2],
         }
     )
 
