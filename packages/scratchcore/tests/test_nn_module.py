@@ -90,6 +90,29 @@ def test_containers_name_like_torch():
     assert len(ours) == 4 and isinstance(ours[1], nn.ReLU) and len(ours[:2]) == 2
 
 
+def test_container_subclass_attributes_are_walked():
+    class Stack(nn.Sequential):
+        def __init__(self):
+            super().__init__(nn.Linear(2, 2))
+            self.head = nn.Linear(2, 1)
+
+    assert list(Stack().state_dict()) == ["0.weight", "0.bias", "head.weight", "head.bias"]
+
+
+def test_apply_and_requires_grad():
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+
+    def zero_linear(m):
+        if isinstance(m, nn.Linear):
+            nn.init.zeros_(m.weight)
+
+    model.apply(zero_linear)
+    assert all(np.all(m.weight.data == 0) for m in model if isinstance(m, nn.Linear))
+    model.requires_grad_(False)
+    assert not any(p.requires_grad for p in model.parameters())
+    assert not model(Tensor(np.ones((1, 2), dtype=np.float32))).requires_grad
+
+
 def test_shared_parameter_is_counted_once():
     model = nn.Module()
     layer = nn.Linear(2, 2)

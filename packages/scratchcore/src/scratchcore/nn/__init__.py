@@ -1,4 +1,6 @@
-"""Neural-network building blocks on the autograd engine. Notes: ``notes/02-modules.md``.
+"""Neural-network building blocks on the autograd engine.
+
+Notes: ``packages/scratchcore/notes/02-modules.md``.
 
 ``Module`` (module.py) is the base class; each layer lives in its own file and does its
 arithmetic through ``scratchcore.nn.functional``; ``scratchcore.nn.init`` fills weights.

@@ -1,7 +1,9 @@
 """Activation layers: each wraps one function of ``scratchcore.nn.functional``.
 
-Notes: ``notes/02-modules.md``. They hold no state; they exist so that a nonlinearity can sit in a
-``Sequential`` and show up in a model's ``repr``.
+Notes: ``packages/scratchcore/notes/02-modules.md``.
+
+They hold no state; they exist so that a nonlinearity can sit in a ``Sequential`` and show up in a
+model's ``repr``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """``MultiheadAttention``: several attention heads side by side, as ``torch.nn``.
 
-Notes: ``notes/02-modules.md``. The projections of queries, keys and values are one stacked
-``in_proj_weight`` (3E, E) — rows ``[0:E]`` for q, ``[E:2E]`` for k, ``[2E:3E]`` for v — and the
-output projection is a ``Linear`` named ``out_proj``, exactly PyTorch's layout, so a state dict
-moves 1:1. Each of the ``num_heads`` heads attends in its own ``E / num_heads`` slice.
+Notes: ``packages/scratchcore/notes/02-modules.md``.
+
+The projections of queries, keys and values are one stacked ``in_proj_weight`` (3E, E) — rows
+``[0:E]`` for q, ``[E:2E]`` for k, ``[2E:3E]`` for v — and the output projection is a ``Linear``
+named ``out_proj``, exactly PyTorch's layout, so a state dict moves 1:1. Each of the ``num_heads``
+heads attends in its own ``E / num_heads`` slice.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Containers: ``Sequential``, ``ModuleList`` and ``ModuleDict``. Notes: ``notes/02-modules.md``.
+"""Containers: ``Sequential``, ``ModuleList`` and ``ModuleDict``.
+
+Notes: ``packages/scratchcore/notes/02-modules.md``.
 
 Each holds its sub-modules in a list or dict and tells the walk in ``Module`` to name them by
 position or key alone (``0.weight``, not ``_items.0.weight``), which is how PyTorch names them.
+Any other attribute a subclass sets is walked as usual, after the entries.
 """
 
 from __future__ import annotations
@@ -11,11 +14,20 @@ from typing import Any
 
 from scratchcore.nn.module import Module
 
+_CONTAINER_STORAGE = ("_items", "_names")  # the containers' own attributes, never walked
+
 
 def _check_module(value: Any, container: str) -> Module:
     if not isinstance(value, Module):
         raise TypeError(f"{container}: every entry must be a Module; got {type(value).__name__}")
     return value
+
+
+def _other_attributes(container: Module) -> Iterator[tuple[str, Any]]:
+    """What a subclass added besides the container's own storage."""
+    for name, value in Module._own_items(container):
+        if name not in _CONTAINER_STORAGE:
+            yield name, value
 
 
 class ModuleList(Module):
@@ -28,6 +40,7 @@ class ModuleList(Module):
     def _own_items(self) -> Iterator[tuple[str, Any]]:
         for i, module in enumerate(self._items):
             yield str(i), module
+        yield from _other_attributes(self)
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
@@ -70,6 +83,7 @@ class Sequential(ModuleList):
     def _own_items(self) -> Iterator[tuple[str, Any]]:
         names = self._names or [str(i) for i in range(len(self._items))]
         yield from zip(names, self._items, strict=True)
+        yield from _other_attributes(self)
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
@@ -99,6 +113,7 @@ class ModuleDict(Module):
 
     def _own_items(self) -> Iterator[tuple[str, Any]]:
         yield from self._items.items()
+        yield from _other_attributes(self)
 
     def __getitem__(self, key: str) -> Module:
         return self._items[key]

@@ -1,7 +1,9 @@
 """``Conv2d`` and ``ConvTranspose2d``: learned filters slid over an image.
 
-Notes: ``notes/02-modules.md``. The arithmetic lives in ``functional`` (``F.conv2d``,
-``F.conv_transpose2d``); these layers hold the weights, with PyTorch's layouts:
+Notes: ``packages/scratchcore/notes/02-modules.md``.
+
+The arithmetic lives in ``functional`` (``F.conv2d``, ``F.conv_transpose2d``); these layers hold the
+weights, with PyTorch's layouts:
 
 * ``Conv2d.weight``: (out_channels, in_channels / groups, kh, kw);
 * ``ConvTranspose2d.weight``: (in_channels, out_channels / groups, kh, kw) — the transpose

@@ -1,6 +1,6 @@
 """``Dropout``: inverted dropout in training, the identity in evaluation.
 
-Notes: ``notes/02-modules.md``.
+Notes: ``packages/scratchcore/notes/02-modules.md``.
 """
 
 from __future__ import annotations

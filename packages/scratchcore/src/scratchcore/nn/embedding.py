@@ -1,6 +1,6 @@
 """``Embedding``: a learned table of vectors, one row per token id.
 
-Notes: ``notes/02-modules.md``.
+Notes: ``packages/scratchcore/notes/02-modules.md``.
 """
 
 from __future__ import annotations

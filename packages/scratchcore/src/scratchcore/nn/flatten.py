@@ -1,6 +1,6 @@
 """``Flatten`` and ``Identity``: the two layers that only reshape or pass through.
 
-Notes: ``notes/02-modules.md``.
+Notes: ``packages/scratchcore/notes/02-modules.md``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Weight initialisation, as ``torch.nn.init``. Notes: ``notes/02-modules.md`` (initialisation).
+"""Weight initialisation, as ``torch.nn.init``.
+
+Notes: ``packages/scratchcore/notes/02-modules.md`` (initialisation: the variance argument).
 
 Every function fills a tensor **in place** and returns it; the trailing underscore says so, as in
 PyTorch. Randomness comes from ``rng`` (an ``np.random.Generator``) or, without one, from

@@ -1,4 +1,6 @@
-"""``Linear``: an affine map ``y = x W^T + b``. Notes: ``notes/02-modules.md``.
+"""``Linear``: an affine map ``y = x W^T + b``.
+
+Notes: ``packages/scratchcore/notes/02-modules.md``.
 
 The weight is ``(out_features, in_features)`` as in PyTorch, so a state dict moves 1:1.
 """

@@ -1,4 +1,6 @@
-"""``Module``: a layer is a function plus the state it learns. Notes: ``notes/02-modules.md``.
+"""``Module``: a layer is a function plus the state it learns.
+
+Notes: ``packages/scratchcore/notes/02-modules.md``.
 
 A module holds its state in ordinary attributes. Nothing is registered by hand except buffers:
 ``parameters()`` *walks* the attributes, recursing into sub-modules and into lists, tuples and
@@ -172,6 +174,19 @@ class Module:
     def eval(self) -> Module:
         """``train(False)``: Dropout passes inputs through, BatchNorm uses its running stats."""
         return self.train(False)
+
+    def apply(self, fn) -> Module:
+        """Call ``fn(module)`` on every module below and including this one (e.g. a custom
+        initialisation); returns ``self``."""
+        for module in self.modules():
+            fn(module)
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Freeze (``False``) or unfreeze every parameter; returns ``self``."""
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (``None``, as PyTorch's default ``set_to_none``)."""

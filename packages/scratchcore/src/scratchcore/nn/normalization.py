@@ -1,10 +1,12 @@
 """Normalisation layers: ``BatchNorm1d``, ``BatchNorm2d``, ``LayerNorm``, ``RMSNorm``.
 
-Notes: ``notes/02-modules.md``. Each rescales activations to a standard size so that the next
-layer sees inputs of a predictable scale however the weights before it drift; a learned
-per-feature ``weight`` (ones) and ``bias`` (zeros) then give the network back the freedom to
-choose the scale. BatchNorm's statistics come from the batch, so it also keeps *running*
-estimates (buffers, saved in the state dict but not learned) to use in evaluation.
+Notes: ``packages/scratchcore/notes/02-modules.md``.
+
+Each rescales activations to a standard size so that the next layer sees inputs of a predictable
+scale however the weights before it drift; a learned per-feature ``weight`` (ones) and ``bias``
+(zeros) then give the network back the freedom to choose the scale. BatchNorm's statistics come from
+the batch, so it also keeps *running* estimates (buffers, saved in the state dict but not learned)
+to use in evaluation.
 """
 
 from __future__ import annotations
