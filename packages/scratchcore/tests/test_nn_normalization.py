@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import scratchcore.nn as nn
-from scratchcore import Tensor
+from scratchcore import Tensor, gradcheck
 from scratchcore.testing import assert_close, check_module_parity
 
 ATOL, RTOL = 1e-10, 1e-7
@@ -108,6 +108,14 @@ def test_rmsnorm_parity(shape, kwargs):
     if ours.weight is not None:
         ours.weight.data[...] = randn(*ours.weight.shape, seed=3)
     check_module_parity(ours, theirs, [randn(3, 2, 6) * 2], atol=ATOL, rtol=RTOL)
+
+
+def test_rmsnorm_matches_finite_differences():
+    # RMSNorm is composed here from engine ops (no functional twin): check it a second way
+    norm = nn.RMSNorm((2, 3), eps=1e-3, dtype=np.float64)
+    norm.weight.data[...] = randn(2, 3, seed=4)
+    x = Tensor(randn(4, 2, 3, seed=5), requires_grad=True)
+    assert gradcheck(lambda x, w: norm(x), [x, norm.weight], atol=1e-8, rtol=1e-6)
 
 
 def test_rmsnorm_default_eps_is_the_dtype_epsilon():
