@@ -89,7 +89,7 @@ def check_parity(
     ]
     out, expected = scratch_fn(*ours), torch_fn(*theirs)
     assert_close(out, expected, atol, rtol, name="output")
-    if not any(requires_grad):
+    if not out.requires_grad:  # nothing differentiable: no input needs grad, no parameters
         return
     weights = _random_weights(out.shape, seed)
     out.backward(weights.astype(out.dtype))
@@ -116,9 +116,9 @@ def check_module_parity(
     """
     import torch
 
+    torch_module.double()  # first: loading float64 weights into float32 would round them
     state = {name: torch.tensor(np.array(v)) for name, v in scratch_module.state_dict().items()}
     torch_module.load_state_dict(state, strict=True)
-    torch_module.double()
     for p in scratch_module.parameters():
         p.grad = None
     torch_module.zero_grad(set_to_none=True)
