@@ -65,7 +65,7 @@ class Config:
     lr_grid: dict[str, list[float]] = field(
         default_factory=lambda: {
             "SGD": [0.1, 0.3, 1.0, 3.0],
-            "SGD+momentum": [0.01, 0.03, 0.1, 0.3],
+            "SGD+momentum": [0.01, 0.03, 0.1, 0.3, 1.0],
             "RMSprop": [1e-3, 3e-3, 1e-2, 3e-2],
             "Adam": [1e-3, 3e-3, 1e-2, 3e-2],
             "AdamW": [1e-3, 3e-3, 1e-2, 3e-2],
@@ -175,8 +175,8 @@ def plot_comparison(histories: dict[str, History], swept: dict[str, dict], path:
     ax_loss, ax_acc, ax_sweep = fig.subplots(1, 3)
     for name, history in histories.items():
         lr = swept[name]["chosen_lr"]
-        ax_loss.plot(*history.series("train_loss"), marker=".", label=f"{name} (lr={lr:g})")
-        ax_acc.plot(*history.series("test_accuracy"), marker=".", label=name)
+        ax_loss.plot(*history.series("train_loss"), marker=".")
+        ax_acc.plot(*history.series("test_accuracy"), marker=".", label=f"{name} (lr={lr:g})")
         runs = swept[name]["runs"]
         ax_sweep.plot([r["lr"] for r in runs], [r["val_loss"] for r in runs], "o-", label=name)
     ax_loss.set(xlabel="epoch", ylabel="training-set cross-entropy (nats)", yscale="log")
@@ -189,7 +189,7 @@ def plot_comparison(histories: dict[str, History], swept: dict[str, dict], path:
     ax_sweep.set_title("learning-rate sweep (validation split)")
     for ax in (ax_loss, ax_acc, ax_sweep):
         ax.grid(True, alpha=0.3)
-    ax_loss.legend()
+    ax_acc.legend(loc="lower right")  # the same colours in all three panels
     save_figure(fig, path)
 
 
