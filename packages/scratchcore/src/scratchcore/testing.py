@@ -46,11 +46,14 @@ def assert_close(actual: Any, expected: Any, atol: float = 1e-10, rtol: float = 
     with np.errstate(invalid="ignore"):  # inf - inf is nan here; equal infs are judged below
         error = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
         bound = atol + rtol * np.abs(expected.astype(np.float64))
-    both_nan = np.isnan(actual) & np.isnan(expected)
-    both_inf = np.isinf(actual) & (actual == expected)
-    bad = ~((error <= bound) | both_nan | both_inf)
+    # Non-finite entries must match exactly: nan with nan, +inf with +inf, -inf with -inf.
+    nonfinite = ~np.isfinite(actual) | ~np.isfinite(expected)
+    same_nonfinite = (np.isnan(actual) & np.isnan(expected)) | (actual == expected)
+    bad = np.where(nonfinite, ~same_nonfinite, ~(error <= bound))
     if bad.any():
-        worst = np.unravel_index(np.argmax(np.where(bad, error - bound, -np.inf)), error.shape)
+        with np.errstate(invalid="ignore"):  # a non-finite mismatch ranks first (nan -> inf)
+            excess = np.nan_to_num(error - bound, nan=np.inf)
+        worst = np.unravel_index(np.argmax(np.where(bad, excess, -np.inf)), error.shape)
         raise AssertionError(
             f"{label}{int(bad.sum())} of {bad.size} values differ; "
             f"worst at {tuple(map(int, worst))}: "
