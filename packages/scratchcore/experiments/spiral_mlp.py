@@ -14,6 +14,7 @@ regions over the plane, with the held-out points on top).
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ def init_parameters(sizes: list[int], rng: np.random.Generator) -> list[Tensor]:
     """Weights ``(fan_in, fan_out)`` with std ``1/sqrt(fan_in)`` (keeps tanh units unsaturated),
     biases zero. Returned flat: ``[W1, b1, W2, b2, ...]``."""
     parameters = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         weight = rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)
         parameters.append(Tensor(weight.astype(np.float32), requires_grad=True))
         parameters.append(Tensor(np.zeros(fan_out, dtype=np.float32), requires_grad=True))
