@@ -52,3 +52,16 @@ def test_same_initial_weights_and_batches_for_every_optimizer():
     rows = lambda X: sorted(row.tobytes() for row in X)  # noqa: E731
     assert rows(np.concatenate([fit, val])) == rows(data["final"]["X_train"])
     assert set(data["sweep"]) == {"X_train", "y_train", "X_val", "y_val"}
+
+
+def test_training_is_deterministic_and_only_the_update_rule_differs():
+    experiment = load_experiment(SCRIPT)
+    config = experiment.Config(hidden=8, epochs=2, train_limit=100)
+    data = experiment.load_data(config, seed=0)["sweep"]
+    runs = {
+        name: experiment.train(name, 1e-2, config, data, 0, "val", name).to_dict()
+        for name in ("Adam", "AdamW")
+    }
+    assert runs["Adam"] == experiment.train("Adam", 1e-2, config, data, 0, "val", "again").to_dict()
+    # Same initial weights and batches: only AdamW's decoupled decay tells the two runs apart.
+    assert runs["Adam"] != runs["AdamW"]

@@ -1,6 +1,6 @@
 """Adagrad: each coordinate's step shrinks with the sum of all its past squared gradients.
 
-Notes: ``notes/03-optimizers.md`` (section "Adagrad").
+Notes: ``packages/scratchcore/notes/03-optimizers.md`` (§3, "Adagrad").
 
 For each parameter θ with gradient g, at step t = 1, 2, ..., in torch's order:
 

@@ -1,7 +1,7 @@
 """Adam, its AMSGrad variant, and AdamW (decoupled weight decay) — one implementation.
 
-Notes: ``notes/03-optimizers.md`` (sections "Adam", "AMSGrad" and "Weight decay: L2 vs
-decoupled").
+Notes: ``packages/scratchcore/notes/03-optimizers.md`` (§3, "Adam", "AMSGrad" and "Weight
+decay: L2 penalty vs decoupled").
 
 For each parameter θ with gradient g, at step t = 1, 2, ..., in torch's order:
 

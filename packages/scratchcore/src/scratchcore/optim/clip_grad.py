@@ -1,4 +1,4 @@
-"""Gradient clipping by global norm. Notes: ``notes/03-optimizers.md`` (section "Clipping").
+"""Gradient clipping by global norm. Notes: ``packages/scratchcore/notes/03-optimizers.md``.
 
 All gradients are treated as one long vector: if its norm exceeds ``max_norm``, every gradient
 is scaled by the same factor, so the update keeps its direction and only its length is capped.

@@ -1,6 +1,6 @@
 """Learning-rate schedules: the learning rate as a function of the step count.
 
-Notes: ``notes/03-optimizers.md`` (section "Schedules and warmup").
+Notes: ``packages/scratchcore/notes/03-optimizers.md`` (§3, "Learning-rate schedules").
 
 Every schedule here is a *closed form* ``lr(t) = f(base_lr, t)`` of the number of ``step()``
 calls so far (``last_epoch``, torch's name): easy to read, to plot and to restore from a

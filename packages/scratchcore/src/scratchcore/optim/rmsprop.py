@@ -1,6 +1,6 @@
 """RMSprop: divide each coordinate's step by a running RMS of its gradients.
 
-Notes: ``notes/03-optimizers.md`` (section "RMSprop").
+Notes: ``packages/scratchcore/notes/03-optimizers.md`` (§3, "RMSprop").
 
 For each parameter θ with gradient g, in torch's order:
 

@@ -1,6 +1,6 @@
 """Stochastic gradient descent, with momentum and Nesterov momentum as torch implements them.
 
-Notes: ``notes/03-optimizers.md`` (sections "SGD" and "Momentum").
+Notes: ``packages/scratchcore/notes/03-optimizers.md`` (§3, "SGD" to "Nesterov momentum").
 
 For each parameter θ with gradient g, in torch's order:
 
