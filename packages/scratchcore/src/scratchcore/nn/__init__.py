@@ -18,8 +18,12 @@ from scratchcore.nn.linear import Linear
 from scratchcore.nn.module import Module
 from scratchcore.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
 from scratchcore.nn.parameter import Parameter
+from scratchcore.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "MaxPool2d",
     "GELU",
     "BatchNorm1d",
     "BatchNorm2d",
