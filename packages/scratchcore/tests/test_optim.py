@@ -154,6 +154,37 @@ def test_state_dict_round_trip_resumes_exactly(name):
         np.testing.assert_array_equal(a.data, b.data)
 
 
+@pytest.mark.parametrize("name", list(RICH))
+def test_torch_state_dict_loads_and_the_run_continues_in_step(name):
+    """Torch's layout, literally: 50 torch steps, its state_dict (tensors as NumPy arrays) loaded
+    into ours, then 50 more steps on each side stay together."""
+    kwargs = RICH[name]
+    _, theirs = fresh_params()
+    ref = getattr(torch.optim, name)(as_groups(theirs, GROUPS), **kwargs)
+    train(ref, theirs, torch_loss, 50)
+    saved = ref.state_dict()
+    ours = [Tensor(p.detach().numpy().copy(), requires_grad=True) for p in theirs]
+    opt = getattr(optim, name)(as_groups(ours, GROUPS), **kwargs)
+    opt.load_state_dict(
+        {
+            "state": {
+                i: {k: v.numpy() if torch.is_tensor(v) else v for k, v in s.items()}
+                for i, s in saved["state"].items()
+            },
+            # torch's groups also carry implementation switches (foreach, fused, ...)
+            "param_groups": [
+                {k: v for k, v in g.items() if k in opt.defaults or k == "params"}
+                for g in saved["param_groups"]
+            ],
+        }
+    )
+    for step in range(50):
+        train(opt, ours, scratch_loss, 1)
+        train(ref, theirs, torch_loss, 1)
+        for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+            assert_close(a, b, ATOL, RTOL, name=f"{name} step {51 + step} param {i}")
+
+
 def test_state_dict_layout_and_copies():
     ours, theirs = fresh_params()
     opt = optim.Adam(as_groups(ours, GROUPS), lr=1e-2, amsgrad=True)
