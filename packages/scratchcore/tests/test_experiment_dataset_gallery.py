@@ -1,24 +1,16 @@
 """Smoke run of experiments/dataset_gallery.py: it writes its JSON and figure, and its gradient
 noise measurement agrees with the closed form (notes/04-data.md, "The evidence")."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
+
+from scratchcore.testing import load_experiment
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "dataset_gallery.py"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("dataset_gallery", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_dataset_gallery_smoke(tmp_path):
-    gallery = load_script()
+    gallery = load_experiment(SCRIPT)
     metrics = gallery.main(["--smoke", "--out", str(tmp_path)])
     record = json.loads((tmp_path / "dataset_gallery.json").read_text())
     assert record["experiment"] == "dataset_gallery" and record["config"]["smoke"] is True

@@ -2,24 +2,16 @@
 net shows the variance argument of notes/02-modules.md (activations shrink, hold or grow with
 the init scale, in the predicted order)."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
+
+from scratchcore.testing import load_experiment
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "init_scale.py"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("init_scale", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_init_scale_smoke(tmp_path):
-    metrics = load_script().main(["--smoke", "--out", str(tmp_path)])
+    metrics = load_experiment(SCRIPT).main(["--smoke", "--out", str(tmp_path)])
     record = json.loads((tmp_path / "init_scale.json").read_text())
     for key in ("experiment", "package", "command", "seed", "metrics", "config", "wall_time_s"):
         assert key in record
