@@ -59,8 +59,8 @@ LAYER_NAMES = ("conv1", "conv2", "conv3", "fc1", "fc2")  # the five weight layer
 class Config:
     learning_rates: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
     momentum: float = 0.9
-    batch_size: int = 64
-    steps: int = 150  # 3 epochs of the training images
+    batch_size: int = 32
+    steps: int = 150  # 1.5 epochs of the training images
     train_examples: int = 3200
     test_examples: int = 600
     probe_examples: int = 128  # the fixed batch the gradient norms are measured on
