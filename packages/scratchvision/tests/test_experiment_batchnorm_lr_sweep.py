@@ -154,3 +154,28 @@ def test_weight_without_batchnorm_is_not_scale_invariant():
     dict(model.named_parameters())[layer].data[...] *= 3.0
     scaled_logits, _ = _bn_loss_and_grad(model, x, y, layer)
     assert np.abs(scaled_logits - logits).max() > 1e-3
+
+
+def test_dropout_before_the_last_layer_is_an_exact_geometric_ensemble():
+    """Evaluation mode (identity) equals the renormalised geometric mean of the predictions of
+    every thinned network, each weighted by its mask's probability — exactly, because the logits
+    are linear in the mask. Enumerated over all 2**8 masks of 8 hidden units."""
+    rng = np.random.default_rng(7)
+    hidden, classes, p = 8, 5, 0.3
+    h = rng.standard_normal((4, hidden))  # 4 examples' hidden activations
+    w, b = rng.standard_normal((classes, hidden)), rng.standard_normal(classes)
+    masks = ((np.arange(2**hidden)[:, None] >> np.arange(hidden)) & 1).astype(np.float64)
+    probability = np.prod(np.where(masks == 1, 1 - p, p), axis=1)  # (256,), sums to 1
+    logits = np.einsum("kj,nj,cj->knc", masks / (1 - p), h, w) + b  # (256, 4, 5)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=2, keepdims=True))
+    geometric = np.exp(np.einsum("k,knc->nc", probability, log_probs))
+    geometric /= geometric.sum(axis=1, keepdims=True)
+
+    linear = nn.Linear(hidden, classes, dtype=np.float64)
+    linear.weight.data[...], linear.bias.data[...] = w, b
+    head = nn.Sequential(nn.Dropout(p), linear).eval()
+    eval_probs = F.softmax(head(Tensor(h)), axis=1).data
+    assert_close(eval_probs, geometric, atol=ATOL, rtol=RTOL)
+    # The arithmetic mean of the thinned networks' probabilities is a different (nearby) thing.
+    arithmetic = np.einsum("k,knc->nc", probability, np.exp(log_probs))
+    assert np.abs(arithmetic - geometric).max() > 1e-3
