@@ -2,14 +2,17 @@
 
 Notes: ``packages/scratchcore/notes/02-modules.md``.
 
-With the input's windows laid out as rows (``windows.py``), a convolution is a matrix product:
-``out[(n, y, x), o] = sum_{c, i, j} cols[(n, y, x), (c, i, j)] * weight[o, (c, i, j)]``
+With the input's windows laid out as columns (``windows.py``), a convolution is a matrix
+product: ``out[o, (n, y, x)] = sum_{c, i, j} weight[o, (c, i, j)] * cols[(c, i, j), (n, y, x)]``
 (per group: group ``g`` sees input channels ``g*C/G ... (g+1)*C/G - 1`` and produces output
 channels ``g*O/G ...``, so the product is batched over groups). Its derivatives are two more
 products and one scatter:
 
-* ``d weight = g^T cols`` (the weight gradient);
-* ``d cols = g weight``, scattered back onto the pixels by ``col2im`` (the input gradient).
+* ``d weight = g cols^T`` (the weight gradient; the forward pass keeps ``cols`` for it);
+* ``d cols = weight^T g``, scattered back onto the pixels by ``col2im`` (the input gradient).
+
+Windows as *columns* (rather than rows) is a speed choice: the copy that gathers them then
+reads whole image rows in order, and every product is a plain 2-d BLAS call.
 
 A *transposed* convolution is, by definition, the map whose matrix is the transpose of a
 convolution's: its forward pass is ``_conv_input_grad`` and its input gradient is
@@ -29,56 +32,62 @@ Pads = tuple[int, int, int, int]  # (top, bottom, left, right)
 
 
 def _cols(x, kernel, stride, pads, dilation, groups, out_hw=None):
-    """``x`` (N, C, H, W) as grouped rows of windows: (G, N*H_out*W_out, C/G*kh*kw)."""
-    n, c = x.shape[:2]
+    """``x`` (N, C, H, W) as grouped columns of windows: (G, C/G*kh*kw, N*H_out*W_out).
+
+    Column ``(n, y, x)`` is the window under output pixel ``(y, x)`` of example ``n``. The one
+    copy is made in the order (C, kh, kw, N, H_out, W_out): its innermost run is then a row of
+    the image, read in order, instead of a 3-wide window row (much slower to gather).
+    """
+    n = x.shape[0]
     top, bottom, left, right = pads
     xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     win = windows(xp, kernel, stride, dilation)
     if out_hw is not None:  # keep only the windows an output of this size used
         win = win[:, :, : out_hw[0], : out_hw[1]]
     h_out, w_out = win.shape[2:4]
-    win = win.reshape(n, groups, c // groups, h_out, w_out, *kernel)
-    rows = win.transpose(1, 0, 3, 4, 2, 5, 6)  # (G, N, H_out, W_out, C/G, kh, kw)
-    return rows.reshape(groups, n * h_out * w_out, -1), (h_out, w_out)
+    cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))
+    return cols.reshape(groups, -1, n * h_out * w_out), (h_out, w_out)
 
 
 def _grouped(g: np.ndarray, groups: int) -> np.ndarray:
-    """An output-shaped (N, O, H, W) array as (G, N*H*W, O/G), matching ``_cols``' rows."""
-    n, o, h, w = g.shape
-    return (
-        g.reshape(n, groups, o // groups, h, w)
-        .transpose(1, 0, 3, 4, 2)
-        .reshape(groups, -1, o // groups)
-    )
+    """An output-shaped (N, O, H, W) array as (G, O/G, N*H*W), matching ``_cols``' columns."""
+    return g.transpose(1, 0, 2, 3).reshape(groups, g.shape[1] // groups, -1)
 
 
 def _conv_forward(x, weight, stride, pads, dilation, groups):
-    """Convolution of ``x`` (N, C, H, W) with ``weight`` (O, C/G, kh, kw): (N, O, H_out, W_out)."""
+    """Convolution of ``x`` (N, C, H, W) with ``weight`` (O, C/G, kh, kw): (N, O, H_out, W_out).
+
+    Also returns the columns (``_cols``), which the weight gradient needs again.
+    """
     o, _, kh, kw = weight.shape
     cols, (h_out, w_out) = _cols(x, (kh, kw), stride, pads, dilation, groups)
     w_rows = weight.reshape(groups, o // groups, -1)  # (G, O/G, C/G*kh*kw)
-    out = cols @ w_rows.transpose(0, 2, 1)  # (G, N*H_out*W_out, O/G)
-    out = out.reshape(groups, x.shape[0], h_out, w_out, o // groups)
-    return out.transpose(1, 0, 4, 2, 3).reshape(x.shape[0], o, h_out, w_out)
+    out = (w_rows @ cols).reshape(o, x.shape[0], h_out, w_out)  # one BLAS product per group
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3)), cols
 
 
 def _conv_input_grad(g, weight, x_shape, stride, pads, dilation, groups):
     """d(conv)/dx applied to ``g`` (N, O, H_out, W_out): an array of the input's ``x_shape``."""
-    o, c_group, kh, kw = weight.shape
+    o, _, kh, kw = weight.shape
     n, c, h, w = x_shape
     h_out, w_out = g.shape[2:]
-    d_cols = _grouped(g, groups) @ weight.reshape(groups, o // groups, -1)  # (G, NHW, C/G*k)
-    d_cols = d_cols.reshape(groups, n, h_out, w_out, c_group, kh, kw)
-    d_cols = d_cols.transpose(1, 0, 4, 2, 3, 5, 6).reshape(n, c, h_out, w_out, kh, kw)
+    w_rows = weight.reshape(groups, o // groups, -1)
+    d_cols = w_rows.transpose(0, 2, 1) @ _grouped(g, groups)  # (G, C/G*kh*kw, N*H_out*W_out)
+    # back to col2im's (N, C, H_out, W_out, kh, kw) order, as a view: no copy
+    d_win = d_cols.reshape(c, kh, kw, n, h_out, w_out).transpose(3, 0, 4, 5, 1, 2)
     top, bottom, left, right = pads
-    padded = col2im(d_cols, (n, c, h + top + bottom, w + left + right), stride, dilation)
+    padded = col2im(d_win, (n, c, h + top + bottom, w + left + right), stride, dilation)
     return padded[:, :, top : top + h, left : left + w]
 
 
-def _conv_weight_grad(x, g, kernel_shape, stride, pads, dilation, groups):
-    """d(conv)/dweight applied to ``g`` (N, O, H_out, W_out): an array of ``kernel_shape``."""
-    cols, _ = _cols(x, kernel_shape[2:], stride, pads, dilation, groups, out_hw=g.shape[2:])
-    return (_grouped(g, groups).transpose(0, 2, 1) @ cols).reshape(kernel_shape)
+def _conv_weight_grad(x, g, kernel_shape, stride, pads, dilation, groups, cols=None):
+    """d(conv)/dweight applied to ``g`` (N, O, H_out, W_out): an array of ``kernel_shape``.
+
+    ``cols`` are ``x``'s columns if the forward pass kept them (else they are rebuilt).
+    """
+    if cols is None:
+        cols, _ = _cols(x, kernel_shape[2:], stride, pads, dilation, groups, out_hw=g.shape[2:])
+    return (_grouped(g, groups) @ cols.transpose(0, 2, 1)).reshape(kernel_shape)
 
 
 def _pads(padding, kernel, dilation, stride, op) -> Pads:
@@ -152,14 +161,18 @@ def conv2d(
             f"conv2d: the (dilated) kernel {weight.shape} does not fit in the padded input "
             f"{x.shape} (padding {padding}, dilation {dilation})"
         )
-    out = _conv_forward(x.data, weight.data, stride, pads, dilation, groups)
+    out, cols = _conv_forward(x.data, weight.data, stride, pads, dilation, groups)
+    if not weight.requires_grad:  # only the weight gradient needs the columns again
+        cols = None
     if bias is not None:
         out = out + bias.data.reshape(1, -1, 1, 1)
     args = (stride, pads, dilation, groups)
 
     def backward(g):
         grad_x = _conv_input_grad(g, weight.data, x.shape, *args) if x.requires_grad else None
-        grad_w = _conv_weight_grad(x.data, g, weight.shape, *args) if weight.requires_grad else None
+        grad_w = None
+        if weight.requires_grad:
+            grad_w = _conv_weight_grad(x.data, g, weight.shape, *args, cols=cols)
         if bias is None:
             return grad_x, grad_w
         return grad_x, grad_w, g.sum(axis=(0, 2, 3))
@@ -216,7 +229,7 @@ def conv_transpose2d(
     def backward(g):
         grad_x = grad_w = None
         if x.requires_grad:  # a conv2d of g; an output_padding < dilation may add a window: crop
-            grad_x = _conv_forward(g, weight.data, *args)[:, :, :h, :w]
+            grad_x = _conv_forward(g, weight.data, *args)[0][:, :, :h, :w]
         if weight.requires_grad:  # the roles of input and output-gradient swap
             grad_w = _conv_weight_grad(g, x.data, weight.shape, *args)
         if bias is None:

@@ -28,9 +28,10 @@ from scratchcore.tensor import Tensor
 def _normalize(x: np.ndarray, axes: tuple[int, ...], eps: float):
     """``(x_hat, inv_std, mean, var)`` for standardising ``x`` over ``axes`` (biased variance)."""
     mean = x.mean(axis=axes, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)
     inv_std = 1.0 / np.sqrt(var + eps)
-    return (x - mean) * inv_std, inv_std, mean, var
+    return centered * inv_std, inv_std, mean, var
 
 
 def _affine_op(

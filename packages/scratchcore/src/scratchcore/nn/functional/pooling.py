@@ -68,6 +68,35 @@ def _crop_hw(a: np.ndarray, pads, shape: tuple[int, ...]) -> np.ndarray:
     return a[:, :, top : top + shape[2], left : left + shape[3]]
 
 
+def _max_pool_tiles(x: Tensor, kernel: tuple[int, int]) -> Tensor:
+    """``max_pool2d`` when the windows tile the image (stride = kernel, no padding or dilation).
+
+    The common 2x2, stride-2 case. Windows that do not overlap are a *reshape* of the image,
+    ``(N, C, H_out, kh, W_out, kw)``, so no sliding-window view is needed, and the gradient goes
+    back by the inverse reshape instead of ``col2im``'s scatter. Rows/columns beyond the last
+    whole window are never read; their gradient is zero.
+    """
+    (kh, kw), (n, c, h, w) = kernel, x.shape
+    h_out, w_out = h // kh, w // kw
+    tiles = x.data[:, :, : h_out * kh, : w_out * kw].reshape(n, c, h_out, kh, w_out, kw)
+    # one copy with the window axis first: (kh*kw, N, C, H_out, W_out); reducing over a leading
+    # axis compares whole slabs elementwise, far faster than many short rows
+    stack = np.ascontiguousarray(tiles.transpose(3, 5, 0, 1, 2, 4)).reshape(
+        kh * kw, n, c, h_out, w_out
+    )
+    winner = stack.argmax(axis=0)  # argmax returns the first of equal maxima
+    out = stack.max(axis=0)
+
+    def backward(g):
+        d_stack = (np.arange(kh * kw).reshape(-1, 1, 1, 1, 1) == winner) * g  # one-hot * g
+        d_tiles = d_stack.reshape(kh, kw, n, c, h_out, w_out).transpose(2, 3, 4, 0, 5, 1)
+        d_x = np.zeros(x.shape, dtype=d_stack.dtype)
+        d_x[:, :, : h_out * kh, : w_out * kw] = d_tiles.reshape(n, c, h_out * kh, w_out * kw)
+        return (d_x,)
+
+    return Tensor._make(out, (x,), backward, "max_pool2d")
+
+
 def max_pool2d(
     x: Tensor,
     kernel_size: int | tuple[int, int],
@@ -86,6 +115,8 @@ def max_pool2d(
     kernel, stride, pads, dilation = _pool_args(
         x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d"
     )
+    if stride == kernel and dilation == (1, 1) and pads == ((0, 0), (0, 0)):
+        return _max_pool_tiles(x, kernel)
     xp = _pad_hw(x.data, pads, -np.inf)
     win = windows(xp, kernel, stride, dilation)
     flat = win.reshape(*win.shape[:4], -1)  # (N, C, H_out, W_out, kh*kw)
