@@ -60,7 +60,7 @@ class Config:
     train_examples: int | None = None  # None: all the rest (a smaller number keeps --smoke quick)
 
 
-SMOKE = Config(epochs=2, warmup_epochs=1, train_examples=600)
+SMOKE = Config(epochs=2, batch_size=32, warmup_epochs=1, train_examples=600)
 
 
 def random_shift(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
