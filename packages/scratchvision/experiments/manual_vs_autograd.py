@@ -137,6 +137,9 @@ def train_pair(kind: str, config: Config, data: dict, seed: int) -> dict:
         "max_abs_loss_difference": float(
             np.max(np.abs(np.array(manual_losses) - np.array(autograd_losses)))
         ),
+        "fraction_of_steps_with_identical_loss": float(
+            np.mean(np.array(manual_losses) == np.array(autograd_losses))
+        ),
         "max_abs_parameter_difference": max(
             float(np.max(np.abs(params[name] - twin_params[name]))) for name in params
         ),
