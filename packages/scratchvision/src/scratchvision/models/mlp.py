@@ -1,6 +1,10 @@
 """A multilayer perceptron for images: flatten, then ``Linear -> ReLU`` blocks, then ``Linear``.
 
 Notes: ``packages/scratchvision/notes/02-mlp.md``.
+
+``MLP(64, (128, 128), 10)`` maps ``(N, 1, 8, 8)`` digits (or ``(N, 64)``) through two hidden layers
+of 128 ReLUs to 10 logits. ``hidden=()`` leaves a single ``Linear``: multinomial logistic
+regression, the model every hidden layer is added to. ``dropout`` follows every hidden ReLU.
 """
 
 from __future__ import annotations
