@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as tF
 
 import scratchcore.nn as nn
+import scratchcore.nn.functional as F
 from scratchcore.testing import assert_close, check_module_parity
 from scratchvision.models import CNN, MLP, VARIANTS
 
@@ -232,3 +233,28 @@ def test_bad_arguments_are_named():
         CNN(image_size=12)
     with pytest.raises(ValueError, match=r"CNN.variant.*'resnet'"):
         CNN.variant("resnet")
+
+
+def test_shuffled_pixels_are_the_same_problem_for_an_mlp():
+    """Permute the 64 input pixels and the first layer's weight columns the same way: the logits
+    are unchanged and every gradient is the same (the first layer's permuted the same way), so
+    gradient descent follows the same path. An MLP cannot tell neighbouring pixels apart."""
+    rng = np.random.default_rng(4)
+    permutation = rng.permutation(64)
+    model = MLP(64, (16,), 10).double()
+    shuffled = MLP(64, (16,), 10).double()
+    state = model.state_dict()
+    state["layers.1.weight"] = state["layers.1.weight"][:, permutation]
+    shuffled.load_state_dict(state)
+    x = rng.standard_normal((7, 64))
+    y = rng.integers(0, 10, 7)
+    out, out_shuffled = model(x), shuffled(x[:, permutation])
+    assert_close(out_shuffled, out, ATOL, RTOL, name="logits")
+    F.cross_entropy(out, y).backward()
+    F.cross_entropy(out_shuffled, y).backward()
+    grads = dict(model.named_parameters())
+    for name, param in shuffled.named_parameters():
+        expected = grads[name].grad
+        if name == "layers.1.weight":
+            expected = expected[:, permutation]
+        assert_close(param.grad, expected, ATOL, RTOL, name=name)
