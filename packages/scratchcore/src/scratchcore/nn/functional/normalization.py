@@ -59,18 +59,30 @@ def _affine_op(
     parents = tuple(t for t in (x, weight, bias) if t is not None)
 
     def backward(g):
-        grads = []
-        dx_hat = g if w is None else g * w
+        # the parameters' gradients: sums of g and g * x_hat where the parameters broadcast
+        g_sum = g.sum(axis=param_axes, keepdims=True)
+        gx_sum = (g * x_hat).sum(axis=param_axes, keepdims=True)
+        scale = inv_std if w is None else w * inv_std
         if stat_axes is None:
-            grads.append(dx_hat * inv_std)
+            grad_x = g * scale
+        elif stat_axes == param_axes:
+            # batch norm: the weight is constant over the statistics' axes, so the two means of
+            # the equation are w * g_sum / m and w * gx_sum / m, already computed; in place,
+            # this is four passes over the data instead of eight
+            m = g.size // g_sum.size
+            grad_x = g - g_sum / m
+            grad_x -= x_hat * (gx_sum / m)
+            grad_x *= scale
         else:
+            dx_hat = g if w is None else g * w
             mean_d = dx_hat.mean(axis=stat_axes, keepdims=True)
             mean_dx = (dx_hat * x_hat).mean(axis=stat_axes, keepdims=True)
-            grads.append((dx_hat - mean_d - x_hat * mean_dx) * inv_std)
+            grad_x = (dx_hat - mean_d - x_hat * mean_dx) * inv_std
+        grads = [grad_x]
         if weight is not None:
-            grads.append((g * x_hat).sum(axis=param_axes).reshape(weight.shape))
+            grads.append(gx_sum.reshape(weight.shape))
         if bias is not None:
-            grads.append(g.sum(axis=param_axes).reshape(bias.shape))
+            grads.append(g_sum.reshape(bias.shape))
         return tuple(grads)
 
     return Tensor._make(out.astype(x.dtype, copy=False), parents, backward, op)
