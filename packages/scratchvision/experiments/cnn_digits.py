@@ -158,27 +158,46 @@ def plot_histories(histories: dict[str, History], path: Path) -> Path:
 
 
 def plot_filters(weight: np.ndarray, path: Path, title: str) -> Path:
-    """The first layer's kernels ``(32, 1, 3, 3)`` as a 4x8 grid of tiny grey images.
+    """The first layer's kernels ``(32, 1, 3, 3)`` as one mosaic of 4x8 tiny grey images.
 
-    Each kernel gets one symmetric colour scale (white positive, black negative, grey zero) so
-    that the sign pattern — an edge, a bar, a blob — is what the eye sees.
+    Each kernel is divided by its own largest absolute weight, so every tile uses the full
+    symmetric grey scale (white +, black -, mid-grey 0): the sign pattern — an edge, a bar, a
+    blob — is what the eye sees, even for kernels with small weights. Light-blue lines separate
+    the tiles; the number above each tile is the kernel's index (its output channel).
     """
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     kernels = weight[:, 0]
-    limit = float(np.abs(kernels).max())
-    rows = 4
-    cols = int(np.ceil(len(kernels) / rows))
-    fig = Figure(figsize=(cols * 1.0, rows * 1.0 + 0.4), layout="constrained")
-    axes = fig.subplots(rows, cols)
-    for k, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if k < len(kernels):
-            ax.imshow(kernels[k], cmap="gray", vmin=-limit, vmax=limit)
-            ax.set_title(str(k), fontsize=7)
-        else:
-            ax.axis("off")
+    count, kh, kw = kernels.shape
+    cols = 8
+    rows = -(-count // cols)
+    scale = np.abs(kernels).max(axis=(1, 2), keepdims=True)
+    tiles = np.full((rows * cols, kh, kw), np.nan)
+    tiles[:count] = kernels / np.maximum(scale, np.finfo(np.float64).tiny)
+    # A one-pixel NaN border above and left of every tile (and closing the right and bottom
+    # edges) becomes the separating lines; the border above a tile holds its index.
+    bordered = np.pad(
+        tiles.reshape(rows, cols, kh, kw), ((0, 0), (0, 0), (1, 0), (1, 0)), constant_values=np.nan
+    )
+    mosaic = bordered.transpose(0, 2, 1, 3).reshape(rows * (kh + 1), cols * (kw + 1))
+    mosaic = np.pad(mosaic, ((0, 1), (0, 1)), constant_values=np.nan)
+    cmap = colormaps["gray"].with_extremes(bad="#9ecae1")
+
+    fig = Figure(figsize=(cols * 0.8, rows * 0.8 + 0.35))
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98 - 0.35 / (rows * 0.8 + 0.35)))
+    ax.imshow(mosaic, cmap=cmap, vmin=-1.0, vmax=1.0, interpolation="nearest")
+    for k in range(count):
+        r, c = divmod(k, cols)
+        ax.text(
+            c * (kw + 1) + 1 + (kw - 1) / 2,
+            r * (kh + 1),
+            str(k),
+            fontsize=6,
+            ha="center",
+            va="center",
+        )
+    ax.set_axis_off()
     fig.suptitle(title, fontsize=9)
     return save_figure(fig, path)
 
