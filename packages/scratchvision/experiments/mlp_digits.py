@@ -55,7 +55,7 @@ class Config:
     validation_examples: int = 200
 
 
-SMOKE = Config(epochs=2, warmup_epochs=1)
+SMOKE = Config(epochs=1, warmup_epochs=0, learning_rate=1e-2)
 
 
 @no_grad()
