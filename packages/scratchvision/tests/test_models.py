@@ -258,3 +258,13 @@ def test_shuffled_pixels_are_the_same_problem_for_an_mlp():
         if name == "layers.1.weight":
             expected = expected[:, permutation]
         assert_close(param.grad, expected, ATOL, RTOL, name=name)
+
+
+def test_wrong_image_shape_is_named_before_any_layer_runs():
+    model = CNN(in_channels=1, image_size=8)
+    with pytest.raises(ValueError, match=r"CNN: expected images \(N, 1, 8, 8\); got shape"):
+        model(np.zeros((2, 1, 16, 16)))
+    with pytest.raises(
+        ValueError, match=r"CNN: expected images \(N, 1, 8, 8\); got shape \(1, 8, 8\)"
+    ):
+        model(np.zeros((1, 8, 8)))

@@ -64,6 +64,7 @@ class CNN(nn.Module):
             head.append(nn.Dropout(dropout))
         head.append(nn.Linear(hidden, num_classes))
         self.classifier = nn.Sequential(*head)
+        self.in_channels, self.image_size = in_channels, image_size
 
     @classmethod
     def variant(cls, name: str, **kwargs) -> CNN:
@@ -73,4 +74,10 @@ class CNN(nn.Module):
         return cls(**(VARIANTS[name] | kwargs))
 
     def forward(self, x: Tensor) -> Tensor:
+        expected = (self.in_channels, self.image_size, self.image_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            # Caught here, not deep in the head, where only a Linear's shapes would be named.
+            raise ValueError(
+                f"CNN: expected images (N, {', '.join(map(str, expected))}); got shape {x.shape}"
+            )
         return self.classifier(self.features(x))
