@@ -31,6 +31,9 @@ def experiment_parser(
     >>> parser.add_argument("--epochs", type=int, default=20)
     >>> args = parser.parse_args()   # args.smoke, args.seed, args.out (a Path), args.epochs
     """
+    from scratchcore.train.results import mark_run_start
+
+    mark_run_start()  # the results will name the commit that was checked out *now*
     if default_out is None:
         default_out = Path(sys.argv[0]).resolve().parent / "results"
     parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)

@@ -91,6 +91,20 @@ def git_info(start: Path) -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
+# The repository state when the run *started*: a long run may end after someone committed, and
+# the results must name the code that actually ran. ``experiment_parser`` (called first thing by
+# every experiment) records it per script folder; ``write_results`` uses it for that folder and
+# otherwise reads the state at writing time.
+_run_start_git: dict[Path, dict[str, Any]] = {}
+
+
+def mark_run_start(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Record (and return) the git commit and dirty flag at the start of a run."""
+    folder = _script_dir(list(sys.argv if argv is None else argv))
+    _run_start_git[folder] = git_info(folder)
+    return _run_start_git[folder]
+
+
 def command_line(argv: Sequence[str] | None = None) -> str:
     """The command that reproduces this run, from the repository root.
 
@@ -177,7 +191,8 @@ def write_results(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = list(sys.argv if argv is None else argv)
-    git = git_info(_script_dir(argv))
+    folder = _script_dir(argv)
+    git = _run_start_git.get(folder) or git_info(folder)
     record = {
         "experiment": experiment,
         "package": package,
