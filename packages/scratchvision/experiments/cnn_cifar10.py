@@ -17,10 +17,14 @@ fails with an error saying where to put the file.
 
     uv run python packages/scratchvision/experiments/cnn_cifar10.py [--epochs N] [--smoke]
 
-One epoch is 704 steps of 64 images (about 4-6 minutes on one CPU core, see
-``cnn_epoch_time.py``). ``results/cnn_cifar10.json`` is rewritten after every epoch (with
-``"partial": true`` and ``epochs_completed``) so an interrupted run still leaves an honest record;
-the figures ``cnn_cifar10_curves.png`` (training loss and validation accuracy per epoch) and
+One epoch is 704 steps of 64 images plus the validation pass: minutes on one CPU core (the
+results file records every epoch's wall time; ``cnn_epoch_time.py`` times a single step).
+Run it with ``OPENBLAS_NUM_THREADS=1`` on a machine whose cores are busy with other work:
+OpenBLAS threads that wait for a busy core make every product several times slower.
+
+``results/cnn_cifar10.json`` is rewritten after every epoch (with ``"partial": true`` and
+``epochs_completed``) so an interrupted run still leaves an honest record; the figures
+``cnn_cifar10_curves.png`` (training and validation loss, validation error, per epoch) and
 ``cnn_cifar10_confusion.png`` (test confusion matrix) are written at the end.
 """
 
