@@ -21,10 +21,9 @@ from scratchcore.nn.parameter import Parameter
 from scratchcore.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
+    "GELU",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
-    "MaxPool2d",
-    "GELU",
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
@@ -36,6 +35,7 @@ __all__ = [
     "LayerNorm",
     "Linear",
     "LogSoftmax",
+    "MaxPool2d",
     "Module",
     "ModuleDict",
     "ModuleList",
