@@ -1,0 +1,156 @@
+"""RNN, LSTM and GRU against torch.nn.RNN / LSTM / GRU in float64 with the same weights.
+
+Outputs, final states, and the gradients of the input, the initial states and every parameter
+(backpropagation through time) must agree to float64 precision.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import scratchcore.nn as nn
+from scratchcore import Tensor, concatenate
+from scratchcore.testing import assert_close, check_module_parity
+from scratchseq.recurrent import GRU, LSTM, RNN
+
+ATOL, RTOL = 1e-10, 1e-7
+BATCH, INPUT, HIDDEN = 3, 4, 5
+
+OURS = {"rnn_tanh": RNN, "rnn_relu": RNN, "lstm": LSTM, "gru": GRU}
+THEIRS = {
+    "rnn_tanh": torch.nn.RNN,
+    "rnn_relu": torch.nn.RNN,
+    "lstm": torch.nn.LSTM,
+    "gru": torch.nn.GRU,
+}
+
+
+def _kwargs(kind: str, num_layers: int) -> dict:
+    extra = {"nonlinearity": "relu"} if kind == "rnn_relu" else {}
+    return {"num_layers": num_layers, "batch_first": True} | extra
+
+
+class Ours(nn.Module):
+    """Our layer, with every output flattened into one vector (so one parity check sees all)."""
+
+    def __init__(self, kind: str, num_layers: int) -> None:
+        super().__init__()
+        self.rnn = OURS[kind](
+            INPUT,
+            HIDDEN,
+            dtype=np.float64,
+            rng=np.random.default_rng(1),
+            **_kwargs(kind, num_layers),
+        )
+        self.lstm = kind == "lstm"
+
+    def forward(self, x, *initial):
+        if self.lstm:
+            output, (h_n, c_n) = self.rnn(x, tuple(initial) if initial else None)
+            finals = [h_n, c_n]
+        else:
+            output, h_n = self.rnn(x, *initial)
+            finals = [h_n]
+        return concatenate([t.reshape(-1) for t in [output, *finals]])
+
+
+class Theirs(torch.nn.Module):
+    def __init__(self, kind: str, num_layers: int) -> None:
+        super().__init__()
+        self.rnn = THEIRS[kind](INPUT, HIDDEN, **_kwargs(kind, num_layers))
+        self.lstm = kind == "lstm"
+
+    def forward(self, x, *initial):
+        if self.lstm:
+            output, (h_n, c_n) = self.rnn(x, tuple(initial) if initial else None)
+            finals = [h_n, c_n]
+        else:
+            output, h_n = self.rnn(x, *initial)
+            finals = [h_n]
+        return torch.cat([t.reshape(-1) for t in [output, *finals]])
+
+
+@pytest.mark.parametrize("kind", list(OURS))
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("steps", [1, 2, 7])
+@pytest.mark.parametrize("with_initial_state", [False, True])
+def test_parity_with_torch(kind, num_layers, steps, with_initial_state):
+    rng = np.random.default_rng(steps * 10 + num_layers)
+    arrays = [rng.standard_normal((BATCH, steps, INPUT))]
+    if with_initial_state:
+        states = 2 if kind == "lstm" else 1
+        arrays += [rng.standard_normal((num_layers, BATCH, HIDDEN)) for _ in range(states)]
+    check_module_parity(
+        Ours(kind, num_layers), Theirs(kind, num_layers), arrays, atol=ATOL, rtol=RTOL
+    )
+
+
+@pytest.mark.parametrize("layer", [RNN, LSTM, GRU])
+def test_parameter_names_and_shapes_match_torch(layer):
+    torch_layer = {RNN: torch.nn.RNN, LSTM: torch.nn.LSTM, GRU: torch.nn.GRU}[layer]
+    ours = layer(INPUT, HIDDEN, num_layers=2)
+    theirs = torch_layer(INPUT, HIDDEN, num_layers=2)
+    expected = [(name, tuple(p.shape)) for name, p in theirs.named_parameters()]
+    assert [(name, p.shape) for name, p in ours.named_parameters()] == expected
+
+
+def test_sequence_first_layout_and_no_bias_match_torch():
+    rng = np.random.default_rng(3)
+    ours = GRU(INPUT, HIDDEN, num_layers=2, bias=False, batch_first=False, dtype=np.float64)
+    theirs = torch.nn.GRU(INPUT, HIDDEN, num_layers=2, bias=False, batch_first=False)
+    x = rng.standard_normal((6, BATCH, INPUT))  # (T, N, in)
+    check_module_parity(_FirstOutput(ours), _FirstOutputTorch(theirs), [x], atol=ATOL, rtol=RTOL)
+
+
+class _FirstOutput(nn.Module):
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
+class _FirstOutputTorch(torch.nn.Module):
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
+def test_default_init_is_torchs_uniform():
+    """Every parameter from U(-1/sqrt(H), 1/sqrt(H)): within the bound, and filling it."""
+    hidden = 64
+    bound = 1 / np.sqrt(hidden)
+    layer = LSTM(8, hidden, num_layers=2, dtype=np.float64, rng=np.random.default_rng(0))
+    values = np.concatenate([p.data.reshape(-1) for p in layer.parameters()])
+    assert np.abs(values).max() <= bound
+    assert np.abs(values).max() > 0.99 * bound
+    # U(-b, b) has mean 0 and variance b^2 / 3; ~70k draws pin both down to about 1%.
+    assert abs(values.mean()) < 0.01 * bound
+    assert values.var() == pytest.approx(bound**2 / 3, rel=0.02)
+
+
+def test_dropout_between_layers_only_in_training():
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.standard_normal((BATCH, 5, INPUT)))
+    layer = RNN(INPUT, HIDDEN, num_layers=2, dropout=0.5, dtype=np.float64)
+    plain = RNN(INPUT, HIDDEN, num_layers=2, dtype=np.float64)
+    plain.load_state_dict(layer.state_dict())
+    layer.eval()
+    assert_close(layer(x)[0], plain(x)[0], ATOL, RTOL)
+    layer.train()
+    assert np.abs(layer(x)[0].data - plain(x)[0].data).max() > 1e-3
+
+
+def test_bad_shapes_are_named():
+    layer = LSTM(INPUT, HIDDEN)
+    with pytest.raises(ValueError, match=r"LSTM: input must be \(N, T, input_size\)"):
+        layer(Tensor(np.zeros((2, 3, INPUT + 1))))
+    with pytest.raises(ValueError, match=r"LSTM: initial state .* \(1, 2, 5\); got \(2, 2, 5\)"):
+        zeros = Tensor(np.zeros((2, 2, HIDDEN)))
+        layer(Tensor(np.zeros((2, 3, INPUT))), (zeros, zeros))
+    with pytest.raises(ValueError, match="nonlinearity"):
+        RNN(INPUT, HIDDEN, nonlinearity="sigmoid")
