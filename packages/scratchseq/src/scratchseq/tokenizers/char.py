@@ -1,0 +1,106 @@
+"""Character-level tokenization: one token per Unicode code point of a fixed alphabet.
+
+Notes: ``packages/scratchseq/notes/01-tokenization.md`` (section 2, the idea).
+
+The vocabulary is the sorted set of characters seen in a text; token ``i`` is the ``i``-th
+character in code-point order. Encoding and decoding are vectorised through the code points:
+a string becomes a ``uint32`` array (its UTF-32 bytes), and a lookup is one ``searchsorted``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "scratchseq.CharTokenizer"
+
+
+def _code_points(text: str) -> np.ndarray:
+    """The Unicode code points of ``text`` as a ``(len(text),)`` uint32 array."""
+    # UTF-32 has exactly one 4-byte unit per code point, so the bytes *are* the code points.
+    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+
+
+class CharTokenizer:
+    """Maps each character of a fixed alphabet to an id in ``range(vocab_size)``.
+
+    ``CharTokenizer(chars)`` takes the alphabet (any iterable of single characters; it is
+    de-duplicated and sorted by code point); ``CharTokenizer.from_text(text)`` uses the characters
+    of ``text``.
+    """
+
+    def __init__(self, chars) -> None:
+        alphabet = sorted(set(chars))
+        bad = [c for c in alphabet if not isinstance(c, str) or len(c) != 1]
+        if bad:
+            raise ValueError(
+                f"CharTokenizer: the alphabet must be single characters, got {bad[:5]}"
+            )
+        if not alphabet:
+            raise ValueError("CharTokenizer: the alphabet is empty")
+        self.chars: tuple[str, ...] = tuple(alphabet)
+        # Sorted code points: the id of a character is its position here.
+        self._points = _code_points("".join(alphabet))
+
+    @classmethod
+    def from_text(cls, text: str) -> CharTokenizer:
+        """The tokenizer whose alphabet is the set of characters in ``text``."""
+        return cls(text)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """``text`` (length ``T``) -> ids, an int64 array of shape ``(T,)``."""
+        if not isinstance(text, str):
+            raise TypeError(f"CharTokenizer.encode: expected str, got {type(text).__name__}")
+        points = _code_points(text)
+        ids = np.searchsorted(self._points, points)
+        known = self._points[np.minimum(ids, self.vocab_size - 1)] == points
+        if not known.all():
+            where = int(np.argmin(known))
+            raise ValueError(
+                f"CharTokenizer.encode: character {text[where]!r} (U+{ord(text[where]):04X}) at "
+                f"position {where} is not in the vocabulary of {self.vocab_size} characters"
+            )
+        return ids.astype(np.int64)
+
+    def decode(self, ids) -> str:
+        """ids, any integer array-like of shape ``(T,)`` -> the string of ``T`` characters."""
+        ids = np.asarray(ids)
+        if ids.size == 0:
+            return ""
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(
+                f"CharTokenizer.decode: expected a 1-D integer array, got shape {ids.shape} "
+                f"dtype {ids.dtype}"
+            )
+        bad = (ids < 0) | (ids >= self.vocab_size)
+        if bad.any():
+            raise ValueError(
+                f"CharTokenizer.decode: id {int(ids[np.argmax(bad)])} is outside "
+                f"range(vocab_size={self.vocab_size})"
+            )
+        return self._points[ids].astype("<u4").tobytes().decode("utf-32-le")
+
+    def save(self, path) -> None:
+        """Write the alphabet as human-readable JSON (one string, in id order)."""
+        state = {"format": FORMAT, "version": 1, "chars": "".join(self.chars)}
+        Path(path).write_text(json.dumps(state, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+    @classmethod
+    def load(cls, path) -> CharTokenizer:
+        """Read a file written by :meth:`save`."""
+        state = json.loads(Path(path).read_text("utf-8"))
+        if state.get("format") != FORMAT:
+            raise ValueError(f"CharTokenizer.load: {path} is not a {FORMAT} file")
+        return cls(state["chars"])
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CharTokenizer) and self.chars == other.chars
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer(vocab_size={self.vocab_size})"
