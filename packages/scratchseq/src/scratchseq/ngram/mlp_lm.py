@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import scratchcore.nn as nn
+from scratchcore.autograd import no_grad
 from scratchcore.tensor import Tensor
 
 
@@ -62,3 +63,26 @@ class MLPLanguageModel(nn.Module):
         if self.direct is not None:
             logits = logits + self.direct(x)
         return logits
+
+    @no_grad()
+    def sample(self, context: Any, length: int, rng: np.random.Generator) -> np.ndarray:
+        """Continue ``context`` (``context_size`` ids) by ``length`` ids drawn from the softmax.
+
+        Sequential by nature (each draw joins the next context), so one forward pass per id.
+        """
+        history = [int(i) for i in np.asarray(context).ravel()]
+        if len(history) != self.context_size:
+            raise ValueError(
+                f"MLPLanguageModel.sample: context must hold {self.context_size} ids, "
+                f"got {len(history)}"
+            )
+        out = np.empty(length, dtype=np.int64)
+        for t, u in enumerate(rng.random(length)):
+            logits = self(np.array([history[-self.context_size :]])).data[0].astype(np.float64)
+            probs = np.exp(logits - logits.max())
+            cumulative = np.cumsum(probs)
+            out[t] = min(
+                np.searchsorted(cumulative, u * cumulative[-1], side="right"), len(probs) - 1
+            )
+            history.append(int(out[t]))
+        return out
