@@ -51,7 +51,8 @@ class MLPLanguageModel(nn.Module):
         )
 
     def forward(self, contexts: Any) -> Tensor:
-        contexts = np.asarray(contexts)
+        # Ids are never differentiated; accept a Tensor of ids as well as an array.
+        contexts = contexts.data if isinstance(contexts, Tensor) else np.asarray(contexts)
         if contexts.ndim != 2 or contexts.shape[1] != self.context_size:
             raise ValueError(
                 f"MLPLanguageModel: expected contexts (B, {self.context_size}), "
