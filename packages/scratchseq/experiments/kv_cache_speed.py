@@ -8,7 +8,8 @@ context length T we time one decoding step two ways, median of a few repeats:
 * uncached: the forward pass over all T tokens (what decoding without a cache does each step);
 * cached: one new token at position T - 1 against a cache already holding T - 1 positions.
 
-Then a whole greedy generation of ``generation_tokens`` tokens both ways, checking the tokens are identical.
+Then a whole greedy generation of ``generation_tokens`` tokens both ways, checking that the
+tokens are identical.
 
     uv run python packages/scratchseq/experiments/kv_cache_speed.py [--smoke] [--seed N] [--out DIR]
 
