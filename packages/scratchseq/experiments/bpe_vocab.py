@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
     train_cpt = len(train_text) / np.array(rows["train_tokens"])
     validation_cpt = len(validation_text) / np.array(rows["validation_tokens"])
     chars = CharTokenizer.from_text(train_text)
-    unseen = [c for c in validation_text if c not in set(chars.chars)]
+    known = set(chars.chars)
+    unseen = [c for c in validation_text if c not in known]
     metrics = {
         "vocab_sizes": sizes.tolist(),
         "train_characters": len(train_text),

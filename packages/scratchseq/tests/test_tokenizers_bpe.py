@@ -79,6 +79,8 @@ def test_wikipedia_example_by_hand():
     np.testing.assert_array_equal(tok.encode("aaabdaaabac"), [258, 100, 258, 97, 99])
     # Runs are merged left to right: "aaaaa" -> aa aa a.
     np.testing.assert_array_equal(tok.encode("aaaaa"), [256, 256, 97])
+    # Training does the same: "aaaa" -> (a, a) = 256 twice -> 256 256 -> (256, 256) = 257.
+    assert BPETokenizer().train("aaaa", vocab_size=258).merges == [(97, 97), (256, 256)]
     # One more merge: every pair occurs once, the smallest pair (97, 99) = "ac" wins the tie.
     assert BPETokenizer().train("aaabdaaabac", vocab_size=260).merges[3] == (97, 99)
 
