@@ -250,3 +250,5 @@ def test_clear_errors():
         tok.decode([[97]])
     with pytest.raises(TypeError, match="expected str"):
         tok.encode(b"ab")
+    with pytest.raises(ValueError, match=r"'\\ud800' at position 1 is a lone surrogate"):
+        tok.encode("a\ud800")

@@ -64,6 +64,8 @@ def test_bad_inputs():
         tok.decode(np.array([0.0, 1.0]))
     with pytest.raises(TypeError, match="expected str"):
         tok.encode(b"abc")
+    with pytest.raises(ValueError, match=r"'\\udfff' at position 0 is a lone surrogate"):
+        tok.encode("\udfffa")
     with pytest.raises(ValueError, match="empty"):
         CharTokenizer("")
     with pytest.raises(ValueError, match="single characters"):

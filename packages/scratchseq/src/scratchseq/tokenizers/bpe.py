@@ -37,6 +37,9 @@ FORMAT = "scratchseq.BPETokenizer"
 # one class, so the chunks always concatenate back to the text.
 PRETOKENIZE_PATTERN = r" ?[^\W\d_]+| ?\d+| ?(?:[^\w\s]|_)+|\s+(?!\S)|\s+"
 
+# Lone UTF-16 surrogates can sit in a Python str but have no UTF-8 bytes.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def pretokenize(text: str, pattern: str = PRETOKENIZE_PATTERN) -> list[str]:
     """Split ``text`` into chunks that BPE merges never cross; ``"".join(chunks) == text``."""
@@ -214,6 +217,11 @@ class BPETokenizer:
         """``text`` -> ids, a ``(T,)`` int64 array; each special token in ``text`` is one id."""
         if not isinstance(text, str):
             raise TypeError(f"BPETokenizer.encode: expected str, got {type(text).__name__}")
+        if bad := SURROGATE.search(text):
+            raise ValueError(
+                f"BPETokenizer.encode: {bad.group()!r} at position {bad.start()} is a lone "
+                "surrogate, which has no UTF-8 bytes"
+            )
         if self._splitter is None:
             return self._encode_ordinary(text)
         parts = self._splitter.split(text)

@@ -10,6 +10,7 @@ a string becomes a ``uint32`` array (its UTF-32 bytes), and a lookup is one ``se
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,11 @@ class CharTokenizer:
         """``text`` (length ``T``) -> ids, an int64 array of shape ``(T,)``."""
         if not isinstance(text, str):
             raise TypeError(f"CharTokenizer.encode: expected str, got {type(text).__name__}")
+        if bad := re.search("[\ud800-\udfff]", text):
+            raise ValueError(
+                f"CharTokenizer.encode: {bad.group()!r} at position {bad.start()} is a lone "
+                "surrogate, not a character"
+            )
         points = _code_points(text)
         ids = np.searchsorted(self._points, points)
         known = self._points[np.minimum(ids, self.vocab_size - 1)] == points
