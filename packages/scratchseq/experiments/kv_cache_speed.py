@@ -19,6 +19,12 @@ Writes ``results/kv_cache_speed.json`` and ``results/kv_cache_speed.png``.
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread, set before NumPy loads: on a small shared CPU, OpenBLAS's thread pool made the
+# larger forward passes 10-30x slower and the timings noise (measured while writing this script).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,7 +51,7 @@ class Config:
     n_embd: int = 64
     lengths: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128, 256])
     repeats: int = 5
-    generation_tokens: int = 96  # the whole greedy run; uncached it costs O(n^2) forwards' worth
+    generation_tokens: int = 255  # the whole greedy run: a one-token prompt up to block_size
 
 
 SMOKE = Config(
@@ -132,7 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
         experiment="kv_cache_speed",
         package="scratchseq",
         seed=args.seed,
-        config=asdict(config) | {"smoke": args.smoke},
+        config=asdict(config)
+        | {"smoke": args.smoke, "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")},
         metrics=metrics,
         wall_time_s=wall_time,
         figures=[figure.name],
