@@ -115,6 +115,7 @@ class BPETokenizer:
         self._set_special_tokens(special_tokens)
 
     def _set_special_tokens(self, special_tokens) -> None:
+        """Give the special tokens the ids after the merges; rebuild the lookup tables."""
         special_tokens = list(special_tokens)
         if any(not isinstance(s, str) or not s for s in special_tokens):
             raise ValueError(
