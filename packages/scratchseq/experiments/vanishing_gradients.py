@@ -34,6 +34,7 @@ from scratchcore.train import (
     write_results,
 )
 from scratchseq.recurrent import GRU, LSTM, RNN
+from scratchseq.recurrent.layers import unbind_time
 
 
 @dataclass
@@ -71,12 +72,11 @@ def hidden_state_gradients(
     """
     weight_ih, _, bias_ih, _ = model.layer_parameters(0)
     x_proj = F.linear(x, weight_ih, bias_ih)
-    batch, steps = x.shape[0], x.shape[1]
-    zeros = Tensor(np.zeros((batch, model.hidden_size), dtype=x.dtype))
+    zeros = Tensor(np.zeros((x.shape[0], model.hidden_size), dtype=x.dtype))
     state = (zeros,) * model.state_count
     history = []
-    for t in range(steps):
-        state = tuple(s.retain_grad() for s in model.cell(x_proj[:, t], state, 0))
+    for x_proj_t in unbind_time(x_proj):
+        state = tuple(s.retain_grad() for s in model.cell(x_proj_t, state, 0))
         history.append(state)
     (state[0] * w).sum().backward()
     names = ["h", "c"][: model.state_count]

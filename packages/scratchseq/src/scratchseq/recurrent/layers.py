@@ -27,6 +27,20 @@ from scratchseq.recurrent.cells import gru_cell, lstm_cell, rnn_cell
 State = tuple[Tensor, ...]  # (h,) for the RNN and GRU, (h, c) for the LSTM
 
 
+def unbind_time(x: Tensor) -> list[Tensor]:
+    """``(N, T, F)`` -> ``T`` tensors of shape ``(N, F)``, one per time step.
+
+    Slicing ``x[:, t]`` for each ``t`` would make backward cost O(T^2): every slice scatters its
+    gradient into a zero array as large as the whole sequence. Halving recursively instead makes
+    each level of the split cost one sequence's worth, O(T log T) in all.
+    """
+    steps = x.shape[1]
+    if steps == 1:
+        return [x[:, 0]]
+    half = steps // 2
+    return unbind_time(x[:, :half]) + unbind_time(x[:, half:])
+
+
 class _RecurrentLayer(Module):
     """What RNN, LSTM and GRU share: parameters, shape checks, and the loops over layers and time.
 
@@ -112,7 +126,7 @@ class _RecurrentLayer(Module):
         self._check(x, states)
         if not self.batch_first:
             x = x.transpose(0, 1)
-        batch, steps = x.shape[0], x.shape[1]
+        batch = x.shape[0]
         if states is None:
             zeros = Tensor(np.zeros((self.num_layers, batch, self.hidden_size), dtype=x.dtype))
             states = (zeros,) * self.state_count
@@ -125,8 +139,8 @@ class _RecurrentLayer(Module):
             x_proj = F.linear(x, weight_ih, bias_ih)
             state = tuple(s[k] for s in states)
             outputs = []
-            for t in range(steps):
-                state = self.cell(x_proj[:, t], state, k)
+            for x_proj_t in unbind_time(x_proj):  # the recurrence: step t needs step t - 1
+                state = self.cell(x_proj_t, state, k)
                 outputs.append(state[0])
             x = stack(outputs, axis=1)  # (N, T, H): this layer's h_t is the next one's input
             finals.append(state)
