@@ -10,8 +10,9 @@ import torch
 
 import scratchcore.nn as nn
 from scratchcore import Tensor, concatenate
+from scratchcore.autograd import gradcheck
 from scratchcore.testing import assert_close, check_module_parity
-from scratchseq.recurrent import GRU, LSTM, RNN
+from scratchseq.recurrent import GRU, LSTM, RNN, gru_cell, lstm_cell, rnn_cell
 
 ATOL, RTOL = 1e-10, 1e-7
 BATCH, INPUT, HIDDEN = 3, 4, 5
@@ -154,3 +155,24 @@ def test_bad_shapes_are_named():
         layer(Tensor(np.zeros((2, 3, INPUT))), (zeros, zeros))
     with pytest.raises(ValueError, match="nonlinearity"):
         RNN(INPUT, HIDDEN, nonlinearity="sigmoid")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_cells_against_finite_differences(cell):
+    """Each cell's backward (the engine's, through the cell's Tensor ops) against central
+    differences, with respect to the input projection, the states and both recurrent params."""
+    rng = np.random.default_rng(5)
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    x_proj = rng.standard_normal((2, gates * 3))
+    h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    weight_hh, bias_hh = rng.standard_normal((gates * 3, 3)), rng.standard_normal(gates * 3)
+    if cell == "rnn":
+        assert gradcheck(rnn_cell, [x_proj, h, weight_hh, bias_hh])
+    elif cell == "gru":
+        assert gradcheck(gru_cell, [x_proj, h, weight_hh, bias_hh])
+    else:
+
+        def both(x_proj, h, c, weight_hh, bias_hh):
+            return concatenate(lstm_cell(x_proj, h, c, weight_hh, bias_hh), axis=1)
+
+        assert gradcheck(both, [x_proj, h, c, weight_hh, bias_hh])
