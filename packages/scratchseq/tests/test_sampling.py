@@ -175,3 +175,11 @@ def test_generate_restores_training_mode():
     model.train()
     generate(model, np.array([[1]]), 2, temperature=0)
     assert model.training
+
+
+def test_generate_rejects_bad_input():
+    model = random_gpt()
+    with pytest.raises(ValueError, match="max_new_tokens must be >= 0"):
+        generate(model, np.array([[1]]), -1)
+    with pytest.raises(ValueError, match="integer ids"):
+        generate(model, np.array([[1.0]]), 1)

@@ -133,6 +133,8 @@ def generate(
     idx = np.asarray(idx)
     if idx.ndim != 2 or not np.issubdtype(idx.dtype, np.integer) or idx.shape[1] < 1:
         raise ValueError(f"generate: idx must be integer ids (B, T0), T0 >= 1; got {idx.shape}")
+    if max_new_tokens < 0:
+        raise ValueError(f"generate: max_new_tokens must be >= 0; got {max_new_tokens}")
     block_size, n_layer = model.config.block_size, model.config.n_layer
     was_training = model.training
     model.eval()
