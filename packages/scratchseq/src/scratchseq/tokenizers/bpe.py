@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scratchseq.tokenizers.ids import validate_ids
+
 FORMAT = "scratchseq.BPETokenizer"
 
 # GPT-2's idea, written with Python's `re` (which has no \p{L}): an optional space then letters,
@@ -237,20 +239,9 @@ class BPETokenizer:
     def decode(self, ids) -> str:
         """ids of shape ``(T,)`` -> text. Bytes that are not valid UTF-8 (a sequence cut inside
         a character, as a sampler can produce) become U+FFFD; encode -> decode is always exact."""
-        ids = np.asarray(ids)
+        ids = validate_ids(ids, self.vocab_size, "BPETokenizer.decode")
         if ids.size == 0:
             return ""
-        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(
-                f"BPETokenizer.decode: expected a 1-D integer array, got shape {ids.shape} "
-                f"dtype {ids.dtype}"
-            )
-        bad = (ids < 0) | (ids >= self.vocab_size)
-        if bad.any():
-            raise ValueError(
-                f"BPETokenizer.decode: id {int(ids[np.argmax(bad)])} is outside "
-                f"range(vocab_size={self.vocab_size})"
-            )
         data = _gather(self._token_bytes, self._token_start[ids], self._token_length[ids])
         return data.tobytes().decode("utf-8", errors="replace")
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scratchseq.tokenizers.ids import validate_ids
+
 FORMAT = "scratchseq.CharTokenizer"
 
 
@@ -76,20 +78,9 @@ class CharTokenizer:
 
     def decode(self, ids) -> str:
         """ids, any integer array-like of shape ``(T,)`` -> the string of ``T`` characters."""
-        ids = np.asarray(ids)
+        ids = validate_ids(ids, self.vocab_size, "CharTokenizer.decode")
         if ids.size == 0:
             return ""
-        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(
-                f"CharTokenizer.decode: expected a 1-D integer array, got shape {ids.shape} "
-                f"dtype {ids.dtype}"
-            )
-        bad = (ids < 0) | (ids >= self.vocab_size)
-        if bad.any():
-            raise ValueError(
-                f"CharTokenizer.decode: id {int(ids[np.argmax(bad)])} is outside "
-                f"range(vocab_size={self.vocab_size})"
-            )
         return self._points[ids].astype("<u4").tobytes().decode("utf-32-le")
 
     def save(self, path) -> None:
