@@ -1,0 +1,37 @@
+"""The shared estimator plumbing and metrics, against scikit-learn's."""
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from scratchclassic.base import NotFittedError, check_array, check_is_fitted, check_X_y
+from scratchclassic.metrics import (
+    accuracy_score,
+    mean_squared_error,
+    r2_score,
+    root_mean_squared_error,
+)
+
+
+def test_metrics_match_sklearn():
+    rng = np.random.default_rng(0)
+    y, p = rng.normal(size=50), rng.normal(size=50)
+    assert r2_score(y, p) == pytest.approx(skm.r2_score(y, p), rel=1e-12)
+    assert mean_squared_error(y, p) == pytest.approx(skm.mean_squared_error(y, p), rel=1e-12)
+    assert root_mean_squared_error(y, p) == pytest.approx(np.sqrt(skm.mean_squared_error(y, p)))
+    labels, guesses = rng.integers(0, 3, 40), rng.integers(0, 3, 40)
+    assert accuracy_score(labels, guesses) == skm.accuracy_score(labels, guesses)
+    assert r2_score(np.ones(4), np.ones(4)) == 1.0 and r2_score(np.ones(4), np.zeros(4)) == 0.0
+
+
+def test_checks_name_the_owner():
+    with pytest.raises(ValueError, match="Ridge: X must have 2 dimensions"):
+        check_array(np.zeros(3), "Ridge")
+    with pytest.raises(ValueError, match="contains NaN"):
+        check_array([[np.nan]], "Lasso")
+    with pytest.raises(ValueError, match="3 rows but y has 2"):
+        check_X_y(np.zeros((3, 2)), [0, 1], "SVC")
+    with pytest.raises(NotFittedError, match="object is not fitted"):
+        check_is_fitted(object(), "coef_")
+    with pytest.raises(ValueError, match="accuracy_score"):
+        accuracy_score([1, 2], [1])
