@@ -1,5 +1,6 @@
 """Distributions against torch.distributions (float64): log_prob values and parameter gradients,
-entropies, and seeded sample moments (tolerance: 5 standard errors of the estimated moment)."""
+entropies, and seeded sample moments (tolerance: 5 standard errors of the estimated moment).
+Then maximum likelihood (mle.py): the closed forms are where gradient ascent arrives."""
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import torch.distributions as td
 from scratchcore import Tensor, gradcheck, manual_seed
 from scratchcore.testing import assert_close
 from scratchgen.distributions import Bernoulli, Categorical, GaussianMixture, Normal
+from scratchgen.mle import bernoulli_mle, categorical_mle, maximize_log_likelihood, normal_mle
 
 ATOL, RTOL = 1e-10, 1e-9
 rng0 = np.random.default_rng(0)
@@ -206,3 +208,60 @@ def test_bad_parameters_raise_clear_errors():
         GaussianMixture(weights, means, -covariances)
     with pytest.raises(ValueError, match=r"GaussianMixture: x must be \(N, 2\)"):
         GaussianMixture(weights, means, covariances).log_prob(np.zeros((4, 3)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Maximum likelihood
+# ---------------------------------------------------------------------------------------------
+
+rng_mle = np.random.default_rng(0)
+
+
+def test_normal_mle_is_the_sample_mean_and_biased_variance():
+    x = rng_mle.normal(2.0, 3.0, size=(200, 3))
+    mean, var = normal_mle(x)
+    assert_close(mean, x.mean(axis=0))
+    assert_close(var, x.var(axis=0, ddof=0))
+    # The derivative of the torch log-likelihood vanishes at the closed form.
+    loc = torch.tensor(mean, requires_grad=True)
+    scale = torch.tensor(np.sqrt(var), requires_grad=True)
+    td.Normal(loc, scale).log_prob(torch.tensor(x)).sum().backward()
+    assert_close(loc.grad, np.zeros(3), atol=1e-9)
+    assert_close(scale.grad, np.zeros(3), atol=1e-9)
+
+
+def test_gradient_ascent_agrees_with_the_closed_form_normal():
+    x = rng_mle.normal(1.5, 0.7, size=500)
+    loc, log_scale = (Tensor(np.zeros(1), requires_grad=True) for _ in range(2))
+    history = maximize_log_likelihood(
+        lambda m, s: Normal(m, s.exp()), [loc, log_scale], x, 800, 0.2
+    )
+    mean, var = normal_mle(x)
+    assert_close(loc.data, np.atleast_1d(mean), atol=1e-8)
+    assert_close(np.exp(2 * log_scale.data), np.atleast_1d(var), atol=1e-8)
+    assert np.all(np.diff(history) >= -1e-12)  # a small step size climbs monotonically here
+
+
+def test_gradient_ascent_agrees_with_the_closed_form_bernoulli():
+    x = (rng_mle.random((300, 4)) < np.array([0.1, 0.4, 0.5, 0.8])).astype(np.float64)
+    logits = Tensor(np.zeros(4), requires_grad=True)
+    maximize_log_likelihood(lambda lg: Bernoulli(logits=lg), [logits], x, 2000, 2.0)
+    assert_close(1 / (1 + np.exp(-logits.data)), bernoulli_mle(x), atol=1e-8)
+
+
+def test_gradient_ascent_agrees_with_the_closed_form_categorical():
+    x = rng_mle.choice(5, size=400, p=[0.05, 0.15, 0.2, 0.25, 0.35])
+    logits = Tensor(np.zeros(5), requires_grad=True)
+    maximize_log_likelihood(lambda lg: Categorical(logits=lg), [logits], x, 3000, 2.0)
+    probs = np.exp(logits.data) / np.exp(logits.data).sum()
+    assert_close(probs, categorical_mle(x, 5), atol=1e-8)
+    assert_close(categorical_mle(x, 5), np.bincount(x, minlength=5) / 400)
+
+
+def test_mle_bad_input_raises():
+    with pytest.raises(ValueError, match="bernoulli_mle: observations must be 0 or 1"):
+        bernoulli_mle(np.array([0.0, 0.5]))
+    with pytest.raises(ValueError, match=r"categorical_mle: need values in \[0, 3\)"):
+        categorical_mle(np.array([0, 3]), 3)
+    with pytest.raises(ValueError, match="maximize_log_likelihood: params must be Tensors"):
+        maximize_log_likelihood(lambda m: Normal(m, 1.0), [Tensor(np.zeros(1))], np.zeros(3))
