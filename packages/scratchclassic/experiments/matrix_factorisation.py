@@ -73,7 +73,7 @@ def synthetic_ratings(config: Config, rng: np.random.Generator):
 def split(X, y, fraction: float, rng: np.random.Generator):
     """A random ``fraction`` of the ratings as the second part."""
     order = rng.permutation(len(y))
-    cut = int(round(len(y) * (1 - fraction)))
+    cut = round(len(y) * (1 - fraction))
     first, second = order[:cut], order[cut:]
     return (X[first], y[first]), (X[second], y[second])
 

@@ -61,7 +61,7 @@ def test_movielens_split_is_official_base_or_data_minus_test(data_home, with_bas
     train = {
         (u - 1, i - 1, float(r)) for k, (u, i, r, _) in enumerate(U_DATA) if k not in TEST_ROWS
     }
-    assert {(u, i, r) for (u, i), r in zip(d.X_train.tolist(), d.y_train)} == train
+    assert {(u, i, r) for (u, i), r in zip(d.X_train.tolist(), d.y_train, strict=True)} == train
     assert len(d.y_train) == 7 and d.y_train.dtype == np.float64
 
 
@@ -69,16 +69,16 @@ def test_movielens_errors(data_home):
     with pytest.raises(DatasetNotFoundError, match=r"ml-100k/u\.data"):
         movielens_100k(download=False)
     make_movielens(data_home, with_base=False)
-    with pytest.raises(ValueError, match="split must be one of 1..5, got 6"):
+    with pytest.raises(ValueError, match=r"split must be one of 1\.\.5, got 6"):
         movielens_100k(split=6, download=False)
     (data_home / "ml-100k" / "u1.test").write_text("1\t1\t5\n")
     with pytest.raises(ValueError, match=r"u1\.test:1: expected 4 tab-separated integers"):
         movielens_100k(download=False)
     write_ratings(data_home / "ml-100k" / "u1.test", [(1, 1, 9, 874965758)])
-    with pytest.raises(ValueError, match="ratings must be 1..5"):
+    with pytest.raises(ValueError, match=r"ratings must be 1\.\.5"):
         movielens_100k(download=False)
     write_ratings(data_home / "ml-100k" / "u1.test", [(4, 4, 2, 874965758)])
-    with pytest.raises(ValueError, match="not in u.data"):
+    with pytest.raises(ValueError, match=r"not in u\.data"):
         movielens_100k(download=False)
 
 
@@ -109,7 +109,7 @@ def test_spambase_crlf_and_the_added_header(data_home):
     folder = data_home / "spambase"
     folder.mkdir()
     rows = np.arange(3 * 57, dtype=np.float64).reshape(3, 57) / 7
-    lines = [spambase_line(r, label) for r, label in zip(rows, [1, 0, 1])]
+    lines = [spambase_line(r, label) for r, label in zip(rows, [1, 0, 1], strict=True)]
     header = ",".join(str(i) for i in range(1, 59))
     (folder / "spambase.data").write_bytes(("\r\n".join([header, *lines]) + "\r\n").encode())
     with pytest.warns(UserWarning, match="skipping the added header"):
@@ -123,7 +123,7 @@ def test_spambase_crlf_and_the_added_header(data_home):
     with pytest.raises(ValueError, match="data line 2 has 3 fields, expected 58"):
         spambase(download=False)
     (folder / "spambase.data").write_text(spambase_line(rows[0], 2) + "\n")
-    with pytest.raises(ValueError, match="label.*must be 0 or 1"):
+    with pytest.raises(ValueError, match=r"label\) must be 0 or 1"):
         spambase(download=False)
 
 

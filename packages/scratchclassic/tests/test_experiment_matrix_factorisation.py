@@ -32,7 +32,7 @@ def test_matrix_factorisation_movielens_smoke(tmp_path, monkeypatch):
     keep = rng.random(users.shape) < 0.5
     rows = [
         f"{u}\t{i}\t{rng.integers(1, 6)}\t{880000000 + n}\n"
-        for n, (u, i) in enumerate(zip(users[keep], items[keep]))
+        for n, (u, i) in enumerate(zip(users[keep], items[keep], strict=True))
     ]
     (folder / "u.data").write_text("".join(rows))
     (folder / "u1.test").write_text("".join(sorted(rows[::5])))
