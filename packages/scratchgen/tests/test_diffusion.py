@@ -23,7 +23,7 @@ from scratchgen.diffusion import (
 )
 from scratchgen.sample_distance import (
     energy_distance,
-    nearest_neighbour_distances,
+    nearest_neighbours,
     pairwise_distances,
 )
 
@@ -367,9 +367,9 @@ def test_energy_distance_in_several_dimensions_against_all_pairs():
     expected = np.sqrt(2 * mean_distance(x, y) - mean_distance(x, x) - mean_distance(y, y))
     assert energy_distance(x, y) == pytest.approx(expected, rel=1e-10)
     assert energy_distance(x, x) == pytest.approx(0.0, abs=1e-6)
-    assert_close(
-        nearest_neighbour_distances(y, x), [min(np.linalg.norm(q - p) for p in x) for q in y]
-    )
+    distances, index = nearest_neighbours(y, x)
+    assert_close(distances, [min(np.linalg.norm(q - p) for p in x) for q in y])
+    assert index.tolist() == [int(np.argmin([np.linalg.norm(q - p) for p in x])) for q in y]
     assert_close(pairwise_distances(x, y)[2, 3], np.linalg.norm(x[2] - y[3]), **EXACT)
     with pytest.raises(ValueError, match=r"energy_distance: x \(7, 3\) and y \(5, 2\)"):
         energy_distance(x, y[:, :2])

@@ -49,6 +49,9 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sqrt(max(2.0 * between - within_x - within_y, 0.0)))
 
 
-def nearest_neighbour_distances(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``(N,)`` distance from each row of ``queries`` to its nearest row of ``reference``."""
-    return pairwise_distances(queries, reference).min(axis=1)
+def nearest_neighbours(queries: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``queries`` ``(N, D)``: the distance ``(N,)`` to its nearest row of
+    ``reference`` ``(M, D)``, and that row's index ``(N,)``."""
+    distances = pairwise_distances(queries, reference)
+    index = distances.argmin(axis=1)
+    return distances[np.arange(len(index)), index], index
