@@ -49,7 +49,8 @@ def torch_gpt(state: dict, config: GPTConfig, idx, targets):
         y = y.transpose(1, 2).reshape(b, t, c)
         x = x + TF.linear(y, state[p + "attn.c_proj.weight"], get(p + "attn.c_proj.bias"))
         m = TF.layer_norm(x, (c,), state[p + "ln_2.weight"], get(p + "ln_2.bias"))
-        m = TF.gelu(TF.linear(m, state[p + "mlp.c_fc.weight"], get(p + "mlp.c_fc.bias")))
+        m = TF.linear(m, state[p + "mlp.c_fc.weight"], get(p + "mlp.c_fc.bias"))
+        m = TF.gelu(m, approximate=config.gelu)
         x = x + TF.linear(m, state[p + "mlp.c_proj.weight"], get(p + "mlp.c_proj.bias"))
     x = TF.layer_norm(x, (c,), state["ln_f.weight"], get("ln_f.bias"))
     logits = TF.linear(x, state["wte.weight"])  # tied: the embedding matrix is the head
@@ -57,9 +58,11 @@ def torch_gpt(state: dict, config: GPTConfig, idx, targets):
     return logits, loss
 
 
-@pytest.mark.parametrize("bias", [True, False])
-def test_logits_loss_and_every_gradient_match_pytorch(bias):
-    config = GPTConfig(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=8, bias=bias)
+@pytest.mark.parametrize("bias, gelu", [(True, "none"), (False, "none"), (True, "tanh")])
+def test_logits_loss_and_every_gradient_match_pytorch(bias, gelu):
+    config = GPTConfig(
+        vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=8, bias=bias, gelu=gelu
+    )
     model = random_gpt(config)
     rng = np.random.default_rng(5)
     idx = rng.integers(0, config.vocab_size, (2, 7))
@@ -178,6 +181,8 @@ def test_causal_future_tokens_do_not_change_past_logits():
 def test_errors_are_clear():
     with pytest.raises(ValueError, match="not divisible by n_head"):
         GPTConfig(n_embd=10, n_head=3)
+    with pytest.raises(ValueError, match="gelu must be 'none' or 'tanh'; got 'erf'"):
+        GPTConfig(gelu="erf")
     model = GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))
     with pytest.raises(ValueError, match="exceeds block_size 4"):
         model(np.zeros((1, 5), dtype=np.int64))

@@ -34,6 +34,9 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = True  # biases in the Linear layers and LayerNorms
+    # The MLP's GELU: "none" is the exact x Phi(x); "tanh" is the approximation GPT-2 used,
+    # which is also much cheaper here (the engine's exact erf sums a long series per element).
+    gelu: str = "none"
 
     def __post_init__(self) -> None:
         sizes = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd")
@@ -44,6 +47,8 @@ class GPTConfig:
             raise ValueError(
                 f"GPTConfig: n_embd {self.n_embd} is not divisible by n_head {self.n_head}"
             )
+        if self.gelu not in ("none", "tanh"):
+            raise ValueError(f"GPTConfig: gelu must be 'none' or 'tanh'; got {self.gelu!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1); got {self.dropout}")
 
@@ -113,7 +118,7 @@ class MLP(nn.Module):
         super().__init__()
         c = config.n_embd
         self.c_fc = nn.Linear(c, 4 * c, bias=config.bias, dtype=dtype)
-        self.gelu = nn.GELU()
+        self.gelu = nn.GELU(approximate=config.gelu)
         self.c_proj = nn.Linear(4 * c, c, bias=config.bias, dtype=dtype)
         self.dropout = nn.Dropout(config.dropout)
 
