@@ -136,6 +136,10 @@ def main(argv: list[str] | None = None) -> dict:
         "min_fraction_letters_correct": float(fractions.min()),
         "fraction_letters_correct_per_seed": fractions.tolist(),
         "seeds_reaching_95_percent": int((fractions >= 0.95).sum()),
+        # Without restarts: how often one chain on its own ends at >= 95%.
+        "single_chains_reaching_95_percent": float(
+            np.mean([f >= 0.95 for s in per_seed for f in s["restart_fraction_letters_correct"]])
+        ),
         "passage_characters": len(passage),
         "passage_letters": int((plain != 26).sum()),
         "passage": passage,
