@@ -41,14 +41,15 @@ def log_importance_weights(model: VAE, x: np.ndarray, eps: np.ndarray) -> np.nda
 
 
 def iwae_log_likelihood(
-    model: VAE, x: np.ndarray, k: int, rng: np.random.Generator, chunk: int = 50
+    model: VAE, x: np.ndarray, k: int, rng: np.random.Generator, chunk: int | None = None
 ) -> np.ndarray:
     """The ``k``-sample importance-weighted estimate of ``log p(x)`` per image, ``(N,)`` nats.
 
     ``log (1/k) sum_i w_i`` computed as ``logsumexp(log w) - log k`` in float64. The weights are
     drawn ``chunk`` samples at a time (a loop over chunks on purpose: ``k`` decoder passes over the
-    whole set at once would hold ``k * N * hidden`` activations); the result does not depend on
-    ``chunk`` apart from the order the random numbers are used in.
+    whole set at once would hold ``k * N * hidden`` activations); the default keeps
+    ``chunk * N`` near 20,000 rows. The estimate does not depend on ``chunk`` apart from the order
+    the random numbers are used in.
     """
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != model.n_features:
@@ -58,6 +59,7 @@ def iwae_log_likelihood(
     if not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"iwae_log_likelihood: k must be a positive int; got {k!r}")
     x = x.astype(model.to_mean.weight.dtype)
+    chunk = max(1, 20_000 // len(x)) if chunk is None else chunk
     # A running log-sum-exp over the chunks: total = log sum_i w_i of the weights so far.
     total = np.full(len(x), -np.inf)
     for start in range(0, k, chunk):
