@@ -216,4 +216,5 @@ class LogisticRegression(ClassifierMixin):
 
     def predict(self, X) -> np.ndarray:
         """``(n,)`` most probable class labels."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        best = np.argmax(self.predict_proba(X), axis=1)  # checks fitting before classes_ is read
+        return self.classes_[best]
