@@ -80,6 +80,12 @@ def fit(
             )
             losses = []
             bar.set_postfix(val_bits=f"{history.last('val_bits'):.3f}")
+            # One line per evaluation too: full runs go to a log file, where the bar is off.
+            print(
+                f"{desc} step {step}: validation {history.last('val_bits'):.3f} bits, "
+                f"{train_time:.0f} s of training",
+                flush=True,
+            )
     model.eval()
     return history
 

@@ -1,0 +1,353 @@
+"""The ladder: counting, a neural n-gram, recurrence and attention on the same text and the same
+validation characters.
+
+Notes: ``packages/scratchseq/notes/05-attention.md`` (the evidence section), and the evidence
+sections of ``03``, ``04`` and ``06``.
+
+Character level, on the Python documentation corpus (``python_docs_corpus()``), with its
+train/validation split; the vocabulary comes from the training text only (and every validation
+character is checked to be in it, so no ``<unk>``). Six models:
+
+* ``bigram`` — counts with add-k smoothing, ``k`` chosen on validation from a small grid;
+* ``mlp`` — Bengio et al. (2003), 8 characters of context;
+* ``rnn``, ``lstm``, ``gru`` — embedding -> one recurrent layer -> read-out;
+* ``gpt`` — 4 pre-norm blocks, 4 heads, C = 128, block 128.
+
+How each model sees context at evaluation (the same for all, see ``scratchseq.evaluation``):
+the validation text is cut into windows of ``block_size = 128`` characters overlapping by half;
+each window is read from scratch (recurrent models start from a zero state, exactly as in
+training) and only its second half is scored, so every scored character has 65 to 128
+characters of context for the RNNs and the GPT. The bigram and the MLP score *the same*
+characters from their own 1 and 8 previous characters. Scores are bits per character
+(nats / ln 2), summed over all scored characters and divided by their number.
+
+The recurrent models and the GPT all train for the same number of steps on the same batches
+(32 random windows of 128 characters, from one seeded generator each), with the same recipe
+(AdamW, warmup then cosine decay, clipping at norm 1). Hyperparameters were fixed up front, not
+tuned (learning rates from common practice for each family); only the bigram's ``k`` is chosen,
+on validation.
+
+Steps were set after timing a few steps of each model (CPU seconds per step, one thread: GPT
+0.93, LSTM 0.44, GRU 0.32, RNN 0.10, MLP 0.008) on a 2-core machine shared by eight people:
+400 steps of each sequence model (1.6M training characters, about 4 passes over the training
+text) keep the whole ladder near 15 CPU minutes, which is what the shared machine could give.
+
+    uv run python packages/scratchseq/experiments/lm_ladder.py [--smoke] [--seed N] [--out DIR]
+
+Writes ``results/lm_ladder.json``, ``results/lm_ladder.png`` (validation bits per character
+against training time) and ``results/lm_ladder_bars.png`` (the final numbers).
+"""
+
+from __future__ import annotations
+
+import os
+
+# One BLAS thread, set before NumPy loads: the CPU is small and shared (see kv_cache_speed.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+import scratchcore.nn.functional as F
+from scratchcore import Tensor, no_grad
+from scratchcore.train import (
+    experiment_parser,
+    plot_curves,
+    save_figure,
+    seed_everything,
+    write_results,
+)
+from scratchseq.corpus import python_docs_chars
+from scratchseq.data import context_windows, random_windows
+from scratchseq.evaluation import LN2, first_scored, fixed_context_examples
+from scratchseq.gpt import GPT, GPTConfig, generate
+from scratchseq.ngram import MLPLanguageModel, NGramLM
+from scratchseq.recurrent import RecurrentLanguageModel
+from scratchseq.training import TrainConfig, fit, sequence_model_bits
+
+MODELS = ("bigram", "mlp", "rnn", "lstm", "gru", "gpt")  # the rungs, bottom to top
+LABELS = {
+    "bigram": "bigram (counts)",
+    "mlp": "MLP (Bengio 2003)",
+    "rnn": "RNN (tanh)",
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "gpt": "GPT",
+}
+
+
+@dataclass
+class Config:
+    block_size: int = 128  # the GPT's context, the windows every sequence model trains on
+    batch_size: int = 32
+    steps: int = 400  # for each of the RNN, LSTM, GRU and GPT (see the timing note above)
+    warmup_steps: int = 50
+    eval_every: int = 100
+    grad_clip: float = 1.0
+    rnn_embedding_dim: int = 64
+    rnn_hidden_size: int = 256
+    rnn_learning_rate: float = 3e-3
+    gpt_n_layer: int = 4
+    gpt_n_head: int = 4
+    gpt_n_embd: int = 128
+    gpt_dropout: float = 0.0  # a few epochs at most: too short a run to overfit much
+    gpt_gelu: str = "tanh"  # GPT-2's approximation (the exact erf costs 2/3 of a step here)
+    gpt_learning_rate: float = 2e-3
+    mlp_context_size: int = 8
+    mlp_embedding_dim: int = 16
+    mlp_hidden_size: int = 256
+    mlp_steps: int = 5000
+    mlp_batch_size: int = 256
+    mlp_learning_rate: float = 3e-3
+    mlp_eval_every: int = 500
+    k_grid: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0])
+    sample_length: int = 300
+    validation_characters: int | None = None  # None: the whole validation split
+
+
+SMOKE = Config(
+    block_size=16,
+    batch_size=4,
+    steps=6,
+    warmup_steps=2,
+    eval_every=3,
+    rnn_embedding_dim=8,
+    rnn_hidden_size=16,
+    gpt_n_layer=1,
+    gpt_n_head=2,
+    gpt_n_embd=16,
+    mlp_hidden_size=16,
+    mlp_steps=20,
+    mlp_batch_size=32,
+    mlp_eval_every=10,
+    sample_length=20,
+    validation_characters=2000,
+)
+
+
+def build_sequence_model(name: str, vocab: int, config: Config, rng: np.random.Generator):
+    """The RNN / LSTM / GRU language model or the GPT of ``config``."""
+    if name == "gpt":
+        gpt_config = GPTConfig(
+            vocab_size=vocab,
+            block_size=config.block_size,
+            n_layer=config.gpt_n_layer,
+            n_head=config.gpt_n_head,
+            n_embd=config.gpt_n_embd,
+            dropout=config.gpt_dropout,
+            gelu=config.gpt_gelu,
+        )
+        return GPT(gpt_config, rng=rng)
+    return RecurrentLanguageModel(
+        vocab, name, config.rnn_embedding_dim, config.rnn_hidden_size, rng=rng
+    )
+
+
+@no_grad()
+def mlp_bits(model: MLPLanguageModel, X: np.ndarray, y: np.ndarray, chunk=8192) -> float:
+    """Total cross-entropy of ``y`` given contexts ``X``, in bits, in chunks to bound memory."""
+    total = 0.0
+    for start in range(0, len(X), chunk):
+        logits = model(X[start : start + chunk])
+        total += F.cross_entropy(logits, Tensor(y[start : start + chunk]), reduction="sum").item()
+    return total / LN2
+
+
+def readme_table(metrics: dict) -> str:
+    """The README's ladder table (Markdown), generated from the results' ``metrics``."""
+    rows = [
+        "| model | parameters | training steps | training time | validation bits/char |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in MODELS:
+        m = metrics["models"][name]
+        minutes = f"{m['train_time_s'] / 60:.1f} min" if m["steps"] else "counting"
+        steps = f"{m['steps']:,}" if m["steps"] else "—"
+        rows.append(
+            f"| {LABELS[name]} | {m['parameters']:,} | {steps} | {minutes} | "
+            f"{m['val_bits_per_char']:.3f} |"
+        )
+    return "\n".join(rows)
+
+
+def bar_figure(metrics: dict, path: Path) -> Path:
+    """Horizontal bars: each model's validation bits per character, bottom rung at the top."""
+    fig = Figure(figsize=(6.0, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    values = [metrics["models"][name]["val_bits_per_char"] for name in MODELS]
+    ax.barh([LABELS[name] for name in MODELS], values, color="tab:blue")
+    for i, value in enumerate(values):
+        ax.text(value, i, f" {value:.3f}", va="center")
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(values) * 1.18)
+    ax.set_xlabel("validation bits per character (lower is better)")
+    ax.set_title("the ladder on the Python docs (same validation characters)")
+    return save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = experiment_parser(__doc__, default_out=Path(__file__).parent / "results")
+    args = parser.parse_args(argv)
+    config = SMOKE if args.smoke else Config()
+    start = time.perf_counter()
+    seed_everything(args.seed)
+
+    corpus = python_docs_chars()
+    train, val = corpus.train, corpus.validation[: config.validation_characters]
+    vocab, block = corpus.vocab_size, config.block_size
+    prompt = train[: config.mlp_context_size]  # every model continues the same 8 characters
+    models: dict[str, dict] = {}
+    samples: dict[str, str] = {}
+
+    # Bigram: counting takes no steps; k is the one setting chosen on validation.
+    X_val, y_val = fixed_context_examples(val, 1, block)
+    sweep = {}
+    for k in config.k_grid:
+        bigram = NGramLM(vocab, order=2, k=k).fit(train)
+        sweep[str(k)] = float(-bigram.log_prob(X_val, y_val).sum() / LN2 / len(y_val))
+    best_k = min(config.k_grid, key=lambda k: sweep[str(k)])
+    begin = time.perf_counter()
+    bigram = NGramLM(vocab, order=2, k=best_k).fit(train)
+    models["bigram"] = {
+        "val_bits_per_char": sweep[str(best_k)],
+        "parameters": vocab * vocab,  # one count per (previous, next) pair
+        "steps": 0,
+        "train_time_s": time.perf_counter() - begin,
+        "k": best_k,
+        "val_bits_per_char_by_k": sweep,
+    }
+    samples["bigram"] = corpus.decode(
+        bigram.sample(config.sample_length, np.random.default_rng(args.seed), prompt[-1:])
+    )
+
+    # Bengio's MLP: random (8 characters, next) pairs from the training text.
+    rng = np.random.default_rng(args.seed)
+    X_train, y_train = context_windows(train, config.mlp_context_size)
+    X_val, y_val = fixed_context_examples(val, config.mlp_context_size, block)
+    mlp = MLPLanguageModel(
+        vocab, config.mlp_context_size, config.mlp_embedding_dim, config.mlp_hidden_size, rng=rng
+    )
+
+    def mlp_loss() -> Tensor:
+        rows = rng.integers(0, len(X_train), config.mlp_batch_size)
+        return F.cross_entropy(mlp(X_train[rows]), Tensor(y_train[rows]))
+
+    recipe = TrainConfig(
+        steps=config.mlp_steps,
+        learning_rate=config.mlp_learning_rate,
+        warmup_steps=min(100, config.mlp_steps - 1),
+        grad_clip=config.grad_clip,
+        eval_every=config.mlp_eval_every,
+    )
+    histories = {
+        "mlp": fit(
+            mlp, mlp_loss, lambda: mlp_bits(mlp, X_val, y_val) / len(y_val), recipe, desc="mlp"
+        )
+    }
+    samples["mlp"] = corpus.decode(
+        mlp.sample(prompt, config.sample_length, np.random.default_rng(args.seed))
+    )
+    scored = len(y_val)
+    trained = {"mlp": mlp}
+
+    # The sequence models: the same batches (a fresh generator with the same seed for each).
+    # Trained most expensive first (the order changes no number, only when problems show).
+    for name in ("gpt", "lstm", "gru", "rnn"):
+        rng = np.random.default_rng(args.seed)
+        model = build_sequence_model(name, vocab, config, rng)
+
+        def batch_loss(model=model, rng=rng) -> Tensor:
+            x, y = random_windows(train, block, config.batch_size, rng)
+            return model(x, y)[1]
+
+        def evaluate(model=model, name=name) -> float:
+            bits, count = sequence_model_bits(model, val, block)
+            if count != scored:  # the same characters as the bigram and the MLP, or a bug
+                raise RuntimeError(f"{name} scored {count} targets, the others {scored}")
+            return bits / count
+
+        recipe = TrainConfig(
+            steps=config.steps,
+            learning_rate=config.gpt_learning_rate if name == "gpt" else config.rnn_learning_rate,
+            warmup_steps=config.warmup_steps,
+            grad_clip=config.grad_clip,
+            eval_every=config.eval_every,
+        )
+        histories[name] = fit(model, batch_loss, evaluate, recipe, desc=name)
+        trained[name] = model
+        sample_rng = np.random.default_rng(args.seed)
+        if name == "gpt":
+            ids = generate(model, prompt[None, :], config.sample_length, rng=sample_rng)[0]
+            samples[name] = corpus.decode(ids[len(prompt) :])
+        else:
+            samples[name] = corpus.decode(model.sample(prompt, config.sample_length, sample_rng))
+
+    for name, history in histories.items():
+        steps = int(history.series("val_bits")[0][-1])
+        train_time = history.last("train_time_s")
+        models[name] = {
+            "val_bits_per_char": history.last("val_bits"),
+            "parameters": int(sum(p.data.size for p in trained[name].parameters())),
+            "steps": steps,
+            "train_time_s": train_time,
+            "ms_per_step": 1e3 * train_time / steps,
+            "history": history.to_dict(),
+        }
+    models = {name: models[name] for name in MODELS}
+    metrics = {
+        "vocab_size": vocab,
+        "train_characters": len(train),
+        "validation_characters": len(val),
+        "validation_characters_scored": scored,
+        "first_scored_position": first_scored(block),
+        "uniform_bits_per_char": float(np.log2(vocab)),
+        **{f"{name}_val_bits_per_char": models[name]["val_bits_per_char"] for name in MODELS},
+        "ladder": list(MODELS),  # the rungs in order (the JSON file sorts its keys)
+        "models": models,
+        "samples": samples,
+        "sample_prompt": corpus.decode(prompt),
+    }
+    wall_time = time.perf_counter() - start
+
+    out = Path(args.out)
+    curves = {
+        LABELS[name]: (
+            np.asarray(models[name]["history"]["train_time_s"]["values"]) / 60,
+            np.asarray(models[name]["history"]["val_bits"]["values"]),
+        )
+        for name in MODELS[1:]
+    }
+    longest = max(float(x[-1]) for x, _ in curves.values())
+    curves[f"{LABELS['bigram']}, k={best_k}"] = (
+        np.array([0.0, longest]),
+        np.full(2, models["bigram"]["val_bits_per_char"]),
+    )
+    figure = plot_curves(
+        curves,
+        out / "lm_ladder.png",
+        "training time (minutes, one shared CPU core)",
+        "validation bits per character",
+        title="the ladder: validation loss against training time",
+    )
+    bars = bar_figure(metrics, out / "lm_ladder_bars.png")
+    write_results(
+        out,
+        experiment="lm_ladder",
+        package="scratchseq",
+        seed=args.seed,
+        config=asdict(config)
+        | {"smoke": args.smoke, "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")},
+        metrics=metrics,
+        wall_time_s=wall_time,
+        figures=[figure.name, bars.name],
+    )
+    print(readme_table(metrics))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
