@@ -136,7 +136,8 @@ def test_importance_weighted_estimate_increases_with_k_towards_log_p():
     assert abs(runs[1].mean() - elbo.mean()) < apart(runs[1], elbo)
     assert runs[10].mean() - runs[1].mean() > apart(runs[10], runs[1])
     assert runs[100].mean() - runs[10].mean() > apart(runs[100], runs[10])
-    assert runs[100].mean() < exact_log_likelihood(model, x).mean() + apart(runs[100], runs[100])
+    exact = exact_log_likelihood(model, x).mean()
+    assert runs[100].mean() < exact + 4 * runs[100].std() / np.sqrt(len(runs[100]))
 
 
 def test_many_sample_estimate_approaches_the_exact_likelihood_by_quadrature():

@@ -34,10 +34,10 @@ def log_importance_weights(model: VAE, x: np.ndarray, eps: np.ndarray) -> np.nda
         q = Normal(mean, (0.5 * log_var).exp())
         z = model.reparameterize(mean, log_var, Tensor(eps))  # (k, N, L)
         prior = Normal(np.zeros((), dtype=z.dtype), np.ones((), dtype=z.dtype))
-        log_joint = Bernoulli(logits=model.decode(z)).log_prob(x).sum(axis=-1) + prior.log_prob(
-            z
-        ).sum(axis=-1)
-        return (log_joint - q.log_prob(z).sum(axis=-1)).data.astype(np.float64)
+        log_likelihood = Bernoulli(logits=model.decode(z)).log_prob(x).sum(axis=-1)
+        log_prior = prior.log_prob(z).sum(axis=-1)
+        log_proposal = q.log_prob(z).sum(axis=-1)
+        return (log_likelihood + log_prior - log_proposal).data.astype(np.float64)
 
 
 def iwae_log_likelihood(

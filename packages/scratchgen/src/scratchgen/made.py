@@ -11,9 +11,9 @@ each a Bernoulli whose logit may depend only on the pixels *earlier* in the orde
 all ``D`` logits from one pass through an ordinary MLP whose weights are multiplied by fixed 0/1
 masks. Every unit carries a *degree*: pixel ``i``'s degree is its position in the ordering
 (1..D); a hidden unit of degree ``m`` may see only inputs of degree ``<= m``; output ``i`` may see
-only hidden units of degree strictly below its own. Every path from input ``j`` to output ``i`` then has
-``degree(j) < degree(i)``: the network is autoregressive by construction, and ``log p(x)`` is the
-exact sum of ``D`` Bernoulli log-probabilities — no bound, no sampling.
+only hidden units of degree strictly below its own. Every path from input ``j`` to output ``i``
+then has ``degree(j) < degree(i)``: the network is autoregressive by construction, and
+``log p(x)`` is the exact sum of ``D`` Bernoulli log-probabilities — no bound, no sampling.
 """
 
 from __future__ import annotations
