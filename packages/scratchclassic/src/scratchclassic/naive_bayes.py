@@ -92,4 +92,5 @@ class GaussianNB(ClassifierMixin):
 
     def predict(self, X) -> np.ndarray:
         """``(n,)`` the class with the largest posterior."""
-        return self.classes_[np.argmax(self._joint_log_likelihood(X), axis=1)]
+        best = np.argmax(self._joint_log_likelihood(X), axis=1)  # checks fitting first
+        return self.classes_[best]

@@ -96,7 +96,8 @@ class KNeighborsClassifier(_KNeighbors, ClassifierMixin):
 
     def predict(self, X) -> np.ndarray:
         """``(n,)`` labels; ``argmax`` picks the first (smallest) class on a tied vote."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        best = np.argmax(self.predict_proba(X), axis=1)  # checks fitting first
+        return self.classes_[best]
 
 
 class KNeighborsRegressor(_KNeighbors, RegressorMixin):
