@@ -136,6 +136,20 @@ def main(argv: list[str] | None = None) -> dict:
         "min_fraction_letters_correct": float(fractions.min()),
         "fraction_letters_correct_per_seed": fractions.tolist(),
         "seeds_reaching_95_percent": int((fractions >= 0.95).sum()),
+        # The first snapshot at which the kept chain's key decodes >= 95% (None: never).
+        "steps_to_95_percent_per_seed": [
+            next(
+                (
+                    t
+                    for t, f in zip(
+                        s["curve_steps"], s["curve_fraction_letters_correct"], strict=True
+                    )
+                    if f >= 0.95
+                ),
+                None,
+            )
+            for s in per_seed
+        ],
         # Without restarts: how often one chain on its own ends at >= 95%.
         "single_chains_reaching_95_percent": float(
             np.mean([f >= 0.95 for s in per_seed for f in s["restart_fraction_letters_correct"]])
