@@ -47,7 +47,7 @@ class Config:
     grid: int = 200  # pixels per side of the decision-function image
 
 
-SMOKE = Config(n_train=80, n_test=100, C_sweep=(0.1, 1.0, 10.0), grid=40)
+SMOKE = Config(n_train=60, n_test=60, C_sweep=(0.1, 10.0), grid=25)
 
 
 def kernels(config: Config) -> dict[str, dict]:
