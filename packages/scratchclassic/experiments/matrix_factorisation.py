@@ -11,7 +11,7 @@ the observed ratings are the test set. With ``--movielens``: MovieLens-100K's of
 Model selection never sees the test ratings: 10% of the *training* ratings are held out as a
 validation set, the rank (both models) and ALS's penalty ``alpha`` are chosen on it, and the
 chosen models are refitted on all training ratings and scored once on the test set. Fixed up
-front: the bias penalty ``reg = 5`` and 15 ALS sweeps.
+front: the bias penalty ``reg = 5`` and 20 ALS sweeps.
 
     uv run python packages/scratchclassic/experiments/matrix_factorisation.py [--movielens]
         [--smoke] [--seed N] [--out DIR]
@@ -46,8 +46,8 @@ class Config:
     test_fraction: float = 0.2
     validation_fraction: float = 0.1
     ranks: tuple[int, ...] = (1, 2, 3, 5, 8, 12, 20)
-    alphas: tuple[float, ...] = (0.03, 0.1, 0.3)
-    n_sweeps: int = 15
+    alphas: tuple[float, ...] = (0.03, 0.05, 0.08, 0.12, 0.2)
+    n_sweeps: int = 20
     bias_reg: float = 5.0
 
 
