@@ -11,6 +11,7 @@ import pytest
 import scipy.stats
 import torch
 
+import scratchcore.nn.functional as F
 from scratchcore import Tensor
 from scratchcore.testing import assert_close, check_module_parity
 from scratchgen.denoisers import MLPDenoiser, silu, sinusoidal_embedding
@@ -306,8 +307,16 @@ def test_denoiser_matches_a_torch_twin():
 
 def test_silu_is_scratchcore_silu_and_torch_silu():
     x = np.linspace(-30, 30, 61)
-    expected = torch.nn.functional.silu(torch.tensor(x)).numpy()
-    assert_close(silu(Tensor(x)), expected, atol=1e-14, rtol=1e-13)
+    ours, engine = Tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+    silu(ours).sum().backward()
+    F.silu(engine).sum().backward()
+    reference = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.silu(reference)
+    expected.sum().backward()
+    assert_close(silu(Tensor(x)), F.silu(Tensor(x)), atol=1e-14, rtol=1e-13)
+    assert_close(silu(Tensor(x)), expected.detach(), atol=1e-14, rtol=1e-13)
+    assert_close(ours.grad, engine.grad, atol=1e-14, rtol=1e-13)
+    assert_close(ours.grad, reference.grad, atol=1e-14, rtol=1e-13)
 
 
 def test_ddpm_loss_and_its_gradients_match_torch():
