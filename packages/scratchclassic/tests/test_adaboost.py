@@ -76,6 +76,9 @@ def test_matches_sklearn(load, learning_rate):
     )
     np.testing.assert_allclose(ours.predict_proba(X_train), theirs.predict_proba(X_train), atol=TOL)
     assert abs(ours.score(X_test, y_test) - theirs.score(X_test, y_test)) <= 0.01
+    staged = np.stack(list(theirs.staged_predict_proba(X_train)))
+    np.testing.assert_allclose(ours.staged_predict_proba(X_train), staged, atol=TOL)
+    np.testing.assert_array_equal(ours.staged_predict(X_train)[-1], ours.predict(X_train))
 
 
 def test_stops_at_a_perfect_stump():

@@ -107,17 +107,30 @@ class AdaBoostClassifier(ClassifierMixin):
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _votes(self, X: np.ndarray, stop: int | None = None) -> np.ndarray:
-        """$f_k(x) = \\sum_m \\alpha_m\\, c_{mk}(x) / \\sum_m \\alpha_m$ with $c_{mk} = 1$ if
-        $h_m(x) = k$ and $-1/(K-1)$ otherwise (SAMME's symmetric coding): ``(m, K)``."""
+    def _staged_votes(self, X: np.ndarray) -> np.ndarray:
+        """$f_k(x)$ after each round, ``(M, m, K)``: $f_k = \\sum_m \\alpha_m c_{mk}(x) /
+        \\sum_m \\alpha_m$ with $c_{mk} = 1$ if $h_m(x) = k$ and $-1/(K-1)$ otherwise (SAMME's
+        symmetric coding)."""
         K = self.n_classes_
-        total = np.zeros((len(X), K))
-        for stump, alpha in zip(
-            self.estimators_[:stop], self.estimator_weights_[:stop], strict=True
-        ):
-            chosen = stump.predict(X)[:, None] == np.arange(K)[None, :]
-            total += alpha * np.where(chosen, 1.0, -1.0 / (K - 1))
-        return total / self.estimator_weights_[:stop].sum()
+        chosen = np.stack([stump.predict(X) for stump in self.estimators_])[..., None] == np.arange(
+            K
+        )
+        coded = np.where(chosen, 1.0, -1.0 / (K - 1))  # (M, m, K)
+        running = np.cumsum(self.estimator_weights_[:, None, None] * coded, axis=0)
+        return running / np.cumsum(self.estimator_weights_)[:, None, None]
+
+    def _votes(self, X: np.ndarray) -> np.ndarray:
+        """$f_k(x)$ of the whole ensemble, ``(m, K)``."""
+        return self._staged_votes(X)[-1]
+
+    def _proba(self, votes: np.ndarray) -> np.ndarray:
+        """$\\operatorname{softmax}(f(x) / (K - 1))$ (Zhu et al., eq. 15) over the last axis."""
+        scores = votes / (self.n_classes_ - 1)
+        if self.n_classes_ == 2:  # scikit-learn's binary convention: +-d/2 from d = f_1 - f_0
+            d = scores[..., 1] - scores[..., 0]
+            scores = np.stack([-d / 2, d / 2], axis=-1)
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        return scores / scores.sum(axis=-1, keepdims=True)
 
     def _checked(self, X) -> np.ndarray:
         check_is_fitted(self, "estimators_")
@@ -131,21 +144,19 @@ class AdaBoostClassifier(ClassifierMixin):
         return votes[:, 1] - votes[:, 0] if self.n_classes_ == 2 else votes
 
     def predict_proba(self, X) -> np.ndarray:
-        """$\\operatorname{softmax}(f(x) / (K - 1))$ (Zhu et al., eq. 15): ``(m, K)``."""
-        scores = self._votes(self._checked(X)) / (self.n_classes_ - 1)
-        if self.n_classes_ == 2:  # scikit-learn's binary convention: +-d/2 from d = f_1 - f_0
-            d = scores[:, 1] - scores[:, 0]
-            scores = np.stack([-d / 2, d / 2], axis=1)
-        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-        return scores / scores.sum(axis=1, keepdims=True)
+        """Class probabilities from the votes (see ``_proba``): ``(m, d) -> (m, K)``."""
+        return self._proba(self._votes(self._checked(X)))
 
     def predict(self, X) -> np.ndarray:
         """The class with the largest weighted vote: ``(m, d) -> (m,)``."""
         votes = self._votes(self._checked(X))
         return self.classes_[votes.argmax(axis=1)]
 
-    def staged_predict(self, X):
-        """Predictions after 1, 2, ... rounds (for learning curves)."""
-        X = self._checked(X)
-        for stop in range(1, len(self.estimators_) + 1):
-            yield self.classes_[self._votes(X, stop).argmax(axis=1)]
+    def staged_predict(self, X) -> np.ndarray:
+        """Predictions after 1, 2, ..., M rounds: ``(M, m)`` (for learning curves)."""
+        votes = self._staged_votes(self._checked(X))
+        return self.classes_[votes.argmax(axis=-1)]
+
+    def staged_predict_proba(self, X) -> np.ndarray:
+        """Probabilities after 1, 2, ..., M rounds: ``(M, m, K)``."""
+        return self._proba(self._staged_votes(self._checked(X)))
