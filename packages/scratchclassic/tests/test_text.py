@@ -60,3 +60,34 @@ def test_errors_are_clear():
         CountVectorizer(min_df=1.5).fit(TRAIN)
     with pytest.raises(ValueError, match="no token occurs in min_df=9 documents"):
         CountVectorizer(min_df=9).fit(TRAIN)
+
+
+def test_multinomial_nb_matches_sklearn_on_bag_of_words():
+    from sklearn.naive_bayes import MultinomialNB as SkMultinomialNB
+
+    from scratchclassic.naive_bayes_text import MultinomialNB
+
+    labels = np.array(["spam", "ham", "spam", "ham", "ham"])
+    vectorizer = CountVectorizer().fit(TRAIN)
+    X, X_test = vectorizer.transform(TRAIN), vectorizer.transform(TEST)
+    for params in ({}, {"alpha": 0.3}, {"fit_prior": False}):
+        ours = MultinomialNB(**params).fit(X, labels)
+        theirs = SkMultinomialNB(**params).fit(X, labels)
+        np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+        np.testing.assert_allclose(ours.feature_log_prob_, theirs.feature_log_prob_, rtol=1e-12)
+        np.testing.assert_allclose(ours.class_log_prior_, theirs.class_log_prior_, rtol=1e-12)
+        np.testing.assert_allclose(
+            ours.predict_log_proba(X_test), theirs.predict_log_proba(X_test), rtol=1e-10
+        )
+        np.testing.assert_array_equal(ours.predict(X_test), theirs.predict(X_test))
+
+
+def test_multinomial_nb_errors():
+    from scratchclassic.naive_bayes_text import MultinomialNB
+
+    with pytest.raises(ValueError, match="MultinomialNB: alpha must be > 0, got 0"):
+        MultinomialNB(alpha=0).fit([[1, 2]], [0])
+    with pytest.raises(ValueError, match="non-negative counts, found -1"):
+        MultinomialNB().fit([[1, -1]], [0])
+    with pytest.raises(ValueError, match="X has 3 features, but fit saw 2"):
+        MultinomialNB().fit([[1, 2], [0, 1]], [0, 1]).predict([[1, 2, 3]])
