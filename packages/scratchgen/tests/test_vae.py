@@ -7,6 +7,7 @@ import torch
 
 import scratchcore.optim as optim
 from scratchcore import Tensor
+from scratchcore.autograd import gradcheck
 from scratchcore.testing import assert_close, check_module_parity
 from scratchgen.iwae import iwae_log_likelihood, log_importance_weights
 from scratchgen.vae import VAE, gaussian_kl_to_standard_normal
@@ -67,6 +68,18 @@ def test_elbo_and_its_gradients_match_a_torch_twin():
     x = rng.integers(0, 2, (6, 10)).astype(np.float64)
     eps = rng.standard_normal((6, 3))
     check_module_parity(model, TorchVAE(10, 3, 7), [x, eps])
+
+
+def test_elbo_gradients_match_finite_differences():
+    # Without PyTorch: d ELBO / d eps through z = mean + sigma * eps and the decoder, and the
+    # closed-form KL's gradient, by central differences in float64.
+    rng = np.random.default_rng(3)
+    model = VAE(n_features=6, n_latent=2, hidden=5, dtype=np.float64, rng=rng)
+    x = rng.integers(0, 2, (4, 6)).astype(np.float64)
+    eps = rng.standard_normal((4, 2))
+    assert gradcheck(lambda e: model(Tensor(x), e), [eps])
+    mean, log_var = rng.normal(size=(4, 2)), rng.normal(size=(4, 2))
+    assert gradcheck(gaussian_kl_to_standard_normal, [mean, log_var])
 
 
 def tiny_model(seed: int, steps: int = 300) -> VAE:
