@@ -15,7 +15,7 @@ degree, least squares is fitted to ``n_sets`` independent training sets and eval
 grid of test inputs: bias² (squared error of the average fit), variance (spread of the fits
 around their average), and the expected test error on fresh noisy targets, which should equal
 bias² + variance + noise². The same decomposition is repeated for ridge at a high degree over
-``alpha``.
+``alpha``, and for k-nearest-neighbour regression over ``k`` (notes 03), on the same sets.
 
     uv run python packages/scratchclassic/experiments/regularisation_paths.py \\
         [--smoke] [--seed N] [--out DIR]
@@ -36,6 +36,7 @@ from sklearn.datasets import load_diabetes
 
 from scratchclassic.linear_model import Lasso, LinearRegression, Ridge
 from scratchclassic.metrics import mean_squared_error, r2_score
+from scratchclassic.neighbors import KNeighborsRegressor
 from scratchcore.train import (
     experiment_parser,
     progress,
@@ -60,6 +61,7 @@ class Config:
     max_degree: int = 12
     ridge_degree: int = 12  # the degree at which ridge's alpha is swept
     n_ridge_alphas: int = 25
+    knn_ks: tuple[int, ...] = (1, 2, 3, 5, 8, 12, 20, 30)  # 30 = n_train: the constant model
 
 
 SMOKE = Config(
@@ -242,6 +244,18 @@ def main(argv: list[str] | None = None) -> dict:
         b, v, e = bias_variance(predictions, f_test, config.noise_std, y_test_sets)
         for key, value in zip(ridge_table, (float(alpha), b, v, e), strict=True):
             ridge_table[key].append(value)
+
+    # k-nearest neighbours on the same training sets: k is the complexity knob, backwards
+    # (k = 1 interpolates every noisy point; k = n_train predicts the training mean everywhere).
+    knn_table = {"k": [], "bias_squared": [], "variance": [], "test_mse": []}
+    for k in progress(config.knn_ks, desc="k-NN"):
+        predictions = np.empty((config.n_sets, len(x_test)))
+        for s in range(config.n_sets):  # one fit per training set, on purpose
+            model = KNeighborsRegressor(n_neighbors=k).fit(x_sets[s][:, None], y_sets[s])
+            predictions[s] = model.predict(x_test[:, None])
+        b, v, e = bias_variance(predictions, f_test, config.noise_std, y_test_sets)
+        for key, value in zip(knn_table, (int(k), b, v, e), strict=True):
+            knn_table[key].append(value)
     wall_time = time.perf_counter() - start
 
     # ---- Figures ----------------------------------------------------------------------------
@@ -266,10 +280,15 @@ def main(argv: list[str] | None = None) -> dict:
     ax_lasso.legend(fontsize=8, ncols=2)
     paths_figure = save_figure(fig, out / "regularisation_paths_coefficients.png")
 
-    fig = Figure(figsize=(12.0, 4.5), layout="constrained")
-    ax_degree, ax_alpha = fig.subplots(1, 2)
+    fig = Figure(figsize=(16.0, 4.5), layout="constrained")
+    ax_degree, ax_alpha, ax_knn = fig.subplots(1, 3)
     noise = config.noise_std**2
-    for ax, xs, tab in ((ax_degree, degrees, table), (ax_alpha, ridge_bv_alphas, ridge_table)):
+    panels = (
+        (ax_degree, degrees, table),
+        (ax_alpha, ridge_bv_alphas, ridge_table),
+        (ax_knn, np.array(config.knn_ks), knn_table),
+    )
+    for ax, xs, tab in panels:
         ax.plot(xs, tab["bias_squared"], "o-", label="bias²")
         ax.plot(xs, tab["variance"], "s-", label="variance")
         ax.plot(xs, tab["test_mse"], "^-", label="expected test MSE")
@@ -288,6 +307,10 @@ def main(argv: list[str] | None = None) -> dict:
     ax_alpha.invert_xaxis()  # simple (strong penalty) on the left, as on the degree axis
     ax_alpha.set_xlabel(f"ridge alpha at degree {config.ridge_degree}")
     ax_alpha.set_title("ridge trades variance for bias")
+    ax_knn.set_xscale("log")
+    ax_knn.invert_xaxis()  # large k (simple) on the left, as on the other panels
+    ax_knn.set_xlabel("k (k-nearest-neighbour regression)")
+    ax_knn.set_title("k-NN: small k is flexible")
     ax_degree.legend(fontsize=8)
     bv_figure = save_figure(fig, out / "regularisation_paths_bias_variance.png")
 
@@ -309,6 +332,8 @@ def main(argv: list[str] | None = None) -> dict:
         "bias_variance_best_degree": best_degree,
         "bias_squared_estimation_floor_by_degree": bias_floor,
         "bias_variance_ridge": ridge_table,
+        "bias_variance_knn": knn_table,
+        "bias_variance_best_k": int(knn_table["k"][int(np.argmin(knn_table["test_mse"]))]),
         "noise_variance": noise,
     }
     write_results(

@@ -42,3 +42,10 @@ def test_regularisation_paths_smoke(tmp_path):
     )
     np.testing.assert_allclose(table["test_mse"], total, rtol=0.05)
     assert table["bias_squared"][0] > 10 * table["bias_squared"][3]  # a constant underfits sin
+
+    # k-NN with k = n_train averages the whole training set: exactly the degree-0 model.
+    knn = metrics["bias_variance_knn"]
+    assert knn["k"][-1] == record["config"]["n_train"]
+    for key in ("bias_squared", "variance", "test_mse"):
+        assert np.isclose(knn[key][-1], table[key][0], rtol=1e-12, atol=0)
+    assert knn["variance"][0] > 2 * knn["variance"][3]  # k = 1 chases the noise
