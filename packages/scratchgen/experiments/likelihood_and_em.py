@@ -197,6 +197,9 @@ def bernoulli_story(config: Config, seed: int) -> tuple[dict, list[Figure]]:
         "bernoulli_mixture_train_nll_nats": -final.score(x_all),
         "bernoulli_mixture_chosen_components": k,
         "bernoulli_mixture_chosen_alpha": alpha,
+        # EM can empty a component (every responsibility -> 0); its weight is then exactly 0.
+        "bernoulli_mixture_empty_components": int((final.weights_ < 1e-12).sum()),
+        "bernoulli_mixture_weights_sorted": np.sort(final.weights_)[::-1],
         "bernoulli_mixture_validation_nll_nats": {
             f"alpha={a},K={kk}": v for (a, kk), v in grid.items()
         },
