@@ -19,7 +19,9 @@ from scratchgen.diffusion import (
     NoiseSchedule,
     cosine_beta_schedule,
     ddpm_loss,
+    gaussian_kl,
     linear_beta_schedule,
+    nll_bound,
     sample,
 )
 from scratchgen.sample_distance import (
@@ -242,6 +244,67 @@ def test_sampler_snapshots_are_seeded_and_collapse_a_point_mass():
     assert abs(snapshots[200].std() - 1) < 0.2  # x_T is standard normal (100 numbers)
     again, _ = run(5)
     assert np.array_equal(again, x)
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    rng = np.random.default_rng(12)
+    m1, m2 = rng.standard_normal(5), rng.standard_normal(5)
+    v1, v2 = rng.uniform(0.1, 2, 5), rng.uniform(0.1, 2, 5)
+    normal = torch.distributions.Normal
+    expected = torch.distributions.kl_divergence(
+        normal(torch.tensor(m1), torch.tensor(v1).sqrt()),
+        normal(torch.tensor(m2), torch.tensor(v2).sqrt()),
+    )
+    assert_close(gaussian_kl(m1, v1, m2, v2), expected, **EXACT)
+
+
+def test_nll_bound_with_the_oracle_exceeds_the_exact_nll_by_the_exact_kl():
+    # Data N(m, s²) in 1-D. Averaged over the data, the bound minus the exact NLL is
+    # KL(q(x_{0:T}) || p_θ(x_{0:T})) = KL(q(x_T) || N(0, 1)) + Σ_t E KL(q(x_{t−1}|x_t) || p_θ).
+    # Everything is Gaussian: q(x_t) = N(√ᾱ_t m, V_t), V_t = ᾱ_t s² + 1 − ᾱ_t; the oracle's mean
+    # is the true reverse mean, so each reverse KL is the variance mismatch between the true
+    # Var(x_{t−1} | x_t) = V_{t−1} − α_t V_{t−1}² / V_t and β_t. The Monte Carlo mean of the gap
+    # must match within 4 standard errors (n = 40,000 points, one noise draw per step each).
+    m, s, n = np.array([0.4]), np.array([0.7]), 40_000
+    schedule = NoiseSchedule.linear(200, 1e-4, 0.1)
+    x0 = m + s * np.random.default_rng(13).standard_normal((n, 1))
+    terms = nll_bound(
+        GaussianOracle(schedule, m, s), schedule, x0, np.random.default_rng(14), dtype=np.float64
+    )
+    exact_nll = (0.5 * np.log(2 * np.pi * s**2) + (x0 - m) ** 2 / (2 * s**2))[:, 0]
+    abar, abar_prev = schedule.alphas_cumprod, schedule.alphas_cumprod_prev
+    marginal, marginal_prev = abar * s**2 + 1 - abar, abar_prev * s**2 + 1 - abar_prev
+    reverse_variance = marginal_prev - schedule.alphas * marginal_prev**2 / marginal
+    expected_gap = (
+        gaussian_kl(np.sqrt(abar[-1]) * m, marginal[-1], 0.0, 1.0).sum()
+        + gaussian_kl(0.0, reverse_variance, 0.0, schedule.betas).sum()
+    )
+    gap = terms.sum(axis=1) - exact_nll
+    assert abs(gap.mean() - expected_gap) < 4 * gap.std() / np.sqrt(n)
+    # The prior term is exact (no sampling): KL(N(√ᾱ_T x_0, 1 − ᾱ_T) || N(0, 1)).
+    prior = 0.5 * (-np.log(1 - abar[-1]) + (1 - abar[-1]) + abar[-1] * x0[:, 0] ** 2 - 1)
+    assert_close(terms[:, -1], prior, **EXACT)
+
+
+def test_clip_denoised_is_the_same_chain_when_the_clip_never_binds():
+    # μ̃(x̂_0(ε), x_t) = (x_t − β_t/√(1 − ᾱ_t) ε)/√α_t: the two forms of the mean are one
+    # identity, so a clip far outside the samples' range must leave every number unchanged.
+    schedule, m, s = (
+        NoiseSchedule.linear(100, 1e-3, 0.1),
+        np.array([1.0, -1.0]),
+        np.array([0.5, 0.5]),
+    )
+    oracle = GaussianOracle(schedule, m, s)
+
+    def run(**kwargs):
+        rng = np.random.default_rng(15)
+        return sample(oracle, schedule, (300, 2), rng, dtype=np.float64, **kwargs)[0]
+
+    plain, unbound = run(), run(clip_denoised=1e6)
+    assert_close(unbound, plain, atol=1e-9)
+    clipped = run(clip_denoised=1.2)  # binds: the first coordinate's data mean is 1.0
+    # The last step adds no noise and its mean is x̂_0 itself, so the clip holds exactly.
+    assert clipped.max() <= 1.2 and not np.allclose(clipped, plain)
 
 
 def test_sampler_rejects_bad_arguments():

@@ -194,7 +194,7 @@ def sample(
     rng: np.random.Generator,
     variance: str = "beta",
     snapshot_steps: Sequence[int] = (),
-    clip: float | None = None,
+    clip_denoised: float | None = None,
     dtype: Any = np.float32,
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Ancestral sampling: x_T ~ N(0, I), then for t = T .. 1
@@ -202,8 +202,12 @@ def sample(
         x_{t−1} = (x_t − β_t / √(1 − ᾱ_t) · ε_θ(x_t, t)) / √α_t + σ_t z,   z ~ N(0, I)
 
     with no noise on the last step. ``variance`` picks σ_t²: ``"beta"`` (β_t, the upper bound
-    of Ho et al.) or ``"posterior"`` (β̃_t, the lower bound). ``clip`` (e.g. 1.0 for images in
-    [−1, 1]) clips the final x_0 only — the chain itself is never altered.
+    of Ho et al.) or ``"posterior"`` (β̃_t, the lower bound).
+
+    ``clip_denoised`` (e.g. 1.0 for images in [−1, 1]) is the image trick of Ho et al.'s code:
+    the mean above equals the posterior mean μ̃(x̂_0, x_t) at the denoised guess
+    x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ) / √ᾱ_t; with it, x̂_0 is clipped to [−clip, clip] before
+    that mean is taken, so no step can aim outside the data's range.
 
     Returns the final ``shape`` samples and ``{t: x_t}`` for each 0-based step in
     ``snapshot_steps`` (the value *after* the update at array index ``t``, i.e. the paper's
@@ -220,13 +224,64 @@ def sample(
     snapshots = {schedule.num_steps: x.copy()} if schedule.num_steps in wanted else {}
     # One pass per diffusion step, on purpose: each step needs the previous one's output.
     for t in range(schedule.num_steps - 1, -1, -1):
-        eps = _predict_noise(model, x, np.full(shape[0], t, dtype=np.int64))
-        x = (x - eps_coef[t] * eps) / np.sqrt(schedule.alphas[t])
+        steps = np.full(shape[0], t, dtype=np.int64)
+        eps = _predict_noise(model, x, steps)
+        if clip_denoised is None:
+            x = (x - eps_coef[t] * eps) / np.sqrt(schedule.alphas[t])
+        else:
+            x0 = np.clip(schedule.predict_x0(x, steps, eps), -clip_denoised, clip_denoised)
+            x, _ = schedule.posterior(x0, x, steps)
         if t > 0:
             x = x + sigmas[t] * rng.standard_normal(shape)
         x = x.astype(dtype, copy=False)
         if t in wanted:
             snapshots[t] = x.copy()
-    if clip is not None:
-        x = np.clip(x, -clip, clip)
     return x, snapshots
+
+
+def gaussian_kl(mean_q: Any, var_q: Any, mean_p: Any, var_p: Any) -> np.ndarray:
+    """KL(N(mean_q, var_q) || N(mean_p, var_p)) per coordinate, in nats (broadcasting arrays):
+    ½ [log(var_p / var_q) + (var_q + (mean_q − mean_p)²) / var_p − 1]."""
+    return 0.5 * (np.log(var_p / var_q) + (var_q + (mean_q - mean_p) ** 2) / var_p - 1.0)
+
+
+@no_grad()
+def nll_bound(
+    model: Denoiser,
+    schedule: NoiseSchedule,
+    x0: np.ndarray,
+    rng: np.random.Generator,
+    dtype: Any = np.float32,
+) -> np.ndarray:
+    """The variational bound on −log p_θ(x_0) (nats per example, continuous data), term by term.
+
+    Returns ``(N, T + 1)``: column 0 is the decoder term −log N(x_0; μ_θ(x_1, 1), β_1 I), column
+    ``t`` (1 ≤ t < T) is KL(q(x_t | x_{t+1}, x_0) || p_θ(x_t | x_{t+1})) — the paper's L_t —
+    and column T is the prior term KL(q(x_T | x_0) || N(0, I)). Each KL is estimated with one
+    draw of x_{t+1} ~ q(x_{t+1} | x_0) per example; the row sum is an unbiased estimate of the
+    bound. The reverse process is the one ``sample(..., variance="beta")`` draws from; ``dtype``
+    is what the denoiser is fed (the bound itself is computed in float64).
+    """
+    x0 = np.asarray(x0, dtype=np.float64)
+    n, dims = x0.shape[0], x0.shape[1:]
+    total_dims = int(np.prod(dims))
+    terms = np.empty((n, schedule.num_steps + 1))
+    abar_T = schedule.alphas_cumprod[-1]
+    prior = gaussian_kl(np.sqrt(abar_T) * x0, 1.0 - abar_T, 0.0, 1.0)
+    terms[:, -1] = prior.reshape(n, -1).sum(axis=1)
+    eps_coef = schedule.betas / np.sqrt(1.0 - schedule.alphas_cumprod)
+    # One pass per step, on purpose: each term needs the denoiser at its own t.
+    for t in range(schedule.num_steps):
+        steps = np.full(n, t, dtype=np.int64)
+        xt = schedule.q_sample(x0, steps, rng.standard_normal(x0.shape))
+        eps = _predict_noise(model, xt.astype(dtype), steps).astype(np.float64)
+        model_mean = (xt - eps_coef[t] * eps) / np.sqrt(schedule.alphas[t])
+        if t == 0:
+            squared = ((x0 - model_mean) ** 2).reshape(n, -1).sum(axis=1)
+            log_norm = 0.5 * total_dims * np.log(2 * np.pi * schedule.betas[0])
+            terms[:, 0] = log_norm + squared / (2 * schedule.betas[0])
+        else:
+            true_mean, true_var = schedule.posterior(x0, xt, steps)
+            kl = gaussian_kl(true_mean, true_var, model_mean, schedule.betas[t])
+            terms[:, t] = kl.reshape(n, -1).sum(axis=1)
+    return terms
