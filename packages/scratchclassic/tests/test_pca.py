@@ -41,6 +41,9 @@ def test_sign_rule_largest_entry_positive():
     components = PCA(n_components=5).fit(X).components_
     largest = components[np.arange(5), np.argmax(np.abs(components), axis=1)]
     assert np.all(largest > 0)
+    # scikit-learn's PCA applies the same rule, so its components match without any flipping.
+    ref = sk.PCA(n_components=5, svd_solver="full").fit(X).components_
+    np.testing.assert_allclose(components, ref, rtol=0, atol=TOL)
 
 
 def test_variance_captured_is_the_covariance_spectrum():
