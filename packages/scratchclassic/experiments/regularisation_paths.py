@@ -308,6 +308,8 @@ def main(argv: list[str] | None = None) -> dict:
     ax_alpha.set_xlabel(f"ridge alpha at degree {config.ridge_degree}")
     ax_alpha.set_title("ridge trades variance for bias")
     ax_knn.set_xscale("log")
+    ax_knn.set_xticks(config.knn_ks, labels=[str(k) for k in config.knn_ks])
+    ax_knn.minorticks_off()
     ax_knn.invert_xaxis()  # large k (simple) on the left, as on the other panels
     ax_knn.set_xlabel("k (k-nearest-neighbour regression)")
     ax_knn.set_title("k-NN: small k is flexible")
