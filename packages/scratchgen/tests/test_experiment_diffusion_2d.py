@@ -5,10 +5,22 @@ import json
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 
 from scratchcore.testing import load_experiment
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "diffusion_2d.py"
+
+
+def test_gaussian_nll_matches_scipy():
+    rng = np.random.default_rng(0)
+    x_train, x = (
+        rng.standard_normal((50, 2)) @ [[1.0, 0.3], [0.0, 0.5]],
+        rng.standard_normal((7, 2)),
+    )
+    fitted = scipy.stats.multivariate_normal(x_train.mean(0), np.cov(x_train.T, bias=True))
+    nll = load_experiment(SCRIPT).gaussian_nll(x_train, x)
+    np.testing.assert_allclose(nll, -fitted.logpdf(x), rtol=1e-12)
 
 
 def test_diffusion_2d_smoke(tmp_path):
@@ -18,7 +30,7 @@ def test_diffusion_2d_smoke(tmp_path):
     assert (
         record["metrics"]["energy_distance_ddpm_vs_test"] == metrics["energy_distance_ddpm_vs_test"]
     )
-    assert len(record["figures"]) == 4
+    assert len(record["figures"]) == 5
     for figure in record["figures"]:
         assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Thirty steps teach the denoiser little, but the loss already falls below its starting
