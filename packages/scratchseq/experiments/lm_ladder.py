@@ -31,11 +31,14 @@ Steps were set after timing a few steps of each model (CPU seconds per step, one
 0.93, LSTM 0.44, GRU 0.32, RNN 0.10, MLP 0.008) on a 2-core machine shared by eight people:
 400 steps of each sequence model (1.6M training characters, about 4 passes over the training
 text) keep the whole ladder near 15 CPU minutes, which is what the shared machine could give.
+The rungs train two at a time in separate processes (``scratchseq.ladder.train_rung``); the
+training time reported is each rung's own CPU time (its wall time is recorded too, but on a
+shared machine it mostly measures the neighbours).
 
     uv run python packages/scratchseq/experiments/lm_ladder.py [--smoke] [--seed N] [--out DIR]
 
 Writes ``results/lm_ladder.json``, ``results/lm_ladder.png`` (validation bits per character
-against training time) and ``results/lm_ladder_bars.png`` (the final numbers).
+against training CPU time) and ``results/lm_ladder_bars.png`` (the final numbers).
 """
 
 from __future__ import annotations
@@ -45,15 +48,15 @@ import os
 # One BLAS thread, set before NumPy loads: the CPU is small and shared (see kv_cache_speed.py).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-import scratchcore.nn.functional as F
-from scratchcore import Tensor, no_grad
 from scratchcore.train import (
     experiment_parser,
     plot_curves,
@@ -62,12 +65,9 @@ from scratchcore.train import (
     write_results,
 )
 from scratchseq.corpus import python_docs_chars
-from scratchseq.data import context_windows, random_windows
 from scratchseq.evaluation import LN2, first_scored, fixed_context_examples
-from scratchseq.gpt import GPT, GPTConfig, generate
-from scratchseq.ngram import MLPLanguageModel, NGramLM
-from scratchseq.recurrent import RecurrentLanguageModel
-from scratchseq.training import TrainConfig, fit, sequence_model_bits
+from scratchseq.ladder import train_rung
+from scratchseq.ngram import NGramLM
 
 MODELS = ("bigram", "mlp", "rnn", "lstm", "gru", "gpt")  # the rungs, bottom to top
 LABELS = {
@@ -107,6 +107,7 @@ class Config:
     k_grid: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0])
     sample_length: int = 300
     validation_characters: int | None = None  # None: the whole validation split
+    workers: int = 2  # rungs trained at once, one process each (the machine has 2 cores)
 
 
 SMOKE = Config(
@@ -126,46 +127,19 @@ SMOKE = Config(
     mlp_eval_every=10,
     sample_length=20,
     validation_characters=2000,
+    workers=2,
 )
-
-
-def build_sequence_model(name: str, vocab: int, config: Config, rng: np.random.Generator):
-    """The RNN / LSTM / GRU language model or the GPT of ``config``."""
-    if name == "gpt":
-        gpt_config = GPTConfig(
-            vocab_size=vocab,
-            block_size=config.block_size,
-            n_layer=config.gpt_n_layer,
-            n_head=config.gpt_n_head,
-            n_embd=config.gpt_n_embd,
-            dropout=config.gpt_dropout,
-            gelu=config.gpt_gelu,
-        )
-        return GPT(gpt_config, rng=rng)
-    return RecurrentLanguageModel(
-        vocab, name, config.rnn_embedding_dim, config.rnn_hidden_size, rng=rng
-    )
-
-
-@no_grad()
-def mlp_bits(model: MLPLanguageModel, X: np.ndarray, y: np.ndarray, chunk=8192) -> float:
-    """Total cross-entropy of ``y`` given contexts ``X``, in bits, in chunks to bound memory."""
-    total = 0.0
-    for start in range(0, len(X), chunk):
-        logits = model(X[start : start + chunk])
-        total += F.cross_entropy(logits, Tensor(y[start : start + chunk]), reduction="sum").item()
-    return total / LN2
 
 
 def readme_table(metrics: dict) -> str:
     """The README's ladder table (Markdown), generated from the results' ``metrics``."""
     rows = [
-        "| model | parameters | training steps | training time | validation bits/char |",
+        "| model | parameters | training steps | training time (CPU) | validation bits/char |",
         "|---|---:|---:|---:|---:|",
     ]
     for name in MODELS:
         m = metrics["models"][name]
-        minutes = f"{m['train_time_s'] / 60:.1f} min" if m["steps"] else "counting"
+        minutes = f"{m['train_cpu_s'] / 60:.1f} min" if m["steps"] else "counting"
         steps = f"{m['steps']:,}" if m["steps"] else "—"
         rows.append(
             f"| {LABELS[name]} | {m['parameters']:,} | {steps} | {minutes} | "
@@ -200,8 +174,6 @@ def main(argv: list[str] | None = None) -> dict:
     train, val = corpus.train, corpus.validation[: config.validation_characters]
     vocab, block = corpus.vocab_size, config.block_size
     prompt = train[: config.mlp_context_size]  # every model continues the same 8 characters
-    models: dict[str, dict] = {}
-    samples: dict[str, str] = {}
 
     # Bigram: counting takes no steps; k is the one setting chosen on validation.
     X_val, y_val = fixed_context_examples(val, 1, block)
@@ -210,99 +182,45 @@ def main(argv: list[str] | None = None) -> dict:
         bigram = NGramLM(vocab, order=2, k=k).fit(train)
         sweep[str(k)] = float(-bigram.log_prob(X_val, y_val).sum() / LN2 / len(y_val))
     best_k = min(config.k_grid, key=lambda k: sweep[str(k)])
-    begin = time.perf_counter()
+    begin, begin_cpu = time.perf_counter(), time.process_time()
     bigram = NGramLM(vocab, order=2, k=best_k).fit(train)
-    models["bigram"] = {
-        "val_bits_per_char": sweep[str(best_k)],
-        "parameters": vocab * vocab,  # one count per (previous, next) pair
-        "steps": 0,
-        "train_time_s": time.perf_counter() - begin,
-        "k": best_k,
-        "val_bits_per_char_by_k": sweep,
-    }
-    samples["bigram"] = corpus.decode(
-        bigram.sample(config.sample_length, np.random.default_rng(args.seed), prompt[-1:])
-    )
-
-    # Bengio's MLP: random (8 characters, next) pairs from the training text.
-    rng = np.random.default_rng(args.seed)
-    X_train, y_train = context_windows(train, config.mlp_context_size)
-    X_val, y_val = fixed_context_examples(val, config.mlp_context_size, block)
-    mlp = MLPLanguageModel(
-        vocab, config.mlp_context_size, config.mlp_embedding_dim, config.mlp_hidden_size, rng=rng
-    )
-
-    def mlp_loss() -> Tensor:
-        rows = rng.integers(0, len(X_train), config.mlp_batch_size)
-        return F.cross_entropy(mlp(X_train[rows]), Tensor(y_train[rows]))
-
-    recipe = TrainConfig(
-        steps=config.mlp_steps,
-        learning_rate=config.mlp_learning_rate,
-        warmup_steps=min(100, config.mlp_steps - 1),
-        grad_clip=config.grad_clip,
-        eval_every=config.mlp_eval_every,
-    )
-    histories = {
-        "mlp": fit(
-            mlp, mlp_loss, lambda: mlp_bits(mlp, X_val, y_val) / len(y_val), recipe, desc="mlp"
-        )
-    }
-    samples["mlp"] = corpus.decode(
-        mlp.sample(prompt, config.sample_length, np.random.default_rng(args.seed))
-    )
-    scored = len(y_val)
-    trained = {"mlp": mlp}
-
-    # The sequence models: the same batches (a fresh generator with the same seed for each).
-    # Trained most expensive first (the order changes no number, only when problems show).
-    for name in ("gpt", "lstm", "gru", "rnn"):
-        rng = np.random.default_rng(args.seed)
-        model = build_sequence_model(name, vocab, config, rng)
-
-        def batch_loss(model=model, rng=rng) -> Tensor:
-            x, y = random_windows(train, block, config.batch_size, rng)
-            return model(x, y)[1]
-
-        def evaluate(model=model, name=name) -> float:
-            bits, count = sequence_model_bits(model, val, block)
-            if count != scored:  # the same characters as the bigram and the MLP, or a bug
-                raise RuntimeError(f"{name} scored {count} targets, the others {scored}")
-            return bits / count
-
-        recipe = TrainConfig(
-            steps=config.steps,
-            learning_rate=config.gpt_learning_rate if name == "gpt" else config.rnn_learning_rate,
-            warmup_steps=config.warmup_steps,
-            grad_clip=config.grad_clip,
-            eval_every=config.eval_every,
-        )
-        histories[name] = fit(model, batch_loss, evaluate, recipe, desc=name)
-        trained[name] = model
-        sample_rng = np.random.default_rng(args.seed)
-        if name == "gpt":
-            ids = generate(model, prompt[None, :], config.sample_length, rng=sample_rng)[0]
-            samples[name] = corpus.decode(ids[len(prompt) :])
-        else:
-            samples[name] = corpus.decode(model.sample(prompt, config.sample_length, sample_rng))
-
-    for name, history in histories.items():
-        steps = int(history.series("val_bits")[0][-1])
-        train_time = history.last("train_time_s")
-        models[name] = {
-            "val_bits_per_char": history.last("val_bits"),
-            "parameters": int(sum(p.data.size for p in trained[name].parameters())),
-            "steps": steps,
-            "train_time_s": train_time,
-            "ms_per_step": 1e3 * train_time / steps,
-            "history": history.to_dict(),
+    models = {
+        "bigram": {
+            "val_bits_per_char": sweep[str(best_k)],
+            "validation_characters_scored": len(y_val),
+            "parameters": vocab * vocab,  # one count per (previous, next) pair
+            "steps": 0,
+            "train_time_s": time.perf_counter() - begin,
+            "train_cpu_s": time.process_time() - begin_cpu,
+            "k": best_k,
+            "val_bits_per_char_by_k": sweep,
+            "sample": corpus.decode(
+                bigram.sample(config.sample_length, np.random.default_rng(args.seed), prompt[-1:])
+            ),
         }
+    }
+
+    # The trained rungs, most expensive first, ``workers`` at a time in separate processes
+    # (each rung seeds its own generators, so the numbers do not depend on the scheduling).
+    settings = asdict(config)
+    order = ("gpt", "lstm", "gru", "rnn", "mlp")
+    if config.workers > 1:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
+            futures = {name: pool.submit(train_rung, name, settings, args.seed) for name in order}
+            models |= {name: future.result() for name, future in futures.items()}
+    else:
+        models |= {name: train_rung(name, settings, args.seed) for name in order}
+    scored = {m["validation_characters_scored"] for m in models.values()}
+    if len(scored) != 1:
+        raise RuntimeError(f"the rungs scored different numbers of characters: {scored}")
     models = {name: models[name] for name in MODELS}
+    samples = {name: models[name].pop("sample") for name in MODELS}
     metrics = {
         "vocab_size": vocab,
         "train_characters": len(train),
         "validation_characters": len(val),
-        "validation_characters_scored": scored,
+        "validation_characters_scored": scored.pop(),
         "first_scored_position": first_scored(block),
         "uniform_bits_per_char": float(np.log2(vocab)),
         **{f"{name}_val_bits_per_char": models[name]["val_bits_per_char"] for name in MODELS},
@@ -316,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     curves = {
         LABELS[name]: (
-            np.asarray(models[name]["history"]["train_time_s"]["values"]) / 60,
+            np.asarray(models[name]["history"]["train_cpu_s"]["values"]) / 60,
             np.asarray(models[name]["history"]["val_bits"]["values"]),
         )
         for name in MODELS[1:]
@@ -329,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
     figure = plot_curves(
         curves,
         out / "lm_ladder.png",
-        "training time (minutes, one shared CPU core)",
+        "training time (CPU minutes, one thread)",
         "validation bits per character",
         title="the ladder: validation loss against training time",
     )
@@ -339,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
         experiment="lm_ladder",
         package="scratchseq",
         seed=args.seed,
-        config=asdict(config)
+        config=settings
         | {"smoke": args.smoke, "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")},
         metrics=metrics,
         wall_time_s=wall_time,

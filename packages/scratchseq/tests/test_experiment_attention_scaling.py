@@ -30,10 +30,10 @@ def test_score_variance_is_d_and_softmax_gradient_is_the_jacobian():
     experiment = load_experiment(SCRIPT)
     rng = np.random.default_rng(0)
     d = 64
-    q, k = rng.standard_normal((200_000, d)), rng.standard_normal((200_000, d))
+    q, k = rng.standard_normal((50_000, d)), rng.standard_normal((50_000, d))
     # Var(q . k) = sum of d independent products of unit variance = d. The estimate's relative
-    # standard error is about sqrt(2.1 / 200_000) = 0.0032, so 0.02 is six of them.
-    assert abs((q * k).sum(axis=1).var() / d - 1) < 0.02
+    # standard error is about sqrt(2.1 / 50_000) = 0.0065, so 0.03 is between four and five.
+    assert abs((q * k).sum(axis=1).var() / d - 1) < 0.03
     scores, g = rng.standard_normal(7), rng.standard_normal(7)
     p = experiment.softmax(scores)
     jacobian = np.diag(p) - np.outer(p, p)
