@@ -59,6 +59,7 @@ def test_log_likelihood_matches_sklearn_pca_score():
     W = sk.components_.T * np.sqrt(sk.explained_variance_ - sk.noise_variance_)
     ours = ppca_log_likelihood(x, sk.mean_, W, sk.noise_variance_)
     assert_close(ours, sk.score_samples(x), atol=1e-10)
+    assert_close(ours.mean(), sk.score(x), atol=1e-10)
     # Our divisor-N fit is sklearn's model with every variance scaled by (N - 1) / N.
     assert_close(PPCA(Q).fit(x).get_covariance(), sk.get_covariance() * (N - 1) / N, atol=1e-12)
 
