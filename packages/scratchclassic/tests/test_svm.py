@@ -88,6 +88,12 @@ def test_iris_one_vs_one_matches_sklearn():
     assert_same_machine(ours, theirs, X)
 
 
+def test_max_iter_stops_early_with_a_warning():
+    with pytest.warns(RuntimeWarning, match="SVC: SMO stopped at max_iter=5"):
+        model = SVC(max_iter=5).fit(X_toy, y_toy)
+    assert model.n_iter_[0] == 5
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match=r"SVC: kernel must be one of .* 'sigmoid'"):
         SVC(kernel="sigmoid").fit(X_toy, y_toy)

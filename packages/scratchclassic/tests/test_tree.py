@@ -46,6 +46,9 @@ def assert_same_tree(ours, theirs, n_classes=None):
     np.testing.assert_allclose(a.impurity, b.impurity, rtol=1e-9, atol=1e-12)
     value = b.value[:, 0, :] if n_classes else b.value[:, 0, 0]
     np.testing.assert_allclose(a.value, value, rtol=1e-9)
+    np.testing.assert_allclose(
+        ours.feature_importances_, theirs.feature_importances_, rtol=1e-9, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -177,6 +180,29 @@ def test_integer_sample_weights_equal_repeated_rows():
     np.testing.assert_allclose(weighted.tree_.value, repeated.tree_.value, rtol=1e-12)
 
 
+def test_zero_weight_rows_are_left_out():
+    X_train, _, y_train, _ = split(load_wine)
+    weight = np.ones(len(X_train))
+    weight[::3] = 0.0
+    weighted = DecisionTreeClassifier(max_depth=2, random_state=0)
+    weighted.fit(X_train, y_train, sample_weight=weight)
+    kept = DecisionTreeClassifier(max_depth=2, random_state=0).fit(
+        X_train[weight > 0], y_train[weight > 0]
+    )
+    np.testing.assert_array_equal(weighted.tree_.feature, kept.tree_.feature)
+    np.testing.assert_array_equal(weighted.tree_.threshold, kept.tree_.threshold)
+    np.testing.assert_array_equal(weighted.tree_.n_node_samples, kept.tree_.n_node_samples)
+
+
+def test_feature_importances_by_hand():
+    # One split at the root of the six-point example: the only feature gets everything; with a
+    # useless second feature added, it gets nothing.
+    X = np.column_stack([np.arange(1.0, 7.0), np.zeros(6)])
+    y = np.array([0, 0, 1, 0, 1, 1])
+    model = DecisionTreeClassifier(max_depth=1).fit(X, y)
+    np.testing.assert_array_equal(model.feature_importances_, [1.0, 0.0])
+
+
 def test_constant_features_do_not_use_up_max_features():
     # Only feature 0 varies; with max_features=1 the search must skip the constant ones.
     rng = np.random.default_rng(0)
@@ -208,7 +234,7 @@ def test_bad_inputs():
         DecisionTreeClassifier(min_samples_split=1).fit(X, y)
     with pytest.raises(ValueError, match="max_features must be None, 'sqrt'"):
         DecisionTreeClassifier(max_features=5).fit(X, y)
-    with pytest.raises(ValueError, match="sample_weight must be 4 non-negative numbers"):
+    with pytest.raises(ValueError, match="sample_weight must be 4 finite non-negative numbers"):
         DecisionTreeClassifier().fit(X, y, sample_weight=-np.ones(4))
     with pytest.raises(NotFittedError, match="DecisionTreeRegressor is not fitted"):
         DecisionTreeRegressor().predict(X)

@@ -20,6 +20,7 @@ and the class with the most votes wins.
 
 from __future__ import annotations
 
+import warnings
 from itertools import combinations
 
 import numpy as np
@@ -148,6 +149,13 @@ class SVC(ClassifierMixin):
             coef[p, q] = (rows, alpha * signs)
             intercepts.append(-rho)
             n_iters.append(n_iter)
+            if n_iter == self.max_iter:
+                warnings.warn(
+                    f"SVC: SMO stopped at max_iter={self.max_iter} before the KKT conditions held "
+                    f"to tol={self.tol}; the solution is approximate",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
         is_sv = np.zeros(len(X), dtype=bool)
         for rows, dual in coef.values():

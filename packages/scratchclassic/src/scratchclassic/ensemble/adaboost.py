@@ -70,14 +70,20 @@ class AdaBoostClassifier(ClassifierMixin):
         if self.n_classes_ < 2:
             raise ValueError(f"AdaBoostClassifier: needs at least 2 classes, got {self.n_classes_}")
         weight = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        if weight.shape != (len(X),) or np.any(weight < 0) or not weight.sum() > 0:
+            raise ValueError(
+                f"AdaBoostClassifier: sample_weight must be {len(X)} non-negative numbers with a "
+                f"positive sum, got shape {weight.shape}"
+            )
         weight = weight / weight.sum()
+        zero = weight == 0  # rows the caller switched off stay off
         rng = np.random.default_rng(self.random_state)
         tiny = np.finfo(np.float64).eps
         self.estimators_, weights, errors = [], [], []
         # One weak learner per round: the loop over boosting rounds is on purpose.
         for _ in range(self.n_estimators):
             # Keep weights away from underflow to zero, as scikit-learn does.
-            weight = np.maximum(weight, tiny)
+            weight = np.where(zero, 0.0, np.maximum(weight, tiny))
             stump = DecisionTreeClassifier(
                 max_depth=self.max_depth, random_state=int(rng.integers(2**31))
             )

@@ -105,6 +105,12 @@ class RandomForestClassifier(ClassifierMixin):
             self.oob_score_ = float(np.mean(predicted == codes[voted]))
         return self
 
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """``(d,)``: the trees' normalised impurity-decrease importances, averaged."""
+        check_is_fitted(self, "estimators_")
+        return np.mean([tree.feature_importances_ for tree in self.estimators_], axis=0)
+
     def _tree_proba(self, tree: DecisionTreeClassifier, X: np.ndarray) -> np.ndarray:
         """A tree's ``(m, K)`` proportions; a bootstrap sample can miss a class entirely, so the
         tree's own classes (codes into ``classes_``) say which columns it fills."""

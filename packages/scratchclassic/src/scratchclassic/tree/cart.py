@@ -137,8 +137,9 @@ class BaseDecisionTree:
         max_depth = np.inf if self.max_depth is None else self.max_depth
         nodes: list[dict] = []
         # A stack of (sample indices, depth, parent id, is_left); popping the left child first
-        # numbers the nodes in pre-order. The loop is over nodes, on purpose.
-        stack = [(np.arange(len(X)), 0, -1, False)]
+        # numbers the nodes in pre-order. The loop is over nodes, on purpose. Rows of weight
+        # zero take no part (as in scikit-learn): they would only add empty statistics.
+        stack = [(np.flatnonzero(sample_weight > 0), 0, -1, False)]
         deepest = 0
         while stack:
             rows, depth, parent, is_left = stack.pop()
@@ -200,10 +201,15 @@ class BaseDecisionTree:
         if sample_weight is None:
             sample_weight = np.ones(len(X))
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.shape != (len(X),) or np.any(sample_weight < 0):
+        if (
+            sample_weight.shape != (len(X),)
+            or not np.all(np.isfinite(sample_weight))
+            or np.any(sample_weight < 0)
+            or not sample_weight.sum() > 0
+        ):
             raise ValueError(
-                f"{owner}: sample_weight must be {len(X)} non-negative numbers, "
-                f"got shape {sample_weight.shape}"
+                f"{owner}: sample_weight must be {len(X)} finite non-negative numbers with a "
+                f"positive sum, got shape {sample_weight.shape}"
             )
         return X, y, sample_weight
 
@@ -213,6 +219,21 @@ class BaseDecisionTree:
         X = check_array(X, type(self).__name__)
         check_n_features(X, self.n_features_in_, type(self).__name__)
         return self.tree_.apply(X)
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """``(d,)``: each feature's total weighted impurity decrease over the splits that use it,
+        $\\sum_\\text{nodes} w\\,i - w_L i_L - w_R i_R$, normalised to sum to one (the "mean
+        decrease in impurity" of scikit-learn)."""
+        check_is_fitted(self, "tree_")
+        t = self.tree_
+        inner = np.flatnonzero(t.children_left != TREE_LEAF)
+        left, right = t.children_left[inner], t.children_right[inner]
+        weighted = t.weighted_n_node_samples * t.impurity
+        decrease = weighted[inner] - weighted[left] - weighted[right]
+        importances = np.bincount(t.feature[inner], decrease, minlength=self.n_features_in_)
+        total = importances.sum()
+        return importances / total if total > 0 else importances
 
     def get_depth(self) -> int:
         check_is_fitted(self, "tree_")
