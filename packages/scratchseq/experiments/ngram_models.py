@@ -26,8 +26,7 @@ import numpy as np
 
 import scratchcore.nn.functional as F
 import scratchcore.optim as optim
-from scratchcore import Tensor, no_grad
-from scratchcore.data.datasets import python_docs_corpus
+from scratchcore import Tensor
 from scratchcore.train import (
     History,
     experiment_parser,
@@ -36,7 +35,9 @@ from scratchcore.train import (
     seed_everything,
     write_results,
 )
+from scratchseq.corpus import python_docs_chars
 from scratchseq.data import context_windows
+from scratchseq.ladder import mlp_bits
 from scratchseq.ngram import MLPLanguageModel, NGramLM
 
 LN2 = math.log(2)
@@ -59,16 +60,6 @@ class Config:
 SMOKE = Config(hidden_size=32, steps=60, warmup_steps=10, eval_every=20, sample_length=40)
 
 
-@no_grad()
-def mlp_val_bits(model: MLPLanguageModel, X: np.ndarray, y: np.ndarray, chunk=8192) -> float:
-    """Mean validation cross-entropy in bits per character, in chunks to bound memory."""
-    total = 0.0
-    for start in range(0, len(X), chunk):
-        logits = model(X[start : start + chunk])
-        total += F.cross_entropy(logits, Tensor(y[start : start + chunk]), reduction="sum").item()
-    return total / len(X) / LN2
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = experiment_parser(__doc__, default_out=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
@@ -77,26 +68,16 @@ def main(argv: list[str] | None = None) -> dict:
     seed_everything(args.seed)
     rng = np.random.default_rng(args.seed)
 
-    text = python_docs_corpus()
-    chars = sorted(set(text.train))
-    unseen = sorted(set(text.validation) - set(chars))
-    # Checked, not assumed: every validation character occurs in training, so no <unk> id.
-    if unseen:
-        raise ValueError(f"validation characters missing from the training vocabulary: {unseen}")
-    lookup = {c: i for i, c in enumerate(chars)}
-    train = np.array([lookup[c] for c in text.train], dtype=np.int64)
-    val = np.array([lookup[c] for c in text.validation], dtype=np.int64)
+    # The training alphabet; it raises if a validation character is missing (no <unk> id).
+    corpus = python_docs_chars()
+    train, val, vocab, decode = corpus.train, corpus.validation, corpus.vocab_size, corpus.decode
     X_train, y_train = context_windows(train, config.context_size)
     X_val, y_val = context_windows(val, config.context_size)
-    vocab = len(chars)
-
-    def decode(ids) -> str:
-        return "".join(chars[i] for i in ids)
 
     prompt = train[: config.context_size]
     metrics: dict = {
         "vocab_size": vocab,
-        "validation_chars_not_in_train": len(unseen),
+        "validation_chars_not_in_train": 0,  # checked by python_docs_chars
         "train_characters": len(train),
         "validation_targets": len(y_val),
         "uniform_bits_per_char": math.log2(vocab),
@@ -139,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
             history.log(
                 step,
                 train_bits_per_char=float(np.mean(losses)) / LN2,
-                val_bits_per_char=mlp_val_bits(model, X_val, y_val),
+                val_bits_per_char=mlp_bits(model, X_val, y_val) / len(y_val),
             )
             losses = []
             bar.set_postfix(val_bpc=f"{history.last('val_bits_per_char'):.3f}")
