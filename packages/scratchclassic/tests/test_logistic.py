@@ -100,6 +100,15 @@ def test_string_labels_and_without_intercept():
     np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
 
 
+def test_multinomial_without_intercept_matches_sklearn():
+    # No intercept: nothing is unpenalised, the Hessian has no singular direction to fix.
+    X, y = standardised(load_wine)
+    ours = LogisticRegression(fit_intercept=False).fit(X, y)
+    ref = sk.LogisticRegression(fit_intercept=False, tol=1e-12, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=0, atol=COEF_ATOL)
+    np.testing.assert_array_equal(ours.intercept_, np.zeros(3))
+
+
 def test_small_C_is_first_order_in_C():
     # Stationarity: W = C (Y - P)^T X. As C -> 0 the weights vanish, the unpenalised intercepts
     # make P the class frequencies, and (X standardised) W = C (Y - mean Y)^T X + O(C²): the

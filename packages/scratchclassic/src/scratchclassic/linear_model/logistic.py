@@ -89,16 +89,38 @@ class _Problem:
         return self.C * (self.probabilities(theta) - self.Y).T @ self.X + self.mask * theta
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
-        """``(K (d + 1), K (d + 1))``, for ``theta`` flattened row by row (class-major)."""
+        r"""``(K (d + 1), K (d + 1))``, for ``theta`` flattened row by row (class-major).
+
+        Block ``(k, l)`` is $C\,\tilde X^\top \operatorname{diag}(P_{:k}(\delta_{kl} - P_{:l}))
+        \tilde X$: one matrix product per pair of classes (a loop over class pairs, on purpose —
+        K is small, and each product runs in BLAS).
+        """
         P = self.probabilities(theta)  # (n, K)
         K, p = P.shape[1], self.X.shape[1]
         if self.binary:
-            S = (P * (1.0 - P))[:, :, None]  # (n, 1, 1)
+            H = self.C * self.X.T @ ((P[:, 0] * (1.0 - P[:, 0]))[:, None] * self.X)
         else:
-            S = np.einsum("ik,kl->ikl", P, np.eye(K)) - P[:, :, None] * P[:, None, :]  # (n, K, K)
-        H = self.C * np.einsum("ij,ikl,im->kjlm", self.X, S, self.X).reshape(K * p, K * p)
+            H = np.empty((K * p, K * p))
+            for k in range(K):
+                for l in range(k, K):
+                    weights = P[:, k] * ((k == l) - P[:, l])  # (n,) softmax Jacobian entries
+                    block = self.C * self.X.T @ (weights[:, None] * self.X)
+                    H[k * p : (k + 1) * p, l * p : (l + 1) * p] = block
+                    H[l * p : (l + 1) * p, k * p : (k + 1) * p] = block.T
         H[np.diag_indices_from(H)] += np.tile(self.mask, K)
         return H
+
+    def gauge_direction(self) -> np.ndarray | None:
+        """The unit ``(K, d + 1)`` direction the objective cannot see, or None if there is none.
+
+        With K > 2 classes and unpenalised intercepts, adding the same number to every intercept
+        changes no probability and no penalty: the Hessian is singular along it.
+        """
+        if self.binary or self.mask[-1] != 0.0:
+            return None
+        u = np.zeros((self.Y.shape[1], self.X.shape[1]))
+        u[:, -1] = 1.0 / np.sqrt(self.Y.shape[1])
+        return u
 
     def lipschitz(self) -> float:
         curvature = 0.25 if self.binary else 0.5
@@ -109,13 +131,17 @@ def newton(problem: _Problem, theta: np.ndarray, max_iter: int, tol: float):
     """Damped Newton steps until the largest gradient entry is ``tol`` times its start value."""
     gradient = problem.gradient(theta)
     target = tol * max(np.max(np.abs(gradient)), 1e-300)
+    gauge = problem.gauge_direction()
+    gauge = None if gauge is None else gauge.ravel()
     for iteration in range(1, max_iter + 1):  # Newton iterations, on purpose
-        # For K > 2 classes the Hessian is singular along "add the same number to every
-        # intercept" (the softmax does not see it, and the intercept is not penalised); the
-        # gradient is orthogonal to that direction, so the minimum-norm solution of H step = g
-        # is the Newton step that leaves the intercepts' sum unchanged (zero, from the start).
-        step = np.linalg.lstsq(problem.hessian(theta), gradient.ravel(), rcond=None)[0]
-        step = step.reshape(theta.shape)
+        hessian = problem.hessian(theta)
+        if gauge is not None:
+            # H is singular along u (gauge_direction), and g is orthogonal to u. Adding u u^T
+            # makes the matrix invertible without changing the answer: the solution of
+            # (H + u u^T) step = g satisfies u^T step = 0 and H step = g — the Newton step that
+            # keeps the intercepts' sum where it started (zero).
+            hessian += np.outer(gauge, gauge)
+        step = np.linalg.solve(hessian, gradient.ravel()).reshape(theta.shape)
         value, slope, t = problem.value(theta), np.sum(gradient * step), 1.0
         while problem.value(theta - t * step) > value - 1e-4 * t * slope and t > 1e-10:
             t *= 0.5  # backtracking: halve until the decrease is at least 1e-4 of the predicted
