@@ -140,3 +140,29 @@ def test_wordle_lists_union_sorted(data_home):
     (folder / "wordle-allowed-guesses.txt").write_text("aahed\nToo\n")
     with pytest.raises(ValueError, match="five-letter lower-case words, found \\['Too'\\]"):
         wordle_lists()
+
+
+def test_a_missing_file_is_extracted_from_the_official_zip(data_home, monkeypatch):
+    """The download path, without a network: ``download_url`` writes a zip shaped like UCI's."""
+    import io
+    import zipfile
+
+    import scratchclassic.datasets as datasets
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("readme", "not needed")
+        archive.writestr("SMSSpamCollection", "ham\tsee you\nspam\tWIN now\n")
+    requested = []
+
+    def fake_download(url, destination):
+        requested.append(url)
+        destination.write_bytes(buffer.getvalue())
+
+    monkeypatch.setattr(datasets, "download_url", fake_download)
+    messages, labels = sms_spam()
+    assert requested == [datasets.SMS_SPAM_URL]
+    assert messages == ["see you", "WIN now"] and labels.tolist() == [0, 1]
+    assert sorted(p.name for p in (data_home / "sms-spam").iterdir()) == ["SMSSpamCollection"]
+    sms_spam()  # now on disk: no second download
+    assert len(requested) == 1
