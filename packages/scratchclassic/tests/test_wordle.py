@@ -67,16 +67,18 @@ def test_matrix_cache_round_trips(tmp_path):
     np.testing.assert_array_equal(feedback_matrix(words, words[:3], cache_dir=tmp_path), F)
 
 
-def test_partition_entropy_equals_a_plain_count():
-    rng = np.random.default_rng(1)
-    F = rng.integers(0, 6, size=(7, 40)).astype(np.uint8)
+@pytest.mark.parametrize("n", [1, 40, 242, 243, 600], ids=lambda n: f"n={n}")
+def test_partition_entropy_equals_a_plain_count(n):
+    """Both counting paths (sorted runs below 243 candidates, bincount from 243 on)."""
+    rng = np.random.default_rng(n)
+    F = rng.integers(0, 6 if n < 100 else 243, size=(7, n)).astype(np.uint8)
     F[3] = 5  # one guess that tells nothing
     expected = []
     for row in F:
         counts = Counter(row.tolist())
-        expected.append(-sum(c / 40 * math.log2(c / 40) for c in counts.values()))
-    np.testing.assert_allclose(partition_entropy(F, block=3), expected, rtol=1e-12, atol=1e-15)
-    assert partition_entropy(F)[3] == 0.0
+        expected.append(-sum(c / n * math.log2(c / n) for c in counts.values()))
+    np.testing.assert_allclose(partition_entropy(F, block=3), expected, rtol=1e-12, atol=1e-12)
+    assert abs(partition_entropy(F)[3]) < 1e-12
 
 
 WORDS = ["abbey", "abide", "crane", "eagle", "erase", "kebab", "hello", "speed", "those", "lolly"]

@@ -147,10 +147,25 @@ def partition_entropy(F_columns: np.ndarray, block: int = 2048) -> np.ndarray:
     """``(n_guesses,)`` entropy in bits of each row's distribution of feedback codes.
 
     ``F_columns`` is ``(n_guesses, n)``: the codes of every guess against the ``n`` remaining
-    (equally likely) candidates. Counts come from one ``bincount`` per block of rows: row ``r``'s
-    codes are shifted by ``243 r`` so all rows share one histogram without mixing.
+    (equally likely) candidates. Two ways to count, the same numbers:
+
+    - many candidates (``n >= 243``): one ``bincount`` per block of rows, row ``r``'s codes
+      shifted by ``243 r`` so all rows share one histogram without mixing;
+    - few candidates (late in a game, the common case): sort each row and measure the runs of
+      equal codes — ``O(n log n)`` per row instead of a 243-bin histogram per row. With
+      ``c(a)`` the size of candidate ``a``'s class, ``H = log2 n - (1/n) Σ_a log2 c(a)``.
     """
     n_guesses, n = F_columns.shape
+    if n < N_PATTERNS:
+        codes = np.sort(F_columns, axis=1)
+        position = np.arange(n)
+        change = codes[:, 1:] != codes[:, :-1]  # (g, n - 1): a new class starts at j + 1
+        starts = np.concatenate([np.ones((n_guesses, 1), bool), change], axis=1)
+        ends = np.concatenate([change, np.ones((n_guesses, 1), bool)], axis=1)
+        first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+        last = np.minimum.accumulate(np.where(ends, position, n - 1)[:, ::-1], axis=1)[:, ::-1]
+        class_size = last - first + 1  # (g, n): the size of each candidate's feedback class
+        return np.log2(n) - np.mean(np.log2(class_size), axis=1)
     entropy = np.empty(n_guesses)
     for start in range(0, n_guesses, block):  # blocks only bound the memory used
         rows = F_columns[start : start + block].astype(np.int64)
