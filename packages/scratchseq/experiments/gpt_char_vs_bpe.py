@@ -49,10 +49,10 @@ class Config:
     bpe_vocab_size: int = 512
     block_size: int = 128
     batch_size: int = 32
-    steps: int = 250  # the shared CPU's budget; fewer than lm_ladder's 400 (same recipe)
+    steps: int = 200  # the shared CPU's budget; fewer than lm_ladder's 500 (same recipe)
     warmup_steps: int = 50
     eval_every: int = 50
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3  # lm_ladder's
     grad_clip: float = 1.0
     n_layer: int = 4
     n_head: int = 4
