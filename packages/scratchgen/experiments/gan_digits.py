@@ -71,10 +71,17 @@ def nearest(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np
     return distance, index
 
 
-def image_grid(ax, images: np.ndarray, side: int, title: str) -> None:
-    """``side * side`` images ``(N, 64)`` in [0, 1], tiled into one picture."""
-    tiles = images[: side * side].reshape(side, side, 8, 8).transpose(0, 2, 1, 3)
-    ax.imshow(tiles.reshape(side * 8, side * 8), cmap="gray_r", vmin=0, vmax=1)
+def tile(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``rows * cols`` images ``(N, 64)`` in [0, 1] as one picture ``(10 rows, 10 cols)``; each
+    8x8 digit gets a one-pixel blank border, so neighbouring digits do not run together."""
+    padded = np.pad(
+        images[: rows * cols].reshape(rows, cols, 8, 8), ((0, 0), (0, 0), (1, 1), (1, 1))
+    )
+    return padded.transpose(0, 2, 1, 3).reshape(rows * 10, cols * 10)
+
+
+def show(ax, picture: np.ndarray, title: str) -> None:
+    ax.imshow(picture, cmap="gray_r", vmin=0, vmax=1)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=9)
@@ -126,18 +133,14 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     side = config.grid_side
     fig = Figure(figsize=(5.0, 5.0), layout="constrained")
-    image_grid(fig.add_subplot(), samples, side, f"GAN samples after {config.steps} steps")
+    show(fig.add_subplot(), tile(samples, side, side), f"GAN samples after {config.steps} steps")
     grid_figure = save_figure(fig, out / "gan_digits_samples.png")
 
     fig = Figure(figsize=(8.0, 2.4), layout="constrained")
-    ax = fig.add_subplot()
     count = min(2 * side, len(samples))
     pairs = np.concatenate([samples[:count], train01[sample_neighbour[:count]]])
-    tiles = pairs.reshape(2, count, 8, 8).transpose(0, 2, 1, 3).reshape(16, count * 8)
-    ax.imshow(tiles, cmap="gray_r", vmin=0, vmax=1)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title("top: samples; bottom: the nearest training image of each", fontsize=9)
+    title = "top: samples; bottom: the nearest training image of each"
+    show(fig.add_subplot(), tile(pairs, 2, count), title)
     neighbour_figure = save_figure(fig, out / "gan_digits_neighbours.png")
 
     loss_figure = plot_curves(
