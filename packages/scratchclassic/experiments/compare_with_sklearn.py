@@ -9,7 +9,9 @@ training rows' mean and standard deviation, except diabetes, which ships scaled,
 whose pixel counts 0..16 are used as they are), and records:
 
 - the score on the test rows for both (R² for regressors, accuracy for classifiers, explained
-  variance for PCA, inertia for k-means) and its absolute difference;
+  variance for PCA, inertia for k-means, reconstruction RMSE for the ratings factorisation, whose
+  "table" is the training digits as a fully observed images x pixels matrix) and its absolute
+  difference;
 - where the solution is unique, the largest difference between the learned parameters
   (coefficients, components up to sign, class statistics), relative to the largest reference
   parameter — or the largest difference between predictions;
@@ -155,6 +157,36 @@ def svm_extra(ours, theirs, X_test) -> dict:
 
 def forest_extra(ours, theirs, X_test) -> dict:
     return {"oob_score_ours": ours.oob_score_, "oob_score_sklearn": theirs.oob_score_}
+
+
+class TruncatedSVDOfResidual:
+    """The reference for ``SVDRecommender`` on a fully observed table: remove the global mean and
+    the exact row/column offsets (double centring), then scikit-learn's ``TruncatedSVD``."""
+
+    def __init__(self, n_components: int):
+        self.n_components = n_components
+
+    def fit(self, R, y=None):
+        from sklearn.decomposition import TruncatedSVD
+
+        mean = R.mean()
+        rows, columns = R.mean(axis=1) - mean, R.mean(axis=0) - mean
+        E = R - mean - rows[:, None] - columns[None, :]
+        svd = TruncatedSVD(self.n_components, algorithm="arpack", random_state=0).fit(E)
+        low_rank = svd.transform(E) @ svd.components_
+        self.reconstruction_ = mean + rows[:, None] + columns[None, :] + low_rank
+        return self
+
+
+def as_ratings(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A full ``(m, n)`` table as ``(m n, 2)`` ``(row, column)`` ids and ``(m n,)`` values."""
+    rows, columns = np.meshgrid(np.arange(R.shape[0]), np.arange(R.shape[1]), indexing="ij")
+    return np.column_stack([rows.ravel(), columns.ravel()]), R.ravel()
+
+
+def reconstructions(ours, theirs, R) -> float:
+    pairs, _ = as_ratings(R)
+    return relative_difference([(ours.predict(pairs).reshape(R.shape), theirs.reconstruction_)])
 
 
 # The dual of a strictly convex SVM has one solution, so beyond accuracy the two solvers must
@@ -437,6 +469,19 @@ def cases(config: Config, seed: int) -> list[Case]:
             0.05,
             "regression",
         ),
+        Case(
+            "SVDRecommender(n_components=10, reg=0)",
+            "digits",
+            "factorization:SVDRecommender",
+            {"n_components": 10, "reg": 0.0},
+            lambda: TruncatedSVDOfResidual(10),
+            "parameters",
+            1e-8,
+            "ratings",
+            reconstructions,
+            "the training pixels as a fully observed ratings table (images x pixels); "
+            "reconstructions compared",
+        ),
     ]
     return rows
 
@@ -506,12 +551,29 @@ def score(model, kind: str, X_test, y_test, X_train) -> float:
     return float(model.inertia_)  # k-means, on the training rows it clustered
 
 
+def run_ratings_case(case: Case, cls, table, repeats: int):
+    """The factorisation row: both sides reconstruct the same full table; the score is the
+    reconstruction RMSE."""
+    R = table[0]
+    pairs, values = as_ratings(R)
+    ours, ours_time = timed_fit(lambda: cls(**case.params), pairs, values, repeats)
+    theirs, theirs_time = timed_fit(case.sklearn, R, None, repeats)
+    ours_score = float(np.sqrt(np.mean((ours.predict(pairs) - values) ** 2)))
+    theirs_score = float(np.sqrt(np.mean((theirs.reconstruction_ - R) ** 2)))
+    return ours, theirs, ours_time, theirs_time, ours_score, theirs_score, R
+
+
 def run_case(case: Case, cls, table, repeats: int) -> dict:
     X_train, y_train, X_test, y_test = table
-    ours, ours_time = timed_fit(lambda: cls(**case.params), X_train, y_train, repeats)
-    theirs, theirs_time = timed_fit(case.sklearn, X_train, y_train, repeats)
-    ours_score = score(ours, case.kind, X_test, y_test, X_train)
-    theirs_score = score(theirs, case.kind, X_test, y_test, X_train)
+    if case.kind == "ratings":
+        ours, theirs, ours_time, theirs_time, ours_score, theirs_score, X_test = run_ratings_case(
+            case, cls, table, repeats
+        )
+    else:
+        ours, ours_time = timed_fit(lambda: cls(**case.params), X_train, y_train, repeats)
+        theirs, theirs_time = timed_fit(case.sklearn, X_train, y_train, repeats)
+        ours_score = score(ours, case.kind, X_test, y_test, X_train)
+        theirs_score = score(theirs, case.kind, X_test, y_test, X_train)
     score_difference = abs(ours_score - theirs_score)
     if case.kind == "kmeans":
         score_difference /= theirs_score  # relative: inertia has the data's units
@@ -523,6 +585,7 @@ def run_case(case: Case, cls, table, repeats: int) -> dict:
             "classification": "test_accuracy",
             "pca": "explained_variance_ratio_sum",
             "kmeans": "train_inertia",
+            "ratings": "reconstruction_rmse",
         }[case.kind],
         "score_ours": ours_score,
         "score_sklearn": theirs_score,

@@ -47,7 +47,7 @@ from scratchcore.train import experiment_parser, save_figure, write_results
 @dataclass
 class Config:
     test_fraction: float = 0.25
-    sms_min_df: int = 20  # about 570 tokens: keeps Newton's (d x d) Hessian small
+    sms_min_df: int = 20  # about 440 tokens: keeps Newton's (d x d) Hessian small
     logistic_C: float = 1.0
     tree_max_depth: int = 10
     forest_n_estimators: int = 50
