@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
         to_chars = scored_tokens / characters
         steps, bits = history.series("val_bits")
         histories[name] = {"steps": steps, "bits_per_char": bits * to_chars}
-        new_tokens = int(np.ceil(config.sample_characters * characters / scored_tokens))
+        new_tokens = int(np.ceil(config.sample_characters * scored_tokens / characters))
         prompt = tokenizer.encode(prompt_text)
         ids = generate(model, prompt[None, :], new_tokens, rng=np.random.default_rng(args.seed))
         samples[name] = tokenizer.decode(ids[0, len(prompt) :])
