@@ -644,7 +644,7 @@ def main(argv: list[str] | None = None) -> dict:
         "median_time_ratio": float(np.median([r["time_ratio"] for r in rows])) if rows else None,
     }
     out = Path(args.out)
-    fig = Figure(figsize=(7.0, 0.3 * max(len(rows), 4) + 1.2), layout="constrained")
+    fig = Figure(figsize=(8.0, 0.3 * max(len(rows), 4) + 1.2), layout="constrained")
     ax = fig.add_subplot()
     labels = [f"{r['model']} · {r['dataset']}" for r in rows]
     ratios = [r["time_ratio"] for r in rows]
@@ -654,7 +654,7 @@ def main(argv: list[str] | None = None) -> dict:
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_xlabel("fit time, ours / scikit-learn (log scale; red = outside its margin)")
+    ax.set_xlabel("fit time, ours / scikit-learn (log scale; red: outside its margin)", fontsize=9)
     ax.grid(True, axis="x", alpha=0.3)
     figure = save_figure(fig, out / "compare_with_sklearn_time_ratio.png")
     write_results(
