@@ -31,7 +31,7 @@ short probes (80 to 150 steps) scored on validation text.
 Steps were set after timing a few steps of each model (CPU seconds per step, one thread: GPT
 0.93, LSTM 0.44, GRU 0.32, RNN 0.10, MLP 0.008) on a 2-core machine shared by eight people:
 1000 steps of each sequence model (4M training characters, about 10 passes over the training
-text), about 35 CPU minutes for the whole ladder. A first run with 500 steps left the GPT behind
+text), about 31 CPU minutes for the whole ladder. A first run with 500 steps left the GPT behind
 the recurrent models: it was still leaving the plateau transformers sit on early in training
 (near the bigram's loss for the first hundred steps) while the recurrent models, which see the
 previous character by construction, had already converged to their 500-step level.
