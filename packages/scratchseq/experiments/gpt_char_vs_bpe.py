@@ -49,7 +49,7 @@ class Config:
     bpe_vocab_size: int = 512
     block_size: int = 128
     batch_size: int = 32
-    steps: int = 200  # the shared CPU's budget; fewer than lm_ladder's 500 (same recipe)
+    steps: int = 1000  # lm_ladder's, so the character run is the ladder's GPT recipe
     warmup_steps: int = 50
     eval_every: int = 50
     learning_rate: float = 3e-3  # lm_ladder's
