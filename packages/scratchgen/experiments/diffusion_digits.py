@@ -35,19 +35,17 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-import scratchcore.optim as optim
 from scratchcore.data.datasets import digits
 from scratchcore.train import (
-    History,
     experiment_parser,
     plot_curves,
-    progress,
     save_figure,
     seed_everything,
     write_results,
 )
 from scratchgen.denoisers import MLPDenoiser
-from scratchgen.diffusion import NoiseSchedule, ddpm_loss, sample
+from scratchgen.diffusion import NoiseSchedule, sample
+from scratchgen.diffusion_training import train_ddpm
 from scratchgen.sample_distance import energy_distance, nearest_neighbours
 
 
@@ -139,24 +137,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     schedule = NoiseSchedule.linear(config.diffusion_steps, config.beta_start, config.beta_end)
     model = MLPDenoiser(64, config.hidden, config.depth, config.time_dim)
-    optimizer = optim.Adam(model.parameters(), lr=config.learning_rate)
-    lr_schedule = optim.lr_scheduler.WarmupCosineLR(
-        optimizer, config.warmup_steps, config.train_steps
+    history = train_ddpm(
+        model,
+        schedule,
+        x_train,
+        steps=config.train_steps,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        rng=rng,
+        log_points=80,
+        desc="DDPM digits",
     )
-    history = History()
-    losses = []
-    for step in (bar := progress(range(config.train_steps), desc="DDPM digits")):
-        batch = x_train[rng.integers(0, len(x_train), config.batch_size)]
-        loss = ddpm_loss(model, schedule, batch, rng)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        lr_schedule.step()
-        losses.append(loss.item())
-        if (step + 1) % max(config.train_steps // 80, 1) == 0:  # mean of the last stretch
-            history.log(step + 1, train_loss=float(np.mean(losses)))
-            bar.set_postfix(loss=f"{history.last('train_loss'):.4f}")
-            losses = []
 
     n_steps = config.diffusion_steps
     shown = sorted({n_steps, *(int(n_steps * f) for f in (0.6, 0.4, 0.2, 0.1, 0.05, 0.02)), 0})
