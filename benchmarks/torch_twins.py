@@ -1,0 +1,141 @@
+"""PyTorch twins of the four benchmarked scratchcore models, for ``step_time.py``.
+
+Each twin is a plain ``torch.nn.Module`` whose ``state_dict`` names and layouts are exactly those
+of the scratchcore model, so ``load_from(twin, ours)`` starts both from the same weights (the
+parity tests in ``packages/scratchvision/tests/test_models.py`` and
+``packages/scratchseq/tests/test_gpt.py`` / ``test_recurrent_lm.py`` check the same
+equivalences in float64; here the point is speed, so everything is float32).
+
+This is a development tool: it imports torch, which no ScratchMind package depends on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+from torch import nn
+
+
+def load_from(twin: nn.Module, ours) -> nn.Module:
+    """Copy every parameter and buffer of the scratchcore module ``ours`` into ``twin`` (strict:
+    a missing or extra name is an error, so a twin that drifts from its model cannot run)."""
+    state = {name: torch.from_numpy(np.array(value)) for name, value in ours.state_dict().items()}
+    twin.load_state_dict(state, strict=True)
+    return twin
+
+
+def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
+    """``Linear -> ReLU -> ... -> Linear`` through ``sizes``, as ``scratchcore.nn.Sequential``."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class CNN(nn.Module):
+    """scratchvision's ``CNN`` (``models/cnn.py``): three ``conv3x3 -> [BN] -> ReLU -> pool``
+    stages, then ``Flatten -> Linear -> ReLU -> [Dropout] -> Linear``, the same module tree."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        image_size: int,
+        batch_norm: bool,
+        dropout: float,
+        channels: tuple[int, int, int],
+        hidden: int,
+    ) -> None:
+        super().__init__()
+        stages, previous = [], in_channels
+        for c in channels:
+            layers = [nn.Conv2d(previous, c, 3, padding=1, bias=not batch_norm)]
+            layers += [nn.BatchNorm2d(c)] if batch_norm else []
+            stages.append(nn.Sequential(*layers, nn.ReLU(), nn.MaxPool2d(2)))
+            previous = c
+        self.features = nn.Sequential(*stages)
+        head = [nn.Flatten(), nn.Linear(channels[-1] * (image_size // 8) ** 2, hidden), nn.ReLU()]
+        head += [nn.Dropout(dropout)] if dropout else []
+        self.classifier = nn.Sequential(*head, nn.Linear(hidden, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class _Attention(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.c_attn, self.c_proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
+
+
+class _MLP(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.c_fc, self.c_proj = nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+
+
+class _Block(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.ln_1, self.attn = nn.LayerNorm(c), _Attention(c)
+        self.ln_2, self.mlp = nn.LayerNorm(c), _MLP(c)
+
+
+class GPT(nn.Module):
+    """scratchseq's ``GPT`` (biases on, no dropout) with explicit softmax attention in plain
+    tensor ops — the same computation ours does, not a fused attention kernel.
+
+    ``forward(idx (B, T), targets (B, T)) -> mean cross-entropy``.
+    """
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        c = config.n_embd
+        self.n_head, self.gelu, self.vocab_size = config.n_head, config.gelu, config.vocab_size
+        self.wte = nn.Embedding(config.vocab_size, c)
+        self.wpe = nn.Embedding(config.block_size, c)
+        self.h = nn.ModuleList([_Block(c) for _ in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(c)
+        self.lm_head = nn.Linear(c, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied, as ours
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        b, t = idx.shape
+        h = self.n_head
+        x = self.wte(idx) + self.wpe(torch.arange(t))
+        causal = torch.ones(t, t, dtype=torch.bool).tril()
+        for block in self.h:
+            q, k, v = block.attn.c_attn(block.ln_1(x)).chunk(3, dim=-1)
+            q, k, v = (z.view(b, t, h, -1).transpose(1, 2) for z in (q, k, v))
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            y = scores.masked_fill(~causal, float("-inf")).softmax(-1) @ v
+            x = x + block.attn.c_proj(y.transpose(1, 2).reshape(b, t, -1))
+            m = TF.gelu(block.mlp.c_fc(block.ln_2(x)), approximate=self.gelu)
+            x = x + block.mlp.c_proj(m)
+        logits = self.lm_head(self.ln_f(x))
+        return TF.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1))
+
+
+class RecurrentLM(nn.Module):
+    """scratchseq's ``RecurrentLanguageModel`` with ``torch.nn.LSTM`` (one layer, batch first).
+
+    ``forward(idx (B, T), targets (B, T)) -> mean cross-entropy``.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.rnn = nn.LSTM(embedding_dim, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.rnn(self.embedding(idx))
+        logits = self.head(hidden)
+        return TF.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1))
