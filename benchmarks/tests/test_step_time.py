@@ -42,6 +42,10 @@ def test_record_structure(smoke):
     metrics = record["metrics"]
     assert set(metrics["models"]) == set(MODELS)
     assert metrics["matmul_peak_gflops_numpy"] > 0 and metrics["matmul_peak_gflops_torch"] > 0
+    hints = {"sigmoid_engine_ms", "sigmoid_tanh_form_ms", "gelu_erf_engine_ms"}
+    hints |= {"gelu_tanh_engine_ms", "gelu_tanh_float32_ms"}
+    assert set(metrics["hint_timings"]) == hints
+    assert all(value > 0 for value in metrics["hint_timings"].values())
     for name in MODELS:
         m = metrics["models"][name]
         assert name in stdout  # the printed table has a row per model
