@@ -10,13 +10,19 @@ so that a single node (not five) sits in the graph and no intermediate can overf
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from scratchcore.nn.functional._util import as_tensor
 from scratchcore.nn.functional.erf import erf
 from scratchcore.tensor import Tensor
 
-_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+# Python floats, not NumPy float64 scalars: under NumPy 2's promotion rules a float64 scalar
+# would silently turn a float32 activation into float64 work (and a float64 result).
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
 _GELU_TANH_CUBIC = 0.044715  # Hendrycks & Gimpel's fitted constant (torch uses the same)
 
 
@@ -53,12 +59,12 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     x = as_tensor(x)
     a = x.data
     if approximate == "none":
-        cdf = 0.5 * (1.0 + erf(a / np.sqrt(2.0)))
-        pdf = np.exp(-0.5 * a * a) / np.sqrt(2.0 * np.pi)
+        cdf = 0.5 * (1.0 + erf(a / _SQRT_2))
+        pdf = np.exp(-0.5 * a * a) / _SQRT_2PI
         out = a * cdf
         slope = cdf + a * pdf  # d(x Phi(x))/dx = Phi(x) + x phi(x)
     elif approximate == "tanh":
-        t = np.tanh(_SQRT_2_OVER_PI * (a + _GELU_TANH_CUBIC * a**3))
+        t = np.tanh(_SQRT_2_OVER_PI * (a + _GELU_TANH_CUBIC * (a * a * a)))  # a*a*a: ** is slow
         out = 0.5 * a * (1.0 + t)
         # product rule, then the chain rule through tanh: d tanh(u) = (1 - tanh^2 u) du
         du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_TANH_CUBIC * a * a)
