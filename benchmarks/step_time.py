@@ -391,6 +391,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = experiment_parser(__doc__, default_out=Path(__file__).parent / "results")
     parser.add_argument("--repeats", type=int, default=None, help="timed steps (default 20)")
     parser.add_argument("--profile", choices=MODELS, default=None, help="profile ours, then exit")
+    parser.add_argument(
+        "--machine-load",
+        default="not stated",
+        help="what else was running, recorded in the results (e.g. 'idle otherwise')",
+    )
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else Config()
     if args.repeats is not None:
@@ -419,7 +424,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print_table(metrics)
     notes = {
         "threads": "one each: OPENBLAS_NUM_THREADS=1 before NumPy loads, torch.set_num_threads(1)",
-        "machine_load": "2-core machine; the other core was busy with another training run",
+        "machine_load": args.machine_load,
         "torch_attention": "explicit softmax attention in plain ops (no fused SDPA kernel)",
         "memory": (
             "bytes allocated during one step above those live at its start: tracemalloc "
