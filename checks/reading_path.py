@@ -1,0 +1,415 @@
+"""The reading path holds together: every link a learner follows in the prose lands somewhere real.
+
+ScratchMind's writing points into its code ("the code explains how, the writing explains why",
+DESIGN.md §6-§7): a notes chapter links the exact lines that implement an equation, a blog post
+links a chapter's section and a committed figure. Code moves and headings get renamed; this
+module finds every link that no longer lands, so that a test can fail on it.
+
+Which files: the *entry points* ``README.md``, ``ECOSYSTEM.md``, ``benchmarks/README.md``,
+``blog/**/*.md``, ``packages/*/README.md`` and ``packages/*/notes/*.md`` — plus every other
+Markdown file of the repository that a learner reaches from them by following relative links
+(transitively), so a page linked from a chapter is held to the same standard.
+
+What is checked, in each of those files (links inside fenced code blocks, inline code spans and
+HTML comments are code or hidden text, not links, and are skipped):
+
+- every relative link and image (``[text](target)``, ``![alt](target)``, reference definitions
+  ``[label]: target``, HTML ``<a href>`` and ``<img src>``) resolves to an existing file or
+  folder inside the repository (a leading ``/`` means the repository root, as on GitHub);
+- every ``#anchor`` — same-file ``#anchor`` links included — names a heading of the target
+  Markdown file under GitHub's slug rules (:func:`slugify`, :func:`anchors`) or an explicit
+  ``id=``/``name=`` anchor; on a folder, the anchor is looked up in its ``README.md``;
+- every line fragment (``#L10``, ``#L10-L40``) names lines that exist, in order, in a file;
+- every embedded image exists (reported as a missing image, so a missing figure reads as one);
+- every notes chapter ``packages/<pkg>/notes/*.md`` is linked directly from its package's
+  ``README.md`` and from ``ECOSYSTEM.md``;
+- external URLs (``https:``, ``mailto:``, ...) are not fetched (this runs offline), but a link or
+  bare URL to ``localhost``/``127.0.0.1``/``0.0.0.0`` is flagged: it only works on the writer's
+  machine.
+
+Every problem is collected — none stops the run — into one list of ``Problem`` records
+(``file:line: link: what is wrong``). Run ``uv run python -m checks.reading_path`` to print it;
+``checks/tests/test_reading_path.py`` asserts that it is empty for the repository.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+ROOT = Path(__file__).resolve().parents[1]
+ENTRY_POINTS = (
+    "README.md",
+    "ECOSYSTEM.md",
+    "benchmarks/README.md",
+    "blog/**/*.md",
+    "packages/*/README.md",
+    "packages/*/notes/*.md",
+)
+CHAPTERS = "packages/*/notes/*.md"
+
+# ---- reading Markdown: what is code, what is a link ---------------------------------------------
+
+FENCE_OPEN = re.compile(r"^\s*(`{3,}|~{3,})")
+CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# [text](target "optional title") and ![alt](target); the target may be wrapped in <...>, and
+# may hold one level of balanced parentheses (f(1).md), as CommonMark allows.
+INLINE = re.compile(
+    r"(!?)\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*(<[^>]*>|[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)"
+)
+REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)", re.MULTILINE)
+HTML_LINK = re.compile(r"<(a|img)\b[^>]*?\s(href|src)\s*=\s*[\"']([^\"']*)[\"']", re.IGNORECASE)
+HTML_ID = re.compile(r"<[A-Za-z][^>]*?\s(?:id|name)\s*=\s*[\"']([^\"']+)[\"']")
+BARE_LOCAL_URL = re.compile(r"https?://(?:localhost|127\.0\.0\.1|0\.0\.0\.0)\b[^\s)\]>\"']*")
+LOCAL_HOST = re.compile(r"^https?://(?:localhost|127\.0\.0\.1|0\.0\.0\.0)\b", re.IGNORECASE)
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+LINE_FRAGMENT = re.compile(r"^L(\d+)(?:C\d+)?(?:-L(\d+)(?:C\d+)?)?$")
+ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+NOT_A_PARAGRAPH = re.compile(r"^\s*$|^ {0,3}(#|>|\||[-*+] |\d+[.)] )")
+
+
+def blank_code(text: str, spans: bool = True) -> str:
+    """``text`` with fenced blocks, HTML comments and (if ``spans``) code spans blanked out.
+
+    Blanking keeps every newline (and every other character's offset), so a position in the
+    result is the same line and column in the original.
+    """
+
+    def blank(chunk: str) -> str:
+        return re.sub(r"[^\n]", " ", chunk)
+
+    lines, fence = text.split("\n"), None
+    for i, line in enumerate(lines):  # a loop over lines on purpose: fences are a line state
+        opened = FENCE_OPEN.match(line)
+        if fence is None and opened:
+            fence = opened.group(1)
+            lines[i] = blank(line)
+        elif fence is not None:
+            closes = re.match(rf"^\s*{re.escape(fence[0])}{{{len(fence)},}}\s*$", line)
+            lines[i] = blank(line)
+            if closes:
+                fence = None
+    text = "\n".join(lines)
+    for pattern in (HTML_COMMENT, CODE_SPAN) if spans else (HTML_COMMENT,):
+        text = pattern.sub(lambda m: blank(m.group(0)), text)
+    return text
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link written in a Markdown file: where it is, what it points at, whether an image."""
+
+    source: Path
+    line: int
+    target: str
+    image: bool = False
+
+
+def links_in(source: Path, text: str) -> list[Link]:
+    """Every link of Markdown ``text`` (written in ``source``), code excluded, in reading order."""
+    text = blank_code(text)
+    found = []
+
+    def line_of(offset: int) -> int:
+        return text.count("\n", 0, offset) + 1
+
+    for match in INLINE.finditer(text):
+        target = match.group(2).strip()
+        if target.startswith("<") and target.endswith(">"):
+            target = target[1:-1].strip()
+        found.append(Link(source, line_of(match.start()), target, image=match.group(1) == "!"))
+    for match in REFERENCE.finditer(text):
+        target = match.group(1).strip().removeprefix("<").removesuffix(">")
+        found.append(Link(source, line_of(match.start()), target))
+    for match in HTML_LINK.finditer(text):
+        image = match.group(1).lower() == "img"
+        found.append(Link(source, line_of(match.start()), match.group(3).strip(), image=image))
+    return sorted(found, key=lambda link: (link.line, link.target))
+
+
+# ---- headings and their anchors ---------------------------------------------------------------
+
+
+def heading_text(markdown: str) -> str:
+    """The text GitHub renders for a heading's inline Markdown (what its slug is made from).
+
+    Code spans keep their content verbatim (``_`` and ``.`` included, for the slug to drop or
+    keep); links and images become their text; emphasis markers and HTML tags disappear.
+    """
+    parts = re.split(r"(`+)(.+?)\1", markdown)
+    # re.split with two groups yields [text, ticks, code, text, ticks, code, ..., text]
+    rendered = []
+    for i in range(0, len(parts), 3):
+        prose = parts[i]
+        prose = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", prose)  # [text](url) -> text
+        prose = re.sub(r"<[^>]+>", "", prose)
+        prose = re.sub(r"(?<!\w)_+(.+?)_+(?!\w)", r"\1", prose)  # _emphasis_, __strong__
+        prose = prose.replace("*", "")
+        rendered.append(prose)
+        if i + 2 < len(parts):
+            rendered.append(parts[i + 2].strip())
+    return "".join(rendered).strip()
+
+
+def slugify(heading: str) -> str:
+    """GitHub's anchor for a heading's rendered text (github-slugger's rule, before de-duplication).
+
+    Lower-case; drop every character that is not a letter, a digit, ``_``, ``-`` or a space; then
+    each space becomes ``-`` (spaces are not collapsed: "a — b" loses the dash and keeps both
+    spaces, giving ``a--b``).
+
+    >>> slugify("1. Build — the plan (v2)")
+    '1-build--the-plan-v2'
+    """
+    kept = re.sub(r"[^\w\- ]", "", heading.lower())
+    return kept.replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    """Every ``#anchor`` a Markdown document defines: its headings' slugs and explicit ids.
+
+    Repeated headings get ``-1``, ``-2``, ... in document order, skipping a slug already taken
+    (as github-slugger does). Headings inside fenced code blocks do not count.
+    """
+    visible = blank_code(text, spans=False).split("\n")  # a heading may hold code spans
+    seen: dict[str, int] = {}
+    found: set[str] = set()
+    for i, line in enumerate(visible):  # a loop over lines on purpose: headings are line-based
+        atx = ATX_HEADING.match(line)
+        setext = (
+            SETEXT_UNDERLINE.match(line)
+            and i > 0
+            and not NOT_A_PARAGRAPH.match(visible[i - 1])
+            and not ATX_HEADING.match(visible[i - 1])
+        )
+        if atx:
+            source = atx.group(2) or ""
+        elif setext:
+            source = visible[i - 1].strip()
+        else:
+            continue
+        base = slug = slugify(heading_text(source))
+        while slug in seen:  # the github-slugger rule for repeats
+            seen[base] += 1
+            slug = f"{base}-{seen[base]}"
+        seen[slug] = 0
+        found.add(slug)
+    found.update(match.group(1) for match in HTML_ID.finditer(blank_code(text)))
+    return found
+
+
+# ---- checking ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A broken promise in the prose: where (``file:line``), which link, and what is wrong."""
+
+    where: str
+    link: str
+    what: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.where}: {self.link}: {self.what}" if self.link else f"{self.where}: {self.what}"
+        )
+
+
+@dataclass
+class Report:
+    """What a run checked (counts, for the record) and every problem it found."""
+
+    files: list[Path] = field(default_factory=list)
+    links: int = 0
+    anchors: int = 0
+    line_ranges: int = 0
+    images: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        summary = (
+            f"{len(self.files)} Markdown files: {self.links} relative links, {self.anchors} "
+            f"anchors, {self.line_ranges} line ranges, {self.images} images checked; "
+            f"{len(self.problems)} problems"
+        )
+        return "\n".join([summary, *(f"  {problem}" for problem in self.problems)])
+
+
+class Checker:
+    """Checks the Markdown reading path of the repository at ``root`` (see the module docstring).
+
+    File contents and anchor sets are read once and cached: a run over the whole repository
+    reads each file a single time.
+    """
+
+    def __init__(self, root: Path = ROOT):
+        self.root = root.resolve()
+        self._text: dict[Path, str] = {}
+        self._anchors: dict[Path, set[str]] = {}
+        self._links: dict[Path, list[Link]] = {}
+
+    # -- cached reads
+
+    def text(self, path: Path) -> str:
+        if path not in self._text:
+            self._text[path] = path.read_text(encoding="utf-8", errors="replace")
+        return self._text[path]
+
+    def anchors(self, path: Path) -> set[str]:
+        if path not in self._anchors:
+            self._anchors[path] = anchors(self.text(path))
+        return self._anchors[path]
+
+    def links(self, path: Path) -> list[Link]:
+        if path not in self._links:
+            self._links[path] = links_in(path, self.text(path))
+        return self._links[path]
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    # -- which files
+
+    def entry_points(self) -> list[Path]:
+        found = {path.resolve() for pattern in ENTRY_POINTS for path in self.root.glob(pattern)}
+        return sorted(path for path in found if path.is_file())
+
+    def markdown_files(self) -> list[Path]:
+        """The entry points and every repository Markdown file reachable from them by links."""
+        todo, done = list(self.entry_points()), set()
+        while todo:  # a graph walk on purpose: the set grows as links are followed
+            path = todo.pop()
+            if path in done:
+                continue
+            done.add(path)
+            for link in self.links(path):
+                resolved = self.resolve(link)
+                if resolved and resolved.suffix.lower() == ".md" and resolved.is_file():
+                    todo.append(resolved)
+        return sorted(done)
+
+    def resolve(self, link: Link) -> Path | None:
+        """The file or folder a relative link points at (existing or not); None for URLs."""
+        if SCHEME.match(link.target):
+            return None
+        path_part = unquote(link.target.partition("#")[0].split("?", 1)[0])
+        if not path_part:
+            return link.source  # "#anchor": the same file
+        base = self.root if path_part.startswith("/") else link.source.parent
+        return (base / path_part.lstrip("/")).resolve()
+
+    # -- one link
+
+    def check_link(self, link: Link, report: Report) -> None:
+        where = f"{self.relative(link.source)}:{link.line}"
+
+        def problem(what: str) -> None:
+            report.problems.append(Problem(where, link.target, what))
+
+        if SCHEME.match(link.target):
+            if LOCAL_HOST.match(link.target):
+                problem("a URL on localhost only works on the writer's machine")
+            return
+        if not link.target:
+            problem("empty link target")
+            return
+        report.links += 1
+        report.images += link.image
+        resolved = self.resolve(link)
+        if not resolved.is_relative_to(self.root):
+            problem("points outside the repository")
+            return
+        if not resolved.exists():
+            kind = "image" if link.image else "file or folder"
+            problem(f"{kind} not found: {self.relative(resolved)}")
+            return
+        fragment = unquote(link.target.partition("#")[2])
+        if not fragment:
+            return
+        lines = LINE_FRAGMENT.match(fragment)
+        if lines:
+            report.line_ranges += 1
+            self.check_lines(resolved, int(lines[1]), int(lines[2] or lines[1]), problem)
+        else:
+            report.anchors += 1
+            self.check_anchor(resolved, fragment, problem)
+
+    def check_lines(self, path: Path, start: int, end: int, problem) -> None:
+        if not path.is_file():
+            problem(f"a line range needs a file, {self.relative(path)} is a folder")
+        elif start > end:
+            problem(f"line range is reversed (L{start}-L{end})")
+        else:
+            count = len(self.text(path).splitlines())
+            if not 1 <= start <= end <= count:
+                problem(f"lines {start}-{end} are not within {self.relative(path)}'s {count} lines")
+
+    def check_anchor(self, path: Path, anchor: str, problem) -> None:
+        page = path / "README.md" if path.is_dir() else path
+        if path.is_dir() and not page.is_file():
+            problem(f"#{anchor} on a folder with no README.md")
+        elif page.suffix.lower() != ".md":
+            problem(f"#{anchor} on a non-Markdown file (only #L<n> line fragments work there)")
+        elif anchor not in self.anchors(page):
+            near = difflib.get_close_matches(anchor, sorted(self.anchors(page)), n=1)
+            hint = f" (did you mean #{near[0]}?)" if near else ""
+            problem(f"no heading or id makes #{anchor} in {self.relative(page)}{hint}")
+
+    def check_bare_urls(self, path: Path, report: Report) -> None:
+        """A localhost URL in the prose (GitHub autolinks it) that is not already a link."""
+        written = {(link.line, link.target) for link in self.links(path)}
+        text = blank_code(self.text(path))
+        for match in BARE_LOCAL_URL.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            if (line, match[0]) not in written:
+                where = f"{self.relative(path)}:{line}"
+                what = "a URL on localhost only works on the writer's machine"
+                report.problems.append(Problem(where, match[0], what))
+
+    # -- chapters reachable from their README and from ECOSYSTEM.md
+
+    def check_chapters(self, report: Report) -> None:
+        ecosystem = self.root / "ECOSYSTEM.md"
+        for chapter in sorted(self.root.glob(CHAPTERS)):
+            chapter = chapter.resolve()
+            readme = chapter.parent.parent / "README.md"
+            for index in (readme, ecosystem):
+                linked = index.is_file() and any(
+                    self.resolve(link) == chapter for link in self.links(index)
+                )
+                if not linked:
+                    report.problems.append(
+                        Problem(
+                            self.relative(index),
+                            "",
+                            f"does not link the notes chapter {self.relative(chapter)}",
+                        )
+                    )
+
+    # -- everything
+
+    def run(self) -> Report:
+        report = Report(files=self.markdown_files())
+        for path in report.files:
+            for link in self.links(path):
+                self.check_link(link, report)
+            self.check_bare_urls(path, report)
+        self.check_chapters(report)
+        return report
+
+
+def check(root: Path = ROOT) -> Report:
+    """Check the reading path of the repository at ``root``; see :class:`Report`."""
+    return Checker(root).run()
+
+
+if __name__ == "__main__":
+    report = check()
+    print(report)
+    sys.exit(1 if report.problems else 0)

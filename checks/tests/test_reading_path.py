@@ -1,0 +1,307 @@
+"""The reading-path checker: the real repository passes it, and it catches each kind of defect.
+
+The planted-defect tests build a tiny repository that passes, break exactly one thing, and assert
+that the checker reports exactly that one problem — so each rule is shown able to fail, and
+shown not to fire on its look-alikes (a repeated heading's ``-1`` anchor, code, URLs).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from checks.reading_path import ROOT, Link, anchors, check, heading_text, links_in, slugify
+
+# ---- the repository itself ---------------------------------------------------------------------
+
+
+def test_repository_reading_path_is_intact():
+    start = time.perf_counter()
+    report = check(ROOT)
+    elapsed = time.perf_counter() - start
+    assert not report.problems, "the reading path is broken:\n" + "\n".join(
+        str(problem) for problem in report.problems
+    )
+    # it really looked: every chapter is among the files, and the notes' code links were read
+    chapters = set(ROOT.glob("packages/*/notes/*.md"))
+    assert chapters and chapters <= set(report.files)
+    assert report.line_ranges > 0 and report.images > 0
+    assert elapsed < 5.0, f"the check took {elapsed:.1f} s; it must stay under 5 s"
+
+
+# ---- GitHub's heading slugs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("heading", "slug"),
+    [
+        ("What it must show", "what-it-must-show"),
+        ("6. The evidence", "6-the-evidence"),
+        # the em dash and the parentheses are dropped, the spaces around the dash both stay
+        ("1. Build — the plan (v2)", "1-build--the-plan-v2"),
+        ("01 — Automatic differentiation", "01--automatic-differentiation"),
+        ("`Tensor._make`", "tensor_make"),  # code keeps "_", drops "."
+        (
+            "Softmax, log-softmax and log-sum-exp, stably",
+            "softmax-log-softmax-and-log-sum-exp-stably",
+        ),
+        ("The `__init__` of a *Module*", "the-__init__-of-a-module"),
+        ("[Linked text](notes/x.md) and **bold**", "linked-text-and-bold"),
+        ("Über Größe: 2×2", "über-größe-22"),  # letters of any script stay; symbols go
+        ("Q&A / FAQ?", "qa--faq"),
+    ],
+)
+def test_slug_matches_github(heading, slug):
+    assert slugify(heading_text(heading)) == slug
+
+
+def test_repeated_headings_are_numbered_as_github_does():
+    text = "# Setup\n## Setup\n### Setup\n"
+    assert anchors(text) == {"setup", "setup-1", "setup-2"}
+    # a heading that already took "a-1" pushes the second repeat of "a" on to "a-2"
+    assert anchors("# a\n# a-1\n# a\n") == {"a", "a-1", "a-2"}
+
+
+def test_anchors_skip_fenced_headings_and_include_explicit_ids_and_setext():
+    text = (
+        "# Title #\n"
+        "```python\n# not a heading\n```\n"
+        '<a id="custom-spot"></a> <span name="named"></span>\n'
+        "Setext one\n==========\n"
+        "- a list item\n---\n"  # a rule after a list item is not a heading
+    )
+    assert anchors(text) == {"title", "custom-spot", "named", "setext-one"}
+
+
+def test_links_in_handles_titles_nesting_parentheses_references_html_and_code():
+    text = (
+        '[a](x.md "title") [b [nested]](y.md) [c](<z w.md>)\n'
+        "[d](f(1).md) ![e](img.png)\n"
+        "[f]: ref.md\n"
+        '<img src="fig.png" alt="x"> <a href="page.md#top">page</a>\n'
+        "`[in a span](no.md)` <!-- [in a comment](no.md) -->\n"
+        "~~~\n[in a fence](no.md)\n~~~\n"
+    )
+    got = [(link.line, link.target, link.image) for link in links_in(ROOT / "x.md", text)]
+    assert got == [
+        (1, "x.md", False),
+        (1, "y.md", False),
+        (1, "z w.md", False),
+        (2, "f(1).md", False),
+        (2, "img.png", True),
+        (3, "ref.md", False),
+        (4, "fig.png", True),
+        (4, "page.md#top", False),
+    ]
+    assert all(isinstance(link, Link) for link in links_in(ROOT / "x.md", text))
+
+
+# ---- a tiny repository that passes, then one defect at a time ----------------------------------
+
+FILES = {
+    "README.md": (
+        "# Demo\n[map](ECOSYSTEM.md) [root-relative](/packages/demo/src/demo/ops.py#L1)\n"
+        "[url](https://example.com/missing.md) [mail](mailto:a@b.c)\n"
+        "`[in code](missing_in_span.md)`\n"
+        "```\n[in a fence](missing_in_fence.md)\n```\n"
+    ),
+    "ECOSYSTEM.md": (
+        "# Ecosystem\n## Reading order\n"
+        "1. [01 — Ops](packages/demo/notes/01-ops.md)\n"
+        "2. [02 — Check](packages/demo/notes/02-check.md#the-check)\n"
+        "[post](blog/01-post.md) [package](packages/demo/)\n"
+    ),
+    "packages/demo/README.md": (
+        "# demo\n[01](notes/01-ops.md) [02](notes/02-check.md) [code](src/demo/)\n"
+        "[spaced](<src/demo/with space.py>) [encoded](src/demo/with%20space.py#L1)\n"
+    ),
+    "packages/demo/notes/01-ops.md": (
+        "# 01 — Ops\n"
+        "## The idea\n"
+        "See [the code](../src/demo/ops.py#L2-L5) and [line ten](../src/demo/ops.py#L10).\n"
+        "![loss](../experiments/results/loss.png)\n"
+        "## The idea\n"
+        "The second [idea](#the-idea-1); the [check](02-check.md#the-check).\n"
+        "## `Tensor._make`\n"
+        "[extra](../extra/more.md) [ref]\n"
+        "[ref]: ../experiments/run.py\n"
+        "```\n## Only in a fence\n```\n"
+    ),
+    "packages/demo/notes/02-check.md": (
+        "# 02 — Check\n## The check\nBack to [make](01-ops.md#tensor_make).\n"
+    ),
+    "packages/demo/extra/more.md": "# More\n[back](../notes/01-ops.md#the-idea)\n",
+    "packages/demo/src/demo/ops.py": "".join(f"line_{i} = {i}\n" for i in range(1, 11)),
+    "packages/demo/src/demo/with space.py": "x = 1\n",
+    "packages/demo/experiments/run.py": "print('run')\n",
+    "packages/demo/experiments/results/loss.png": "not really a PNG",
+    "packages/demo/experiments/results/acc.png": "not really a PNG",
+    "blog/01-post.md": (
+        "# A post\nFrom [the chapter](../packages/demo/notes/01-ops.md#the-idea) and\n"
+        "[its code](../packages/demo/src/demo/ops.py#L3):\n"
+        "![acc](../packages/demo/experiments/results/acc.png)\n"
+    ),
+}
+
+
+def build(root, files=FILES):
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_the_tiny_repository_passes(tmp_path):
+    report = check(build(tmp_path))
+    assert report.problems == []
+    # the transitive page (extra/more.md) is checked too, and the counts add up
+    assert tmp_path / "packages/demo/extra/more.md" in report.files
+    assert (report.line_ranges, report.images) == (5, 2)
+
+
+def edit(name, old, new):
+    """A defect: replace ``old`` (which must occur once) with ``new`` in file ``name``."""
+
+    def plant(root):
+        path = root / name
+        text = path.read_text(encoding="utf-8")
+        assert text.count(old) == 1, f"the fixture changed: {old!r} in {name}"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+
+    return plant
+
+
+def delete(name):
+    def plant(root):
+        (root / name).unlink()
+
+    return plant
+
+
+NOTES = "packages/demo/notes/01-ops.md"
+DEFECTS = {
+    "missing file": (
+        edit("blog/01-post.md", "demo/src/demo/ops.py#L3", "demo/src/demo/gone.py#L3"),
+        "blog/01-post.md:3",
+        "../packages/demo/src/demo/gone.py#L3",
+        "file or folder not found: packages/demo/src/demo/gone.py",
+    ),
+    "missing anchor": (
+        edit(NOTES, "02-check.md#the-check", "02-check.md#the-checks"),
+        f"{NOTES}:6",
+        "02-check.md#the-checks",
+        "no heading or id makes #the-checks in packages/demo/notes/02-check.md "
+        "(did you mean #the-check?)",
+    ),
+    "missing same-file anchor (a third repeat that does not exist)": (
+        edit(NOTES, "(#the-idea-1)", "(#the-idea-2)"),
+        f"{NOTES}:6",
+        "#the-idea-2",
+        "no heading or id makes #the-idea-2 in packages/demo/notes/01-ops.md",
+    ),
+    "anchor to a heading that is only inside a fence": (
+        edit("packages/demo/notes/02-check.md", "#tensor_make", "#only-in-a-fence"),
+        "packages/demo/notes/02-check.md:3",
+        "01-ops.md#only-in-a-fence",
+        "no heading or id makes #only-in-a-fence",
+    ),
+    "line range past the end": (
+        edit(NOTES, "ops.py#L2-L5", "ops.py#L2-L11"),
+        f"{NOTES}:3",
+        "../src/demo/ops.py#L2-L11",
+        "lines 2-11 are not within packages/demo/src/demo/ops.py's 10 lines",
+    ),
+    "single line past the end": (
+        edit(NOTES, "ops.py#L10", "ops.py#L11"),
+        f"{NOTES}:3",
+        "../src/demo/ops.py#L11",
+        "lines 11-11 are not within",
+    ),
+    "reversed line range": (
+        edit(NOTES, "ops.py#L2-L5", "ops.py#L5-L2"),
+        f"{NOTES}:3",
+        "../src/demo/ops.py#L5-L2",
+        "line range is reversed (L5-L2)",
+    ),
+    "line range on a folder": (
+        edit("packages/demo/README.md", "(src/demo/)", "(src/demo/#L1)"),
+        "packages/demo/README.md:2",
+        "src/demo/#L1",
+        "a line range needs a file, packages/demo/src/demo is a folder",
+    ),
+    "anchor on a source file": (
+        edit(NOTES, "ops.py#L10", "ops.py#line_10"),
+        f"{NOTES}:3",
+        "../src/demo/ops.py#line_10",
+        "#line_10 on a non-Markdown file",
+    ),
+    "missing figure": (
+        delete("packages/demo/experiments/results/loss.png"),
+        f"{NOTES}:4",
+        "../experiments/results/loss.png",
+        "image not found: packages/demo/experiments/results/loss.png",
+    ),
+    "missing reference-definition target": (
+        delete("packages/demo/experiments/run.py"),
+        f"{NOTES}:9",
+        "../experiments/run.py",
+        "file or folder not found: packages/demo/experiments/run.py",
+    ),
+    "broken link on a page reached only through links": (
+        edit("packages/demo/extra/more.md", "#the-idea", "#the-ideas"),
+        "packages/demo/extra/more.md:2",
+        "../notes/01-ops.md#the-ideas",
+        "no heading or id makes #the-ideas",
+    ),
+    "chapter not linked from its README": (
+        edit("packages/demo/README.md", "[02](notes/02-check.md) ", ""),
+        "packages/demo/README.md",
+        "",
+        "does not link the notes chapter packages/demo/notes/02-check.md",
+    ),
+    "chapter not linked from ECOSYSTEM": (
+        edit("ECOSYSTEM.md", "(packages/demo/notes/01-ops.md)", "(packages/demo/README.md)"),
+        "ECOSYSTEM.md",
+        "",
+        "does not link the notes chapter packages/demo/notes/01-ops.md",
+    ),
+    "link to localhost": (
+        edit("blog/01-post.md", "# A post\n", "# A post\n[live](http://localhost:8000/)\n"),
+        "blog/01-post.md:2",
+        "http://localhost:8000/",
+        "a URL on localhost only works on the writer's machine",
+    ),
+    "bare localhost URL in prose": (
+        edit("README.md", "# Demo\n", "# Demo\nServe it at http://127.0.0.1:8000 then.\n"),
+        "README.md:2",
+        "http://127.0.0.1:8000",
+        "a URL on localhost only works on the writer's machine",
+    ),
+    "link out of the repository": (
+        edit("ECOSYSTEM.md", "(blog/01-post.md)", "(../elsewhere.md)"),
+        "ECOSYSTEM.md:5",
+        "../elsewhere.md",
+        "points outside the repository",
+    ),
+}
+
+
+@pytest.mark.parametrize("defect", list(DEFECTS))
+def test_checker_reports_exactly_the_planted_defect(tmp_path, defect):
+    plant, where, link, what = DEFECTS[defect]
+    plant(build(tmp_path))
+    problems = check(tmp_path).problems
+    assert len(problems) == 1, "\n".join(str(problem) for problem in problems)
+    (problem,) = problems
+    assert (problem.where, problem.link) == (where, link), str(problem)
+    assert what in problem.what, str(problem)
+
+
+def test_all_problems_are_reported_together(tmp_path):
+    build(tmp_path)
+    for name in ("missing file", "reversed line range", "chapter not linked from ECOSYSTEM"):
+        DEFECTS[name][0](tmp_path)
+    report = check(tmp_path)
+    assert len(report.problems) == 3
+    assert str(report).count("\n  ") == 3  # one readable line each, under the summary
