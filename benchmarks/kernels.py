@@ -1,0 +1,248 @@
+"""Each kernel issue 9 rewrote, timed against the form it replaced, in one run.
+
+``step_time.py`` says how fast a whole training step is; this script says which change made it
+so. For every kernel the engine rewrote for speed, the *previous* form — the engine's own code
+before issue 9 (commit ``f11222a``), kept here as a baseline built from the same engine
+primitives — and today's engine op run forward and backward on the same float32 input at the
+size the benchmark models use. Each row records both median times, the speed-up, and the largest
+difference between the two forms' outputs and input gradients (they compute the same function,
+so it must be float32 round-off, not an error).
+
+    uv run python benchmarks/kernels.py [--smoke] [--repeats N] [--out DIR]
+
+One thread (``OPENBLAS_NUM_THREADS=1`` before NumPy loads). Writes ``results/kernels.json``.
+A development tool, run from the workspace (dev environment).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import scratchcore.nn.functional as F
+from scratchcore import Tensor
+from scratchcore.tensor import where
+from scratchcore.train import experiment_parser, seed_everything, write_results
+
+
+@dataclass(frozen=True)
+class Config:
+    repeats: int = 30
+    warmup: int = 3
+    scale: int = 1  # divides the batch sizes below (the smoke run uses a larger divisor)
+
+
+SMOKE = Config(repeats=2, warmup=1, scale=16)
+
+
+# --- the forms issue 9 replaced (the engine's code before it, as single ops) ---------------------
+
+
+def sigmoid_before(x: Tensor) -> Tensor:
+    """The engine's sigmoid before issue 9: ``exp(-log(1 + e^-a))`` through ``logaddexp``."""
+    out = np.exp(-np.logaddexp(0, -x.data)).astype(x.dtype, copy=False)
+    return Tensor._make(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid_before")
+
+
+def _erf_before(x: np.ndarray) -> np.ndarray:
+    """The engine's erf before issue 9: 50 series terms below 1.5, an 80-deep continued
+    fraction above, always in float64 (see ``nn/functional/erf.py`` at ``f11222a``)."""
+    z = np.abs(x.astype(np.float64))
+    small = z < 1.5
+    out = np.empty_like(z)
+    zs = z[small]
+    two_z2 = 2.0 * zs * zs
+    term, total = zs.copy(), zs.copy()
+    for n in range(1, 50):  # a loop over series terms, as the old code had it
+        term = term * two_z2 / (2 * n + 1)
+        total += term
+    out[small] = 2.0 / math.sqrt(math.pi) * np.exp(-zs * zs) * total
+    zl = z[~small]
+    tail = zl.copy()
+    for k in range(80, 0, -1):  # the continued fraction, bottom-up
+        tail = zl + (k / 2.0) / tail
+    out[~small] = 1.0 - np.exp(-zl * zl) / math.sqrt(math.pi) / tail
+    return (np.sign(x) * out).astype(x.dtype, copy=False)
+
+
+def gelu_before(x: Tensor) -> Tensor:
+    """The exact GELU ``x Phi(x)`` on the old erf."""
+    a = x.data
+    cdf = 0.5 * (1.0 + _erf_before(a / math.sqrt(2.0)))
+    slope = (cdf + a * np.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi)).astype(a.dtype)
+    return Tensor._make((a * cdf).astype(a.dtype), (x,), lambda g: (g * slope,), "gelu_before")
+
+
+def cross_entropy_before(logits: Tensor, target: np.ndarray) -> Tensor:
+    """Composed: a log-softmax node, then the negative log-likelihood of the picked classes."""
+    return F.nll_loss(logits.log_softmax(axis=1), target)
+
+
+def attention_before(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """Causal attention composed of engine ops, as ``scaled_dot_product_attention`` was: a
+    matmul, a scale, a (T, T) boolean mask broadcast into a ``where``, a softmax, a matmul —
+    five graph nodes, each keeping its (B, H, T, T) result for the backward pass."""
+    t = q.shape[-2]
+    scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+    mask = np.tril(np.ones((t, t), dtype=bool))
+    scores = where(mask, scores, np.array(-np.inf, dtype=scores.dtype))
+    return scores.softmax(axis=-1) @ v
+
+
+def embedding_before(weight: Tensor, idx: np.ndarray) -> Tensor:
+    """A row lookup whose backward scatters with ``np.add.at`` (unbuffered, element by element
+    inside NumPy: the slow path the issue names)."""
+
+    def backward(g):
+        grad = np.zeros_like(weight.data)
+        np.add.at(grad, idx.reshape(-1), g.reshape(-1, weight.shape[1]))
+        return (grad,)
+
+    return Tensor._make(weight.data[idx], (weight,), backward, "embedding_before")
+
+
+# --- the cases: (name, shape note, before, after, inputs) -----------------------------------------
+
+
+@dataclass
+class Case:
+    name: str
+    size: str
+    before: Callable[..., Tensor]
+    after: Callable[..., Tensor]
+    make_inputs: Callable[[], tuple[list[np.ndarray], tuple[Any, ...]]]  # (float inputs, extras)
+
+
+def cases(config: Config, rng: np.random.Generator) -> list[Case]:
+    s = config.scale
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    batch, time_steps, vocab, width, heads = 32 // min(s, 32) or 1, 128, 103, 128, 4
+    rows = batch * time_steps
+    return [
+        Case(
+            "sigmoid",
+            f"({batch}, 1024): the LSTM's gate block",
+            sigmoid_before,
+            lambda x: x.sigmoid(),
+            lambda: ([normal(batch, 1024) * 4], ()),
+        ),
+        Case(
+            "gelu (exact erf)",
+            f"({rows}, 512): the GPT's MLP activation",
+            gelu_before,
+            lambda x: F.gelu(x),
+            lambda: ([normal(rows, 4 * width)], ()),
+        ),
+        Case(
+            "cross_entropy",
+            f"({rows}, {vocab}): the language models' loss",
+            cross_entropy_before,
+            F.cross_entropy,
+            lambda: ([normal(rows, vocab)], (rng.integers(0, vocab, rows),)),
+        ),
+        Case(
+            "causal attention",
+            f"({batch}, {heads}, {time_steps}, {width // heads}): the GPT's attention",
+            attention_before,
+            lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+            lambda: ([normal(batch, heads, time_steps, width // heads) for _ in range(3)], ()),
+        ),
+        Case(
+            "embedding",
+            f"({vocab}, {width}) table, {rows} lookups: the GPT's token embedding",
+            lambda w, idx: embedding_before(w, idx),
+            lambda w, idx: F.embedding(Tensor(idx), w),
+            lambda: ([normal(vocab, width)], (rng.integers(0, vocab, (batch, time_steps)),)),
+        ),
+    ]
+
+
+def forward_backward(op: Callable[..., Tensor], arrays: list[np.ndarray], extras: tuple):
+    """One forward and backward pass; returns the output and the inputs' gradients."""
+    tensors = [Tensor(a, requires_grad=True) for a in arrays]
+    out = op(*tensors, *extras)
+    out.backward(np.ones_like(out.data))
+    return out.data, [t.grad for t in tensors]
+
+
+def median_seconds(fn: Callable[[], Any], warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):  # each call timed alone, on purpose
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(case: Case, config: Config) -> dict[str, Any]:
+    arrays, extras = case.make_inputs()
+    out_b, grads_b = forward_backward(case.before, arrays, extras)
+    out_a, grads_a = forward_backward(case.after, arrays, extras)
+    timed = {}
+    # Interleave the two forms, so that a busy neighbour slows both alike.
+    for name, op in (("before", case.before), ("after", case.after)) * 2:
+        t = median_seconds(lambda op=op: forward_backward(op, arrays, extras), 1, config.repeats)
+        timed.setdefault(name, []).append(t)
+    before_s, after_s = min(timed["before"]), min(timed["after"])
+    return {
+        "size": case.size,
+        "before_ms": 1e3 * before_s,
+        "after_ms": 1e3 * after_s,
+        "speedup": before_s / after_s,
+        "max_abs_diff_output": float(np.max(np.abs(out_a - out_b))),
+        "max_abs_diff_grad": max(
+            float(np.max(np.abs(a - b))) for a, b in zip(grads_a, grads_b, strict=True)
+        ),
+        "output_dtype": str(out_a.dtype),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = experiment_parser(__doc__, default_out=Path(__file__).parent / "results")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls (default 30)")
+    args = parser.parse_args(argv)
+    config = SMOKE if args.smoke else Config()
+    if args.repeats is not None:
+        if args.repeats < 1:
+            raise ValueError(f"kernels: --repeats must be >= 1; got {args.repeats}")
+        config = Config(args.repeats, config.warmup, config.scale)
+    seed_everything(args.seed)
+    rng = np.random.default_rng(args.seed)
+    start = time.perf_counter()
+    kernels = {case.name: measure(case, config) for case in cases(config, rng)}
+    print(f"{'kernel':<18} {'before ms':>10} {'after ms':>10} {'speed-up':>9}  size")
+    for name, k in kernels.items():
+        print(
+            f"{name:<18} {k['before_ms']:10.2f} {k['after_ms']:10.2f} "
+            f"{k['speedup']:8.1f}x  {k['size']}"
+        )
+    write_results(
+        args.out,
+        experiment="kernels",
+        package="benchmarks",
+        seed=args.seed,
+        config=asdict(config) | {"smoke": args.smoke, "before": "the engine at commit f11222a"},
+        metrics={"kernels": kernels},
+        wall_time_s=time.perf_counter() - start,
+    )
+    return kernels
+
+
+if __name__ == "__main__":
+    main()
