@@ -12,6 +12,7 @@ import time
 import pytest
 
 from checks.reading_path import ROOT, Link, anchors, check, heading_text, links_in, slugify
+from checks.tests.tiny_repo import build
 
 # ---- the repository itself ---------------------------------------------------------------------
 
@@ -98,58 +99,6 @@ def test_links_in_handles_titles_nesting_parentheses_references_html_and_code():
 
 
 # ---- a tiny repository that passes, then one defect at a time ----------------------------------
-
-FILES = {
-    "README.md": (
-        "# Demo\n[map](ECOSYSTEM.md) [root-relative](/packages/demo/src/demo/ops.py#L1)\n"
-        "[url](https://example.com/missing.md) [mail](mailto:a@b.c)\n"
-        "`[in code](missing_in_span.md)`\n"
-        "```\n[in a fence](missing_in_fence.md)\n```\n"
-    ),
-    "ECOSYSTEM.md": (
-        "# Ecosystem\n## Reading order\n"
-        "1. [01 — Ops](packages/demo/notes/01-ops.md)\n"
-        "2. [02 — Check](packages/demo/notes/02-check.md#the-check)\n"
-        "[post](blog/01-post.md) [package](packages/demo/)\n"
-    ),
-    "packages/demo/README.md": (
-        "# demo\n[01](notes/01-ops.md) [02](notes/02-check.md) [code](src/demo/)\n"
-        "[spaced](<src/demo/with space.py>) [encoded](src/demo/with%20space.py#L1)\n"
-    ),
-    "packages/demo/notes/01-ops.md": (
-        "# 01 — Ops\n"
-        "## The idea\n"
-        "See [the code](../src/demo/ops.py#L2-L5) and [line ten](../src/demo/ops.py#L10).\n"
-        "![loss](../experiments/results/loss.png)\n"
-        "## The idea\n"
-        "The second [idea](#the-idea-1); the [check](02-check.md#the-check).\n"
-        "## `Tensor._make`\n"
-        "[extra](../extra/more.md) [ref]\n"
-        "[ref]: ../experiments/run.py\n"
-        "```\n## Only in a fence\n```\n"
-    ),
-    "packages/demo/notes/02-check.md": (
-        "# 02 — Check\n## The check\nBack to [make](01-ops.md#tensor_make).\n"
-    ),
-    "packages/demo/extra/more.md": "# More\n[back](../notes/01-ops.md#the-idea)\n",
-    "packages/demo/src/demo/ops.py": "".join(f"line_{i} = {i}\n" for i in range(1, 11)),
-    "packages/demo/src/demo/with space.py": "x = 1\n",
-    "packages/demo/experiments/run.py": "print('run')\n",
-    "packages/demo/experiments/results/loss.png": "not really a PNG",
-    "packages/demo/experiments/results/acc.png": "not really a PNG",
-    "blog/01-post.md": (
-        "# A post\nFrom [the chapter](../packages/demo/notes/01-ops.md#the-idea) and\n"
-        "[its code](../packages/demo/src/demo/ops.py#L3):\n"
-        "![acc](../packages/demo/experiments/results/acc.png)\n"
-    ),
-}
-
-
-def build(root, files=FILES):
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text, encoding="utf-8")
-    return root
 
 
 def test_the_tiny_repository_passes(tmp_path):
