@@ -1,20 +1,45 @@
-"""Scaled dot-product attention. Notes: ``packages/scratchcore/notes/02-modules.md``.
+"""Scaled dot-product attention, fused. Notes: ``packages/scratchcore/notes/02-modules.md``.
 
 ``softmax(q k^T * scale + mask) v``: each query takes a weighted average of the values, weighted
-by how well it matches each key. Composed from engine ops (matmul, softmax, where), whose
-gradients are already checked; no hand-written backward is needed for stability because the
-softmax op is itself stable.
+by how well it matches each key. With ``S = scale q k^T + mask`` (..., L, S), ``P = softmax(S)``
+along the last axis, ``P' = P * keep / (1 - p)`` (dropout; ``P' = P`` without it) and the output
+``O = P' v``, the backward for an output gradient ``G = dL/dO`` is
+
+    dv = P'^T G,    dP = (G v^T) * keep / (1 - p),
+    dS = P * (dP - rowsum(dP * P)),    dq = scale dS k,    dk = scale dS^T q,
+
+and ``rowsum(dP * P) = sum_j P'_ij (G_i . v_j) = rowsum(G * O)``: an (..., L) sum over the output
+instead of one over the (..., L, S) scores (FlashAttention's trick). A float mask that requires
+grad gets ``dS`` (summed over the axes it was broadcast along).
+
+Why fused: composed from engine ops this is matmul, scale, where (a broadcast (..., L, S)
+boolean per call), softmax, dropout, matmul — six graph nodes, each holding an (..., L, S)
+array for its backward. Here the scores are scaled, masked, exponentiated and normalised in
+place in one buffer; the graph keeps only ``P`` (and the dropout mask) and ``O``.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from scratchcore.autograd import unbroadcast
 from scratchcore.nn.functional._util import as_tensor
-from scratchcore.nn.functional.dropout import dropout
-from scratchcore.tensor import Tensor, where
+from scratchcore.random import default_generator
+from scratchcore.tensor import Tensor
+
+
+@lru_cache(maxsize=16)
+def _causal_additive_mask(length: int, source: int, dtype: np.dtype) -> np.ndarray:
+    """(L, S): 0 where query ``i`` may see key ``j <= i`` (top-left aligned), ``-inf`` above.
+
+    Built once per shape and read-only, so adding it is one broadcast pass over the scores.
+    """
+    mask = np.where(np.tril(np.ones((length, source), dtype=bool)), 0.0, -np.inf).astype(dtype)
+    mask.setflags(write=False)
+    return mask
 
 
 def scaled_dot_product_attention(
@@ -32,8 +57,10 @@ def scaled_dot_product_attention(
     Output: (..., L, Ev); leading (batch, head) axes broadcast. ``scale`` defaults to
     ``1 / sqrt(E)``. ``attn_mask`` broadcasts to (..., L, S): a boolean mask says which
     positions may be attended (True = keep, PyTorch's convention); a float mask is added to the
-    scores. ``is_causal`` lets query ``i`` see keys ``0..i`` only (top-left aligned when
-    ``L != S``, as PyTorch). ``dropout_p`` drops attention weights (with ``rng``).
+    scores (and gets a gradient if it requires one). ``is_causal`` lets query ``i`` see keys
+    ``0..i`` only (top-left aligned when ``L != S``, as PyTorch). ``dropout_p`` drops attention
+    weights (with ``rng``, else the engine's generator), drawn exactly as ``F.dropout`` would.
+    A query that may attend to nothing gets a zero output (and zero gradients), as torch's SDPA.
     """
     q, k, v = as_tensor(query), as_tensor(key), as_tensor(value)
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
@@ -48,26 +75,78 @@ def scaled_dot_product_attention(
         )
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
-    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
-    scores = (q @ k.transpose(-2, -1)) * float(scale)  # (..., L, S)
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(
+            f"scaled_dot_product_attention: dropout_p must be in [0, 1]; got {dropout_p}"
+        )
+    scale = float(1.0 / np.sqrt(q.shape[-1]) if scale is None else scale)
     length, source = q.shape[-2], k.shape[-2]
+
+    # the scores, in one buffer that the softmax below overwrites in place
+    scores = q.data @ np.swapaxes(k.data, -1, -2)  # (..., L, S)
+    dtype = scores.dtype
+    scores *= dtype.type(scale)  # a NumPy scalar of the scores' dtype: float32 stays float32
+    mask_parent = None  # a float mask that wants its gradient
     if is_causal:
-        attn_mask = np.tril(np.ones((length, source), dtype=bool))
-    if attn_mask is not None:
+        scores += _causal_additive_mask(length, source, dtype)
+    elif attn_mask is not None:
         mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
         try:
-            np.broadcast_shapes(mask.shape, scores.shape)
+            shape = np.broadcast_shapes(mask.shape, scores.shape)
         except ValueError:
+            shape = None
+        if shape != scores.shape:
             raise ValueError(
                 f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not "
                 f"broadcast to the scores' shape {scores.shape}"
-            ) from None
-        if mask.dtype == np.bool_:
-            # -inf scores get weight exp(-inf) = 0 and, through where, no gradient
-            scores = where(mask, scores, np.array(-np.inf, dtype=scores.dtype))
+            )
+        if mask.dtype == np.bool_:  # made additive at the mask's own (small) shape
+            scores += np.where(mask, 0.0, -np.inf).astype(dtype)
         else:
-            scores = scores + as_tensor(attn_mask)
-    weights = scores.softmax(axis=-1)
+            scores += mask.astype(dtype, copy=False)
+            if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
+                mask_parent = attn_mask
+
+    # softmax along the keys, in place. A query that may see no key (a row of -inf) gets all
+    # weights 0, as torch's SDPA: its peak is taken as 0 and its sum of exps (0) as 1.
+    peak = scores.max(axis=-1, keepdims=True)
+    peak[peak == -np.inf] = 0
+    scores -= peak
+    probs = np.exp(scores, out=scores)
+    total = probs.sum(axis=-1, keepdims=True)
+    total[total == 0] = 1
+    probs /= total
+
+    kept = probs  # P' = P * keep / (1 - p): the weights the values are averaged with
+    drop = None  # the dropout mask scaled by 1 / (1 - p), as F.dropout builds it
     if dropout_p > 0:
-        weights = dropout(weights, dropout_p, training=True, rng=rng)
-    return weights @ v
+        rng = default_generator() if rng is None else rng
+        if dropout_p == 1.0:  # everything dropped (PyTorch's convention, no division by 0)
+            drop = np.zeros(probs.shape, dtype=dtype)
+        else:  # the same draws as F.dropout on the weights
+            drop = ((rng.random(probs.shape) >= dropout_p) / (1.0 - dropout_p)).astype(dtype)
+        kept = probs * drop
+    out = kept @ v.data  # (..., L, Ev)
+    parents = (q, k, v) if mask_parent is None else (q, k, v, mask_parent)
+
+    def backward(g):
+        grad_v = unbroadcast(np.swapaxes(kept, -1, -2) @ g, v.shape) if v.requires_grad else None
+        d_scores = g @ np.swapaxes(v.data, -1, -2)  # dP' (..., L, S), then dP, then dS in place
+        if drop is not None:
+            d_scores *= drop
+        row = (g * out).sum(axis=-1, keepdims=True)  # rowsum(dP * P) = rowsum(G * O)
+        d_scores -= row
+        d_scores *= probs
+        # the chain rule through S = scale q k^T; scaling the (..., L, E) products is cheaper
+        # than scaling dS
+        grad_q = grad_k = None
+        if q.requires_grad:
+            grad_q = unbroadcast((d_scores @ k.data) * dtype.type(scale), q.shape)
+        if k.requires_grad:
+            grad_k = (np.swapaxes(d_scores, -1, -2) @ q.data) * dtype.type(scale)
+            grad_k = unbroadcast(grad_k, k.shape)
+        if mask_parent is None:
+            return grad_q, grad_k, grad_v
+        return grad_q, grad_k, grad_v, unbroadcast(d_scores, mask_parent.shape)
+
+    return Tensor._make(out, parents, backward, "scaled_dot_product_attention")
