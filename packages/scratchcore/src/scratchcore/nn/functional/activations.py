@@ -16,7 +16,7 @@ import numpy as np
 
 from scratchcore.nn.functional._util import as_tensor
 from scratchcore.nn.functional.erf import erf
-from scratchcore.tensor import Tensor
+from scratchcore.tensor import Tensor, sigmoid_array
 
 # Python floats, not NumPy float64 scalars: under NumPy 2's promotion rules a float64 scalar
 # would silently turn a float32 activation into float64 work (and a float64 result).
@@ -84,7 +84,7 @@ def silu(x: Tensor) -> Tensor:
     """Sigmoid-weighted linear unit (swish) ``x * sigmoid(x)`` (any shape)."""
     x = as_tensor(x)
     a = x.data
-    s = np.exp(-np.logaddexp(0, -a))  # sigmoid without overflow
+    s = sigmoid_array(a)  # the engine's sigmoid: fast, float32 stays float32, accurate tails
     slope = s * (1 + a * (1 - s))  # d(x s)/dx = s + x s (1 - s)
 
     def backward(g):
