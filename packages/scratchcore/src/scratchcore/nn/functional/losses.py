@@ -33,6 +33,17 @@ def _class_targets(scores: Tensor, target: Any, op: str) -> np.ndarray:
     return t
 
 
+def _kept_targets(t: np.ndarray, n_classes: int, ignore_index: int, op: str):
+    """``(keep, safe_t)``: which targets count, and the targets with ignored ones pointing at
+    class 0 (to be weighted by 0), after checking every kept target names a class."""
+    keep = t != ignore_index
+    out_of_range = keep & ((t < 0) | (t >= n_classes))
+    if out_of_range.any():
+        bad = t[out_of_range][0]
+        raise IndexError(f"{op}: target {bad} is out of range for {n_classes} classes")
+    return keep, np.where(keep, t, 0)
+
+
 def nll_loss(
     input: Tensor,
     target: Any,
@@ -50,15 +61,12 @@ def nll_loss(
     logp = as_tensor(input)
     t = _class_targets(logp, target, "nll_loss")
     n_classes = logp.shape[1]
-    keep = t != ignore_index
-    if np.any((t[keep] < 0) | (t[keep] >= n_classes)):
-        bad = t[keep][(t[keep] < 0) | (t[keep] >= n_classes)][0]
-        raise IndexError(f"nll_loss: target {bad} is out of range for {n_classes} classes")
+    keep, safe_t = _kept_targets(t, n_classes, ignore_index, "nll_loss")
+    safe_t = safe_t[..., None]
     w = np.ones(n_classes, logp.dtype) if weight is None else as_tensor(weight).data
     if w.shape != (n_classes,):
         raise ValueError(f"nll_loss: weight must have shape ({n_classes},); got {w.shape}")
 
-    safe_t = np.where(keep, t, 0)[..., None]  # ignored entries point at class 0, weighted by 0
     moved = np.moveaxis(logp.data, 1, -1)  # (N, d..., C): the class axis last
     w_t = w[safe_t[..., 0]] * keep  # (N, d...)
     losses = -w_t * np.take_along_axis(moved, safe_t, axis=-1)[..., 0]
@@ -110,7 +118,6 @@ def cross_entropy(
             "cross_entropy: input must be (C,), (N, C) or (N, C, d1, ...); got a scalar"
         )
     n_classes = logits.shape[1]
-    logp = logits.log_softmax(axis=1)
     class_weight = None if weight is None else as_tensor(weight).data.astype(logits.dtype)
     if class_weight is not None and class_weight.shape != (n_classes,):
         raise ValueError(
@@ -126,7 +133,7 @@ def cross_entropy(
                 f"cross_entropy: probability targets must have the input's shape "
                 f"{logits.shape}; got {target_data.shape}"
             )
-        probs = as_tensor(target)
+        logp, probs = logits.log_softmax(axis=1), as_tensor(target)
         if label_smoothing > 0:
             probs = probs * (1 - label_smoothing) + label_smoothing / n_classes
         weighted = logp * probs if w_b is None else logp * probs * w_b
@@ -136,19 +143,85 @@ def cross_entropy(
         return reduce(losses, reduction)
 
     t = _class_targets(logits, target_data, "cross_entropy")  # errors name this op
-    nll = nll_loss(logp, t, class_weight, ignore_index, reduction)
-    if label_smoothing == 0:
-        return nll
-    keep = t != ignore_index
-    smooth = -(logp if w_b is None else logp * w_b).sum(axis=1) * keep  # (N, d...)
-    if reduction == "none":
-        smooth_reduced = smooth
-    elif reduction == "sum":
-        smooth_reduced = smooth.sum()
+    return _cross_entropy_indices(logits, t, class_weight, ignore_index, reduction, label_smoothing)
+
+
+def _cross_entropy_indices(
+    logits: Tensor,
+    t: np.ndarray,
+    class_weight: np.ndarray | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+) -> Tensor:
+    """Cross-entropy against class indices as one fused op: logits (N, C, d...) -> the loss.
+
+    Per element ``i`` with target ``y``, ``p = softmax(z_i)``, class weights ``w`` (all 1 by
+    default), ``eps = label_smoothing`` and ``keep_i = 0`` for an ignored target:
+
+        loss_i = keep_i [(1 - eps) w_y (-log p_y) + (eps / C) sum_c w_c (-log p_c)]
+
+    Since ``d(-log p_c)/dz = p - e_c`` (``e_c`` the one-hot of ``c``), the backward is
+
+        dL/dz_i = s_i [a_i p - (1 - eps) w_y e_y - (eps / C) w],
+        a_i = (1 - eps) w_y + (eps / C) sum_c w_c,
+
+    with ``s_i`` the upstream gradient times ``keep_i`` (divided by ``sum_i keep_i w_y`` for the
+    mean): without weights or smoothing, ``s_i (p - e_y)``. Why fused: composed, this is
+    log_softmax -> gather -> weight -> mean (plus a second branch for smoothing), each node
+    holding an (N, C) array; here one pass makes ``p`` and the graph keeps only it.
+    """
+    n_classes = logits.shape[1]
+    keep, safe_t = _kept_targets(t, n_classes, ignore_index, "cross_entropy")
+    keep, safe_t = keep.reshape(-1), safe_t.reshape(-1)  # (M,), M = N * d1 * ...
+    flat = np.moveaxis(logits.data, 1, -1).reshape(-1, n_classes)  # (M, C): classes last
+    rows = np.arange(flat.shape[0])
+    eps = label_smoothing
+
+    shifted = flat - flat.max(axis=1, keepdims=True)  # log p = shifted - log(sum exp(shifted))
+    picked = shifted[rows, safe_t]  # (M,)
+    if class_weight is None:
+        w_y = keep.astype(flat.dtype)  # w_y * keep_i
+        weight_total = float(n_classes)  # sum_c w_c
+        smooth = shifted.sum(axis=1) if eps else None  # sum_c w_c shifted_c
     else:
-        total = float(keep.sum() if weight is None else class_weight[t[keep]].sum())
-        smooth_reduced = smooth.sum() / total
-    return nll * (1 - label_smoothing) + smooth_reduced * (label_smoothing / n_classes)
+        w_y = class_weight[safe_t] * keep
+        weight_total = float(class_weight.sum())
+        smooth = shifted @ class_weight if eps else None
+    probs = np.exp(shifted, out=shifted)  # the buffer becomes p, the one array kept
+    total = probs.sum(axis=1)
+    probs /= total[:, None]
+    log_total = np.log(total)
+    losses = (1 - eps) * w_y * (log_total - picked)  # -log p_y = log_total - shifted_y
+    if eps:
+        losses += (eps / n_classes) * keep * (weight_total * log_total - smooth)
+
+    if reduction == "none":
+        out, denominator = losses.reshape(t.shape), None
+    elif reduction == "sum":
+        out, denominator = losses.sum(), None
+    else:  # a weighted mean; all targets ignored gives 0/0 = nan, as PyTorch
+        denominator = w_y.sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = losses.sum() / denominator
+
+    def backward(g):
+        s = keep * (np.reshape(g, -1) if reduction == "none" else g)  # (M,) or a scalar
+        if denominator is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                s = s / denominator
+        s = np.broadcast_to(s, keep.shape).astype(flat.dtype)
+        w_y_unkept = 1.0 if class_weight is None else class_weight[safe_t]
+        a = (1 - eps) * w_y_unkept + (eps / n_classes) * weight_total
+        grad = probs * (s * a)[:, None]
+        grad[rows, safe_t] -= s * ((1 - eps) * w_y_unkept)
+        if eps:
+            w = 1.0 if class_weight is None else class_weight
+            grad -= (s * (eps / n_classes))[:, None] * w
+        moved_shape = (*t.shape, n_classes)  # (N, d..., C): the class axis back to 1
+        return (np.moveaxis(grad.reshape(moved_shape), -1, 1),)
+
+    return Tensor._make(np.asarray(out, dtype=logits.dtype), (logits,), backward, "cross_entropy")
 
 
 def _softplus(x: Tensor) -> Tensor:
