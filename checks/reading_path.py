@@ -20,6 +20,12 @@ HTML comments are code or hidden text, not links, and are skipped):
   Markdown file under GitHub's slug rules (:func:`slugify`, :func:`anchors`) or an explicit
   ``id=``/``name=`` anchor; on a folder, the anchor is looked up in its ``README.md``;
 - every line fragment (``#L10``, ``#L10-L40``) names lines that exist, in order, in a file;
+- a line range into a Python file whose link text names code (``[`Tensor._make`](...#L118-L129)``,
+  :func:`named_code`) still points at that code: the name occurs in the lines, or names a
+  ``def``/``class`` around them; and a range that holds the named definition starts cleanly (at
+  it, its decorators or comments, or a whole definition before it) rather than partway through
+  the code above. Ranges that stay inside the file but slid when code above them changed are
+  the commonest broken link of all, and only this catches them;
 - every embedded image exists (reported as a missing image, so a missing figure reads as one);
 - every notes chapter ``packages/<pkg>/notes/*.md`` is linked directly from its package's
   ``README.md`` and from ``ECOSYSTEM.md``;
@@ -60,7 +66,7 @@ HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 # [text](target "optional title") and ![alt](target); the target may be wrapped in <...>, and
 # may hold one level of balanced parentheses (f(1).md), as CommonMark allows.
 INLINE = re.compile(
-    r"(!?)\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*(<[^>]*>|[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)"
+    r"(!?)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(\s*(<[^>]*>|[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)"
 )
 REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)", re.MULTILINE)
 HTML_LINK = re.compile(r"<(a|img)\b[^>]*?\s(href|src)\s*=\s*[\"']([^\"']*)[\"']", re.IGNORECASE)
@@ -70,6 +76,10 @@ LOCAL_HOST = re.compile(r"^https?://(?:localhost|127\.0\.0\.1|0\.0\.0\.0)\b", re
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 LINE_FRAGMENT = re.compile(r"^L(\d+)(?:C\d+)?(?:-L(\d+)(?:C\d+)?)?$")
 ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+# a code span naming Python code in a link's text: `name`, `Class.method`, `f(x)`
+NAMED_CODE = re.compile(r"`([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?:\([^`]*\))?`")
+FILE_NAME = re.compile(r"\.(py|json|md|png|toml|txt|csv|gz)$")
+DEFINITION = re.compile(r"^(\s*)(?:async\s+)?(?:def|class)\s+(\w+)")
 SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 NOT_A_PARAGRAPH = re.compile(r"^\s*$|^ {0,3}(#|>|\||[-*+] |\d+[.)] )")
 
@@ -103,27 +113,31 @@ def blank_code(text: str, spans: bool = True) -> str:
 
 @dataclass(frozen=True)
 class Link:
-    """One link written in a Markdown file: where it is, what it points at, whether an image."""
+    """One link written in a Markdown file: where, what it points at, whether an image, and its
+    text as written (code spans kept: ``[`Tensor._make`](...)`` names the code it points at)."""
 
     source: Path
     line: int
     target: str
     image: bool = False
+    text: str = ""
 
 
 def links_in(source: Path, text: str) -> list[Link]:
     """Every link of Markdown ``text`` (written in ``source``), code excluded, in reading order."""
-    text = blank_code(text)
+    original, text = text, blank_code(text)
     found = []
 
     def line_of(offset: int) -> int:
         return text.count("\n", 0, offset) + 1
 
     for match in INLINE.finditer(text):
-        target = match.group(2).strip()
+        target = match.group(3).strip()
         if target.startswith("<") and target.endswith(">"):
             target = target[1:-1].strip()
-        found.append(Link(source, line_of(match.start()), target, image=match.group(1) == "!"))
+        label = original[match.start(2) : match.end(2)]  # blanking kept offsets: same place
+        image = match.group(1) == "!"
+        found.append(Link(source, line_of(match.start()), target, image=image, text=label))
     for match in REFERENCE.finditer(text):
         target = match.group(1).strip().removeprefix("<").removesuffix(">")
         found.append(Link(source, line_of(match.start()), target))
@@ -134,6 +148,40 @@ def links_in(source: Path, text: str) -> list[Link]:
 
 
 # ---- headings and their anchors ---------------------------------------------------------------
+
+
+def named_code(link_text: str) -> list[str]:
+    """The Python names a link's text claims to point at: ``[`Tensor._make`](...)`` -> _make.
+
+    Only code spans that are a (dotted) name, perhaps called, count; file names do not.
+    """
+    names = []
+    for match in NAMED_CODE.finditer(link_text):
+        if not FILE_NAME.search(match.group(1)):
+            names.append(match.group(1).rsplit(".", 1)[-1])
+    return names
+
+
+def enclosing_definitions(lines: list[str], start: int) -> list[str]:
+    """Names of the ``def``/``class`` blocks that contain line ``start`` (1-based) of ``lines``.
+
+    Walks up from ``start``: each definition less indented than everything seen so far opens a
+    block around it (a method, then its class, ...). A loop on purpose: it stops at column 0.
+    """
+    body = [line for line in lines[start - 1 :] if line.strip()][:1]
+    indent = len(body[0]) - len(body[0].lstrip()) if body else 0
+    names = []
+    for line in reversed(lines[: start - 1]):
+        definition = DEFINITION.match(line)
+        if definition and len(definition.group(1)) < indent:
+            names.append(definition.group(2))
+            indent = len(definition.group(1))
+        elif line.strip() and not line[0].isspace() and indent > 0:
+            if not line.lstrip().startswith(("@", "#", ")", "]")):
+                break  # module-level code that is not a definition: nothing further encloses
+        if indent == 0:
+            break
+    return names
 
 
 def heading_text(markdown: str) -> str:
@@ -229,13 +277,15 @@ class Report:
     links: int = 0
     anchors: int = 0
     line_ranges: int = 0
+    code_names: int = 0
     images: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     def __str__(self) -> str:
         summary = (
             f"{len(self.files)} Markdown files: {self.links} relative links, {self.anchors} "
-            f"anchors, {self.line_ranges} line ranges, {self.images} images checked; "
+            f"anchors, {self.line_ranges} line ranges (naming {self.code_names} pieces of code), "
+            f"{self.images} images checked; "
             f"{len(self.problems)} problems"
         )
         return "\n".join([summary, *(f"  {problem}" for problem in self.problems)])
@@ -335,20 +385,64 @@ class Checker:
         lines = LINE_FRAGMENT.match(fragment)
         if lines:
             report.line_ranges += 1
-            self.check_lines(resolved, int(lines[1]), int(lines[2] or lines[1]), problem)
+            start, end = int(lines[1]), int(lines[2] or lines[1])
+            if self.check_lines(resolved, start, end, problem) and resolved.suffix == ".py":
+                report.code_names += self.check_named_code(link, resolved, start, end, problem)
         else:
             report.anchors += 1
             self.check_anchor(resolved, fragment, problem)
 
-    def check_lines(self, path: Path, start: int, end: int, problem) -> None:
+    def check_lines(self, path: Path, start: int, end: int, problem) -> bool:
+        """Report a line range that is not in ``path``; True if the range is fine."""
         if not path.is_file():
             problem(f"a line range needs a file, {self.relative(path)} is a folder")
         elif start > end:
             problem(f"line range is reversed (L{start}-L{end})")
         else:
             count = len(self.text(path).splitlines())
-            if not 1 <= start <= end <= count:
-                problem(f"lines {start}-{end} are not within {self.relative(path)}'s {count} lines")
+            if 1 <= start <= end <= count:
+                return True
+            problem(f"lines {start}-{end} are not within {self.relative(path)}'s {count} lines")
+        return False
+
+    def check_named_code(self, link: Link, path: Path, start: int, end: int, problem) -> int:
+        """The code a link's text names must be in the lines it links (or the def around them).
+
+        Line ranges drift when the code above them changes; a range still inside the file then
+        points at the wrong lines. ``[`sum`](tensor.py#L435-L442)`` claims ``sum`` is there.
+        Returns how many names were checked.
+        """
+        lines = self.text(path).splitlines()
+        shown = "\n".join(lines[start - 1 : end])
+        around = enclosing_definitions(lines, start)
+        names = named_code(link.text)
+        for name in names:
+            if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", shown) or name in around:
+                continue
+            defines = re.compile(rf"^\s*((async\s+)?(def|class)\s+)?{re.escape(name)}\b\s*[(:=]")
+            defined = [i + 1 for i, line in enumerate(lines) if defines.match(line)]
+            hint = f"; `{name}` is defined at line {defined[0]}" if defined else ""
+            problem(
+                f"`{name}` is not in lines {start}-{end} of {self.relative(path)}, nor in a "
+                f"definition around them: the range has drifted{hint}"
+            )
+        # a range that holds the definition of a name it shows must start cleanly: at that
+        # definition, its decorators or comments, or an earlier whole definition (a helper) —
+        # not partway through the code above it
+        for i in range(start - 1, end):  # a loop over the range's lines on purpose
+            definition = DEFINITION.match(lines[i])
+            if definition and definition.group(2) in names:
+                first = next(line for line in lines[start - 1 : i + 1] if line.strip())
+                indent = len(first) - len(first.lstrip())
+                clean = DEFINITION.match(first) or first.lstrip().startswith(("@", "#"))
+                if not clean or indent > len(definition.group(1)):
+                    problem(
+                        f"lines {start}-{end} of {self.relative(path)} start partway through "
+                        f"the code above `{definition.group(2)}` (line {i + 1}): the range has "
+                        "drifted"
+                    )
+                break
+        return len(names)
 
     def check_anchor(self, path: Path, anchor: str, problem) -> None:
         page = path / "README.md" if path.is_dir() else path

@@ -3,8 +3,9 @@
 One package (``demo``) with a README, two notes chapters, source files, an experiment and its
 figures; a blog post; ECOSYSTEM.md (with empty chapter-map markers) and a root README. It
 exercises the look-alikes that must pass: a repeated heading's ``-1`` anchor, a heading made of
-code, a root-relative link, a folder link, a file name with a space, a reference definition,
-links inside code and URLs, and a page reached only by following a link (``extra/more.md``).
+code, a root-relative link, a folder link, a file name with a space, a reference definition, a
+code name found in the lines it links (or in the ``def`` around them), links inside code, URLs,
+and a page reached only by following a link (``extra/more.md``).
 """
 
 from __future__ import annotations
@@ -43,12 +44,21 @@ FILES = {
         "[extra](../extra/more.md) [ref] [numbers](../experiments/results/run.json)\n"
         "[ref]: ../experiments/run.py\n"
         "```\n## Only in a fence\n```\n"
+        "[`line_3`](../src/demo/ops.py#L3), [`Model.forward`](../src/demo/model.py#L4-L5) in\n"
+        "[`Model`](../src/demo/model.py#L1-L5)\n"
     ),
     "packages/demo/notes/02-check.md": (
         "# 02 — Check\n## The check\nBack to [make](01-ops.md#tensor_make).\n"
     ),
     "packages/demo/extra/more.md": "# More\n[back](../notes/01-ops.md#the-idea)\n",
     "packages/demo/src/demo/ops.py": "".join(f"line_{i} = {i}\n" for i in range(1, 11)),
+    "packages/demo/src/demo/model.py": (
+        "class Model:\n"
+        "    def forward(self, x):\n"
+        "        # the body\n"
+        "        y = x + 1\n"
+        "        return y\n"
+    ),
     "packages/demo/src/demo/with space.py": "x = 1\n",
     "packages/demo/experiments/run.py": "print('run')\n",
     "packages/demo/experiments/results/run.json": "{}\n",
