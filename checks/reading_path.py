@@ -25,7 +25,8 @@ HTML comments are code or hidden text, not links, and are skipped):
   ``def``/``class`` around them; and a range that holds the named definition starts cleanly (at
   it, its decorators or comments, or a whole definition before it) rather than partway through
   the code above. Ranges that stay inside the file but slid when code above them changed are
-  the commonest broken link of all, and only this catches them;
+  the commonest broken link of all, and only this catches them; a link whose text *is* a line
+  range ("[lines 82–88](...#L82-L88)") says the same lines as its fragment;
 - every embedded image exists (reported as a missing image, so a missing figure reads as one);
 - every notes chapter ``packages/<pkg>/notes/*.md`` is linked directly from its package's
   ``README.md`` and from ``ECOSYSTEM.md``;
@@ -78,6 +79,8 @@ LINE_FRAGMENT = re.compile(r"^L(\d+)(?:C\d+)?(?:-L(\d+)(?:C\d+)?)?$")
 ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 # a code span naming Python code in a link's text: `name`, `Class.method`, `f(x)`
 NAMED_CODE = re.compile(r"`([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?:\([^`]*\))?`")
+# a link whose text is a line range ("lines 82-88", "L148-L153", "106") must say the fragment's
+LINES_IN_TEXT = re.compile(r"^\s*(?:lines?\s+|L)?(\d+)(?:\s*[–-]\s*L?(\d+))?\s*$")
 FILE_NAME = re.compile(r"\.(py|json|md|png|toml|txt|csv|gz)$")
 DEFINITION = re.compile(r"^(\s*)(?:async\s+)?(?:def|class)\s+(\w+)")
 SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
@@ -386,6 +389,9 @@ class Checker:
         if lines:
             report.line_ranges += 1
             start, end = int(lines[1]), int(lines[2] or lines[1])
+            said = LINES_IN_TEXT.match(link.text)
+            if said and (int(said[1]), int(said[2] or said[1])) != (start, end):
+                problem(f"the text says {link.text.strip()!r} but the link goes to L{start}-L{end}")
             if self.check_lines(resolved, start, end, problem) and resolved.suffix == ".py":
                 report.code_names += self.check_named_code(link, resolved, start, end, problem)
         else:

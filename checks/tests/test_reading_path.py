@@ -244,6 +244,12 @@ DEFECTS = {
         "lines 1-5 of packages/demo/src/demo/model.py start partway through the code above "
         "`Model` (line 4): the range has drifted",
     ),
+    "link text naming other lines than the fragment": (
+        edit(NOTES, "[line ten](../src/demo/ops.py#L10)", "[lines 9–10](../src/demo/ops.py#L10)"),
+        f"{NOTES}:3",
+        "../src/demo/ops.py#L10",
+        "the text says 'lines 9–10' but the link goes to L10-L10",
+    ),
     "missing figure": (
         delete("packages/demo/experiments/results/loss.png"),
         f"{NOTES}:4",
