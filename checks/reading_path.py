@@ -29,7 +29,7 @@ HTML comments are code or hidden text, not links, and are skipped):
   range ("[lines 82–88](...#L82-L88)") says the same lines as its fragment;
 - every embedded image exists (reported as a missing image, so a missing figure reads as one);
 - every notes chapter ``packages/<pkg>/notes/*.md`` is linked directly from its package's
-  ``README.md`` and from ``ECOSYSTEM.md``;
+  ``README.md`` and from ``ECOSYSTEM.md``, and every blog post from ``blog/README.md``;
 - external URLs (``https:``, ``mailto:``, ...) are not fetched (this runs offline), but a link or
   bare URL to ``localhost``/``127.0.0.1``/``0.0.0.0`` is flagged: it only works on the writer's
   machine.
@@ -474,23 +474,28 @@ class Checker:
 
     # -- chapters reachable from their README and from ECOSYSTEM.md
 
-    def check_chapters(self, report: Report) -> None:
+    def check_indexes(self, report: Report) -> None:
+        """Each notes chapter is linked from its package's README and from ECOSYSTEM.md; each
+        blog post from the blog's index, ``blog/README.md``."""
         ecosystem = self.root / "ECOSYSTEM.md"
-        for chapter in sorted(self.root.glob(CHAPTERS)):
-            chapter = chapter.resolve()
-            readme = chapter.parent.parent / "README.md"
-            for index in (readme, ecosystem):
-                linked = index.is_file() and any(
-                    self.resolve(link) == chapter for link in self.links(index)
-                )
-                if not linked:
-                    report.problems.append(
-                        Problem(
-                            self.relative(index),
-                            "",
-                            f"does not link the notes chapter {self.relative(chapter)}",
-                        )
-                    )
+        wanted = [  # (page, the index that must link it, what the page is)
+            (chapter.resolve(), index, "notes chapter")
+            for chapter in sorted(self.root.glob(CHAPTERS))
+            for index in (chapter.parent.parent / "README.md", ecosystem)
+        ]
+        blog_index = self.root / "blog" / "README.md"
+        wanted += [
+            (post.resolve(), blog_index, "blog post")
+            for post in sorted(self.root.glob("blog/**/*.md"))
+            if post.resolve() != blog_index.resolve()
+        ]
+        for page, index, kind in wanted:
+            linked = index.is_file() and any(
+                self.resolve(link) == page for link in self.links(index)
+            )
+            if not linked:
+                what = f"does not link the {kind} {self.relative(page)}"
+                report.problems.append(Problem(self.relative(index), "", what))
 
     # -- everything
 
@@ -500,7 +505,7 @@ class Checker:
             for link in self.links(path):
                 self.check_link(link, report)
             self.check_bare_urls(path, report)
-        self.check_chapters(report)
+        self.check_indexes(report)
         return report
 
 

@@ -280,6 +280,12 @@ DEFECTS = {
         "",
         "does not link the notes chapter packages/demo/notes/01-ops.md",
     ),
+    "post not in the blog index": (
+        edit("blog/README.md", "[A post](01-post.md)", "A post"),
+        "blog/README.md",
+        "",
+        "does not link the blog post blog/01-post.md",
+    ),
     "link to localhost": (
         edit("blog/01-post.md", "# A post\n", "# A post\n[live](http://localhost:8000/)\n"),
         "blog/01-post.md:2",

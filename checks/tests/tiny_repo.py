@@ -64,6 +64,7 @@ FILES = {
     "packages/demo/experiments/results/run.json": "{}\n",
     "packages/demo/experiments/results/loss.png": "not really a PNG",
     "packages/demo/experiments/results/acc.png": "not really a PNG",
+    "blog/README.md": "# Blog\n[A post](01-post.md)\n",
     "blog/01-post.md": (
         "# A post\nFrom [the chapter](../packages/demo/notes/01-ops.md#the-idea) and\n"
         "[its code](../packages/demo/src/demo/ops.py#L3):\n"
