@@ -27,7 +27,8 @@ HTML comments are code or hidden text, not links, and are skipped):
   the code above. Ranges that stay inside the file but slid when code above them changed are
   the commonest broken link of all, and only this catches them; a link whose text *is* a line
   range ("[lines 82–88](...#L82-L88)") says the same lines as its fragment;
-- every embedded image exists (reported as a missing image, so a missing figure reads as one);
+- every embedded image exists (reported as a missing image, so a missing figure reads as one)
+  and is a file of the repository, not a URL (the project is read offline);
 - every notes chapter ``packages/<pkg>/notes/*.md`` is linked directly from its package's
   ``README.md`` and from ``ECOSYSTEM.md``, and every blog post from ``blog/README.md``;
 - external URLs (``https:``, ``mailto:``, ...) are not fetched (this runs offline), but a link or
@@ -368,6 +369,8 @@ class Checker:
         if SCHEME.match(link.target):
             if LOCAL_HOST.match(link.target):
                 problem("a URL on localhost only works on the writer's machine")
+            elif link.image:
+                problem("an embedded image must be a committed file, not a URL (offline readers)")
             return
         if not link.target:
             problem("empty link target")

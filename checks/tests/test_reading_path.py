@@ -280,6 +280,16 @@ DEFECTS = {
         "",
         "does not link the notes chapter packages/demo/notes/01-ops.md",
     ),
+    "image from the web": (
+        edit(
+            "blog/01-post.md",
+            "![acc](../packages",
+            "![web](https://example.com/a.png) ![acc](../packages",
+        ),
+        "blog/01-post.md:4",
+        "https://example.com/a.png",
+        "an embedded image must be a committed file, not a URL",
+    ),
     "post not in the blog index": (
         edit("blog/README.md", "[A post](01-post.md)", "A post"),
         "blog/README.md",
