@@ -31,8 +31,11 @@ def test_repository_reading_path_is_intact():
     start = time.process_time()  # CPU time: what the check costs, whatever else the machine runs
     report = check(ROOT)
     elapsed = time.process_time() - start
-    assert not report.problems, "the reading path is broken:\n" + "\n".join(
-        str(problem) for problem in report.problems
+    assert not report.problems, (
+        "the reading path is broken:\n"
+        + "\n".join(str(problem) for problem in report.problems)
+        + "\n(ranges that drifted after an edit to the code: "
+        "`uv run python -m checks.move_ranges <code file> --since <revision before> --write`)"
     )
     # it really looked: every chapter is among the files, and the notes' code links were read
     chapters = set(ROOT.glob("packages/*/notes/*.md"))
