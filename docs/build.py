@@ -1,7 +1,8 @@
 """Build ScratchMind's website: the notes, the package READMEs and the blog, as one static site.
 
-    uv run python docs/build.py              # writes docs/_site/ (serve: python -m http.server -d docs/_site)
-    uv run python docs/build.py --out DIR    # anywhere else
+    uv run python docs/build.py              # writes docs/_site/
+    uv run python docs/build.py --out DIR    # or anywhere else
+    python -m http.server -d docs/_site      # then read it at http://127.0.0.1:8000
 
 The Markdown stays where it is written (ECOSYSTEM.md, packages/*/README.md, packages/*/notes/,
 blog/). Building is three steps, each a function below, readable top to bottom:
@@ -285,7 +286,8 @@ def source_page(repo: Path, repo_path: str) -> str:
     path = repo / repo_path
     title = f"# `{repo_path}`\n\n"
     if path.is_file():
-        meta = {"source": str(path), "search": {"exclude": True}}  # code stays out of search
+        # Code stays out of the search index, and the code gets the width of the table of contents.
+        meta = {"source": str(path), "search": {"exclude": True}, "hide": ["toc"]}
         return f"---\n{yaml.safe_dump(meta)}---\n\n{title}"
     here = posixpath.dirname(code_page(repo_path))
     entries = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix != ".pyc")
