@@ -1,7 +1,8 @@
 """Embedding lookup. Notes: ``packages/scratchcore/notes/02-modules.md``.
 
 Looking up row ``i`` of a table is multiplying a one-hot vector by it, so the table's gradient is
-the output gradient *added* into the looked-up rows — a row used twice gets both contributions.
+the output gradient *added* into the looked-up rows — a row used twice gets both contributions
+(a sum over each run of equal indices, once the indices are sorted).
 """
 
 from __future__ import annotations
@@ -33,8 +34,16 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
 
     def backward(g):
         grad = np.zeros_like(weight.data)
-        # add.at, not fancy assignment: assignment would keep only one of repeated indices
-        np.add.at(grad, idx.reshape(-1), g.reshape(-1, weight.shape[1]))
+        flat = idx.reshape(-1)
+        if flat.size:
+            # Sort the indices so that equal ones sit in runs, then sum each run of rows of g
+            # with one reduceat: np.add.at, the obvious scatter-add, is ~4x slower (it adds one
+            # row at a time), and a one-hot matmul costs O(num_embeddings) per index.
+            order = np.argsort(flat, kind="stable")
+            sorted_idx = flat[order]
+            starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
+            rows = g.reshape(-1, weight.shape[1])[order]  # grouped by the index they came from
+            grad[sorted_idx[starts]] = np.add.reduceat(rows, starts, axis=0)
         if padding_idx is not None:
             grad[padding_idx] = 0
         return (grad,)
