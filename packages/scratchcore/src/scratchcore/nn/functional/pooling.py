@@ -73,25 +73,32 @@ def _max_pool_tiles(x: Tensor, kernel: tuple[int, int]) -> Tensor:
 
     The common 2x2, stride-2 case. Windows that do not overlap are a *reshape* of the image,
     ``(N, C, H_out, kh, W_out, kw)``, so no sliding-window view is needed, and the gradient goes
-    back by the inverse reshape instead of ``col2im``'s scatter. Rows/columns beyond the last
-    whole window are never read; their gradient is zero.
+    back through the same reshape of a zero image instead of ``col2im``'s scatter. Rows/columns
+    beyond the last whole window are never read; their gradient is zero.
     """
     (kh, kw), (n, c, h, w) = kernel, x.shape
     h_out, w_out = h // kh, w // kw
     tiles = x.data[:, :, : h_out * kh, : w_out * kw].reshape(n, c, h_out, kh, w_out, kw)
-    # one copy with the window axis first: (kh*kw, N, C, H_out, W_out); reducing over a leading
-    # axis compares whole slabs elementwise, far faster than many short rows
-    stack = np.ascontiguousarray(tiles.transpose(3, 5, 0, 1, 2, 4)).reshape(
-        kh * kw, n, c, h_out, w_out
-    )
-    winner = stack.argmax(axis=0)  # argmax returns the first of equal maxima
-    out = stack.max(axis=0)
+    offsets = [tiles[:, :, :, i, :, j] for i in range(kh) for j in range(kw)]  # row-major views
+    # A running max over the kh*kw offsets, remembering which one won: elementwise passes over
+    # (N, C, H_out, W_out), several times faster than an argmax over a window axis. Strictly
+    # greater replaces, so at a tie the earlier offset keeps it (PyTorch's CPU rule).
+    out = offsets[0].copy()
+    winner = np.zeros(out.shape, dtype=np.min_scalar_type(kh * kw - 1))  # the winning offset
+    better = np.empty(out.shape, dtype=bool)
+    for k in range(1, kh * kw):  # a loop over kernel offsets, not pixels
+        np.greater(offsets[k], out, out=better)
+        np.maximum(out, offsets[k], out=out)
+        winner *= ~better  # winner = k where better: arithmetic, as masked assignment is slow
+        winner += better * winner.dtype.type(k)
 
     def backward(g):
-        d_stack = (np.arange(kh * kw).reshape(-1, 1, 1, 1, 1) == winner) * g  # one-hot * g
-        d_tiles = d_stack.reshape(kh, kw, n, c, h_out, w_out).transpose(2, 3, 4, 0, 5, 1)
-        d_x = np.zeros(x.shape, dtype=d_stack.dtype)
-        d_x[:, :, : h_out * kh, : w_out * kw] = d_tiles.reshape(n, c, h_out * kh, w_out * kw)
+        # each offset's gradient written straight into its strided slots of d_x
+        d_x = np.zeros(x.shape, dtype=g.dtype)
+        d_tiles = d_x[:, :, : h_out * kh, : w_out * kw].reshape(n, c, h_out, kh, w_out, kw)
+        for i in range(kh):  # kernel offsets again
+            for j in range(kw):
+                np.multiply(g, winner == i * kw + j, out=d_tiles[:, :, :, i, :, j])
         return (d_x,)
 
     return Tensor._make(out, (x,), backward, "max_pool2d")
