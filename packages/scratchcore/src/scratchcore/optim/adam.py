@@ -84,10 +84,16 @@ class Adam(Optimizer):
             else:
                 grad = grad + weight_decay * param.data
 
+        # In place, through one scratch buffer per call: the same operations in the same order
+        # as the textbook form (so the same rounding), without its ~9 temporaries per parameter.
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1 - beta1) * (grad - exp_avg)  # = β1 m + (1 - β1) g: move m toward g
+        buf = np.subtract(grad, exp_avg)  # the one allocation
+        buf *= 1 - beta1
+        exp_avg += buf  # = β1 m + (1 - β1) g: move m toward g
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        np.multiply(1 - beta2, grad, out=buf)
+        buf *= grad
+        exp_avg_sq += buf  # + (1 - β2) g²
         if group["amsgrad"]:
             # Never let the denominator shrink: keeps the effective step size non-increasing.
             np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
@@ -98,8 +104,12 @@ class Adam(Optimizer):
         # m and v start at 0, so E[m_t] = (1 - β1^t) E[g]: divide the bias back out.
         bias_correction1 = 1 - beta1**t
         bias_correction2 = 1 - beta2**t
-        denom = np.sqrt(second_moment) / math.sqrt(bias_correction2) + group["eps"]
-        param.data -= (lr / bias_correction1) * (exp_avg / denom)
+        denom = np.sqrt(second_moment, out=buf)  # sqrt(v) / sqrt(1 - β2^t) + eps
+        denom /= math.sqrt(bias_correction2)
+        denom += group["eps"]
+        step = np.divide(exp_avg, denom, out=buf)
+        step *= lr / bias_correction1
+        param.data -= step
 
 
 class AdamW(Adam):
