@@ -27,6 +27,7 @@ blog/). Building is three steps, each a function below, readable top to bottom:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import posixpath
 import re
@@ -193,6 +194,22 @@ def rewrite_target(site: Site, page: str, target: str) -> str:
     return posixpath.relpath(new, here or ".")
 
 
+def rewrite_links(site: Site, page: str, markdown: str) -> str:
+    """`markdown` (the text of repo file `page`) with every inline link's target rewritten.
+
+    Fenced code blocks are left alone: a link-like string inside code is code.
+    """
+    pieces = re.split(r"(^ *```.*?^ *```[^\n]*$)", markdown, flags=re.M | re.S)
+    for i in range(0, len(pieces), 2):  # odd pieces are the fenced blocks
+        pieces[i] = MD_LINK.sub(
+            lambda m: m.group(1) + rewrite_target(site, page, m.group(2)) + m.group(3), pieces[i]
+        )
+    return "".join(pieces)
+
+
+# GitHub-flavoured Markdown that Python-Markdown reads differently: fixed while assembling.
+
+
 def four_space_lists(markdown: str) -> str:
     """Re-indent nested list content from GitHub's rule to Python-Markdown's.
 
@@ -263,19 +280,6 @@ def separate_display_math(markdown: str) -> str:
     return "\n".join(out)
 
 
-def rewrite_links(site: Site, page: str, markdown: str) -> str:
-    """`markdown` (the text of repo file `page`) with every inline link's target rewritten.
-
-    Fenced code blocks are left alone: a link-like string inside code is code.
-    """
-    pieces = re.split(r"(^ *```.*?^ *```[^\n]*$)", markdown, flags=re.M | re.S)
-    for i in range(0, len(pieces), 2):  # odd pieces are the fenced blocks
-        pieces[i] = MD_LINK.sub(
-            lambda m: m.group(1) + rewrite_target(site, page, m.group(2)) + m.group(3), pieces[i]
-        )
-    return "".join(pieces)
-
-
 def source_page(repo: Path, repo_path: str) -> str:
     """Markdown for the page showing a repository file or folder.
 
@@ -340,8 +344,11 @@ def repo_path_of(nav_page: str) -> str:
 
 
 def ensure_katex() -> None:
-    """Install KaTeX from npm (pinned by docs/package-lock.json) unless it is already there."""
-    if (KATEX_DIST / "katex.min.js").is_file():
+    """Install KaTeX from npm (pinned by docs/package-lock.json) unless that version is there."""
+    lock = json.loads((DOCS / "package-lock.json").read_text(encoding="utf-8"))
+    wanted = lock["packages"]["node_modules/katex"]["version"]
+    installed = KATEX_DIST.parent / "package.json"
+    if installed.is_file() and json.loads(installed.read_text())["version"] == wanted:
         return
     npm = shutil.which("npm")
     if npm is None:
