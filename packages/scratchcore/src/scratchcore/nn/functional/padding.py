@@ -6,8 +6,8 @@
 Constant padding's gradient is a crop. The other modes copy existing elements into the border,
 so each output element is some input element: we build, per padded axis, the index of the input
 element it copies (``np.pad`` of ``arange`` does exactly that), gather with those indices, and
-scatter-add the gradient back with ``np.add.at`` (an element copied several times collects
-every copy's gradient).
+sum the gradient back (an element copied several times collects every copy's gradient): the
+copies sorted by source, then one ``np.add.reduceat`` per axis.
 """
 
 from __future__ import annotations
@@ -67,13 +67,15 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
     for a in padded_axes:  # one axis at a time: out[..., i, ...] = in[..., source[i], ...]
         out = np.take(out, sources[a], axis=a)
 
+    # For the backward: each axis's output positions sorted by the input element they copy,
+    # and where each element's run of copies starts (every element is copied at least once)
+    orders = {a: np.argsort(sources[a], kind="stable") for a in padded_axes}
+    starts = {a: np.searchsorted(sources[a][orders[a]], np.arange(x.shape[a])) for a in orders}
+
     def backward(g):
         for a in reversed(padded_axes):  # undo each gather, last first
-            shape = list(g.shape)
-            shape[a] = x.shape[a]
-            grad = np.zeros(shape, dtype=g.dtype)
-            np.add.at(grad, (slice(None),) * a + (sources[a],), g)
-            g = grad
+            # sum each element's copies: one take + reduceat, not np.add.at's one-by-one adds
+            g = np.add.reduceat(np.take(g, orders[a], axis=a), starts[a], axis=a)
         return (g,)
 
     return Tensor._make(out, (x,), backward, "pad")
