@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -134,33 +134,108 @@ def _graph_was_freed(grad: np.ndarray) -> tuple:
     )
 
 
+class SliceGrad(NamedTuple):
+    """A gradient that is zero everywhere except at ``index``, where it is ``values``.
+
+    What slicing (``x[index]``, and so ``split``, ``chunk``, ``unbind``) hands back to its input.
+    Returning the full-size gradient instead would cost one zero array as large as ``x`` per
+    slice (an LSTM cuts four gates out of every step's pre-activation, and every step out of the
+    sequence's input projection), and then a full-size sum per extra slice. ``run_backward`` adds
+    every slice of one tensor into a single buffer of that tensor's shape instead. ``index`` must
+    pick each element at most once (basic slices, ints, boolean masks).
+    """
+
+    index: Any
+    values: np.ndarray
+
+
+def _add_slice(pending: dict, owned: set, key: int, parent: Tensor, part: SliceGrad) -> None:
+    """Add ``part`` into ``pending[key]``, which becomes (or already is) a buffer of our own."""
+    buffer = pending.get(key)
+    if buffer is None:
+        # np.zeros is calloc: pages no slice touches are never even written.
+        buffer = np.zeros(parent.shape, dtype=parent.data.dtype)
+    elif key not in owned:  # borrowed: copy before writing (it may be some op's saved value)
+        buffer = np.array(buffer, dtype=np.result_type(buffer, parent.data.dtype))
+    pending[key] = buffer
+    owned.add(key)
+    buffer[part.index] += part.values
+
+
+def _add(pending: dict, owned: set, key: int, grad: np.ndarray) -> None:
+    """``pending[key] += grad``, in place when that buffer is one ``run_backward`` allocated.
+
+    A gradient a backward function returns is *borrowed*: it may be the very array ``g`` it was
+    handed (``add``, ``reshape`` pass their gradient through), a view of another gradient, or
+    shared between two parents; writing into it would corrupt a gradient still in use. So the
+    first gradient to arrive is stored as it is, the second makes a new array (the sum), and that
+    one is ours: the third and later are added into it in place (a weight used at every one of
+    128 time steps gets 1 allocation, not 127).
+    """
+    current = pending.get(key)
+    if current is None:
+        pending[key] = grad
+    elif (
+        key in owned
+        and current.shape == grad.shape
+        and current.dtype == np.result_type(current, grad)
+    ):
+        current += grad
+    else:
+        pending[key] = current + grad
+        owned.add(key)
+
+
 def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Propagate ``grad`` (d loss / d root) to every leaf below ``root``; accumulate in ``.grad``.
 
     Nodes are visited in reverse topological order, so a node's gradient is complete (every use
     of it has sent its share) before it is passed on. Each node's gradient is dropped as soon as
-    it has been passed on, and, unless ``retain_graph``, so are the node's saved inputs.
+    it has been passed on, and, unless ``retain_graph``, so are the node's saved inputs and the
+    node itself (popped from the order), so memory falls as the backward pass proceeds.
     """
     pending: dict[int, np.ndarray] = {id(root): grad}
-    for node in reversed(topological_order(root)):
-        node_grad = pending.pop(id(node), None)
+    owned: set[int] = set()  # keys whose pending array run_backward allocated: safe to add into
+    order = topological_order(root)
+    while order:  # popping (not iterating) lets a finished node be freed before the pass ends
+        node = order.pop()
+        key = id(node)
+        node_grad = pending.pop(key, None)
+        is_owned = key in owned
+        owned.discard(key)
         if node_grad is None:  # nothing flowed here (e.g. only through a branch with zero use)
             continue
         if node._backward is None or node._retains_grad:  # a leaf, or asked to keep its grad
-            node_grad = np.asarray(node_grad, dtype=node.data.dtype)
-            node.grad = node_grad.copy() if node.grad is None else node.grad + node_grad
+            if node_grad.dtype != node.data.dtype:
+                node_grad, is_owned = node_grad.astype(node.data.dtype), True  # a cast is a copy
+            _accumulate_grad(node, node_grad, is_owned)
         if node._backward is None:
             continue
-        parent_grads = node._backward(node_grad)
-        for parent, parent_grad in zip(node._parents, parent_grads, strict=True):
+        for parent, parent_grad in zip(node._parents, node._backward(node_grad), strict=True):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            key = id(parent)
-            # Not ``+=``: a backward function may hand the same array to several parents.
-            pending[key] = parent_grad if key not in pending else pending[key] + parent_grad
+            if isinstance(parent_grad, SliceGrad):
+                _add_slice(pending, owned, id(parent), parent, parent_grad)
+            else:
+                _add(pending, owned, id(parent), parent_grad)
         if not retain_graph:
             node._backward = _graph_was_freed
             node._parents = ()
+
+
+def _accumulate_grad(node: Tensor, grad: np.ndarray, is_owned: bool) -> None:
+    """``node.grad = node.grad + grad``, keeping ``.grad`` an array that nothing else shares.
+
+    The first gradient is stored without a copy only when ``run_backward`` allocated it (it has
+    just left ``pending``, so nothing else holds it). Later passes make a new array rather than
+    add in place (unlike PyTorch): a caller may hold the previous ``.grad``, and this engine
+    promises not to write into it (``test_leaf_grad_is_an_independent_array``). An optimizer's
+    ``zero_grad`` sets ``.grad`` to ``None``, so a training step only ever takes the first path.
+    """
+    if node.grad is None:
+        node.grad = grad if is_owned else grad.copy()
+    else:
+        node.grad = node.grad + grad
 
 
 # --------------------------------------------------------------------------------------------

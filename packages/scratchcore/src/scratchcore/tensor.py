@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchcore.autograd import is_grad_enabled, run_backward, unbroadcast
+from scratchcore.autograd import SliceGrad, is_grad_enabled, run_backward, unbroadcast
 
 BackwardFn = Callable[[np.ndarray], tuple[np.ndarray | None, ...]]
 
@@ -644,14 +644,54 @@ class Tensor:
         repeats = _may_repeat(index)
 
         def backward(g):  # scatter g back to where the elements came from
+            if not repeats:  # slices, ints and masks pick each element at most once: hand the
+                return (SliceGrad(index, g),)  # piece back; run_backward adds it into one buffer
             grad = np.zeros(shape, dtype=dtype)
-            if repeats:  # an element picked twice gets both gradients: add.at accumulates
-                np.add.at(grad, index, g)
-            else:  # slices, ints and masks pick each element at most once
-                grad[index] = g
+            np.add.at(grad, index, g)  # an element picked twice gets both gradients
             return (grad,)
 
         return Tensor._make(out, (self,), backward, "getitem")
+
+    def split(self, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple:
+        """Cut ``axis`` into pieces of ``split_size_or_sections`` (an int: equal pieces, the last
+        one smaller if it does not divide; a list: those sizes), as ``torch.split``.
+
+        Each piece is a view (a basic slice), and its backward hands back only its own piece of
+        the gradient, which ``run_backward`` writes into one buffer for ``self``: no piece pays
+        for a full-size gradient.
+        """
+        ax = _normalize_axes(axis, self.ndim, "split")[0]
+        length = self.shape[ax]
+        if isinstance(split_size_or_sections, int | np.integer):
+            if split_size_or_sections < 1:
+                raise ValueError(f"split: split size must be >= 1; got {split_size_or_sections}")
+            sizes = [split_size_or_sections] * (length // split_size_or_sections)
+            sizes += [length % split_size_or_sections] if length % split_size_or_sections else []
+        else:
+            sizes = [int(n) for n in split_size_or_sections]
+            if sum(sizes) != length or min(sizes, default=0) < 0:
+                raise ValueError(
+                    f"split: sections {sizes} must be >= 0 and sum to the size {length} of axis "
+                    f"{axis} (shape {self.shape})"
+                )
+        ends = np.cumsum(sizes)
+        lead = (slice(None),) * ax
+        return tuple(self[(*lead, slice(e - n, e))] for n, e in zip(sizes, ends, strict=True))
+
+    def chunk(self, chunks: int, axis: int = 0) -> tuple:
+        """``chunks`` pieces of ``axis`` of size ``ceil(n / chunks)`` (the last may be smaller; so
+        there may be fewer than ``chunks``), as ``torch.chunk``."""
+        if chunks < 1:
+            raise ValueError(f"chunk: chunks must be >= 1; got {chunks}")
+        length = self.shape[_normalize_axes(axis, self.ndim, "chunk")[0]]
+        return self.split(max(-(-length // chunks), 1), axis=axis)
+
+    def unbind(self, axis: int = 0) -> tuple:
+        """Every index along ``axis``, that axis removed: ``(N, T, F).unbind(1)`` gives ``T``
+        tensors of shape ``(N, F)`` (``torch.unbind``). Slices, so backward is as ``split``'s."""
+        ax = _normalize_axes(axis, self.ndim, "unbind")[0]
+        lead = (slice(None),) * ax
+        return tuple(self[(*lead, i)] for i in range(self.shape[ax]))
 
     def astype(self, dtype: Any) -> Tensor:
         """Cast to another float dtype; the gradient is cast back."""
