@@ -20,8 +20,8 @@ from scratchcore import Tensor
 
 def _chunks(x: Tensor, count: int) -> list[Tensor]:
     """Split the last axis of ``x`` into ``count`` equal blocks: one per gate."""
-    size = x.shape[-1] // count
-    return [x[..., i * size : (i + 1) * size] for i in range(count)]
+    # chunk's backward hands each gate's gradient back as a piece of one (N, G * H) buffer
+    return list(x.chunk(count, axis=-1))
 
 
 def rnn_cell(

@@ -30,15 +30,12 @@ State = tuple[Tensor, ...]  # (h,) for the RNN and GRU, (h, c) for the LSTM
 def unbind_time(x: Tensor) -> list[Tensor]:
     """``(N, T, F)`` -> ``T`` tensors of shape ``(N, F)``, one per time step.
 
-    Slicing ``x[:, t]`` for each ``t`` would make backward cost O(T^2): every slice scatters its
-    gradient into a zero array as large as the whole sequence. Halving recursively instead makes
-    each level of the split cost one sequence's worth, O(T log T) in all.
+    ``Tensor.unbind``: each step is a slice ``x[:, t]``, and its backward hands back only that
+    step's gradient, which the engine writes into one buffer the size of ``x``. (Before slices
+    worked that way, each one cost a zero array as large as the whole sequence, O(T^2) in all,
+    and this function halved the sequence recursively to bring that down to O(T log T).)
     """
-    steps = x.shape[1]
-    if steps == 1:
-        return [x[:, 0]]
-    half = steps // 2
-    return unbind_time(x[:, :half]) + unbind_time(x[:, half:])
+    return list(x.unbind(axis=1))
 
 
 class _RecurrentLayer(Module):
