@@ -31,7 +31,8 @@ def _normalize(x: np.ndarray, axes: tuple[int, ...], eps: float):
     centered = x - mean
     var = (centered * centered).mean(axis=axes, keepdims=True)
     inv_std = 1.0 / np.sqrt(var + eps)
-    return centered * inv_std, inv_std, mean, var
+    centered *= inv_std  # in place: the centred copy becomes x_hat
+    return centered, inv_std, mean, var
 
 
 def _affine_op(
@@ -54,7 +55,10 @@ def _affine_op(
     w = None if weight is None else weight.data.reshape(param_shape)
     out = x_hat if w is None else x_hat * w
     if bias is not None:
-        out = out + bias.data.reshape(param_shape)
+        if out is x_hat:  # x_hat is kept for the backward: add into a new array
+            out = out + bias.data.reshape(param_shape)
+        else:
+            out += bias.data.reshape(param_shape)
     param_axes = tuple(i for i, n in enumerate(param_shape) if n == 1)  # where params broadcast
     parents = tuple(t for t in (x, weight, bias) if t is not None)
 
@@ -73,11 +77,13 @@ def _affine_op(
             grad_x = g - g_sum / m
             grad_x -= x_hat * (gx_sum / m)
             grad_x *= scale
-        else:
-            dx_hat = g if w is None else g * w
-            mean_d = dx_hat.mean(axis=stat_axes, keepdims=True)
-            mean_dx = (dx_hat * x_hat).mean(axis=stat_axes, keepdims=True)
-            grad_x = (dx_hat - mean_d - x_hat * mean_dx) * inv_std
+        else:  # the module docstring's equation, in place in one new array
+            grad_x = g.copy() if w is None else g * w  # dx_hat
+            mean_d = grad_x.mean(axis=stat_axes, keepdims=True)
+            mean_dx = (grad_x * x_hat).mean(axis=stat_axes, keepdims=True)
+            grad_x -= mean_d
+            grad_x -= x_hat * mean_dx
+            grad_x *= inv_std
         grads = [grad_x]
         if weight is not None:
             grads.append(gx_sum.reshape(weight.shape))
