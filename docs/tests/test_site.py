@@ -128,7 +128,8 @@ def outbound_urls_in_sources() -> set[str]:
     """Every http(s) URL written in the Markdown the site is built from."""
     sources = [REPO / "ECOSYSTEM.md", REPO / "README.md", *REPO.glob("blog/*.md")]
     sources += [*REPO.glob("packages/*/README.md"), *REPO.glob("packages/*/notes/*.md")]
-    return {u for p in sources for u in re.findall(r"https?://[^\s)>\"']+", p.read_text())}
+    urls = {u for p in sources for u in re.findall(r"https?://[^\s)>\"'`]+", p.read_text())}
+    return urls | {u.rstrip(".,;:") for u in urls}  # a bare URL's link ends before punctuation
 
 
 def test_every_internal_link_and_anchor_resolves(site):
