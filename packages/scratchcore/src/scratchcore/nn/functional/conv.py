@@ -73,11 +73,13 @@ def _conv_input_grad(g, weight, x_shape, stride, pads, dilation, groups):
     h_out, w_out = g.shape[2:]
     w_rows = weight.reshape(groups, o // groups, -1)
     d_cols = w_rows.transpose(0, 2, 1) @ _grouped(g, groups)  # (G, C/G*kh*kw, N*H_out*W_out)
-    # back to col2im's (N, C, H_out, W_out, kh, kw) order, as a view: no copy
-    d_win = d_cols.reshape(c, kh, kw, n, h_out, w_out).transpose(3, 0, 4, 5, 1, 2)
+    # col2im sums windows onto an image (A, B, Hp, Wp) for any two leading axes: giving it the
+    # columns' own order, channels first — (C, N, H_out, W_out, kh, kw), a view — makes every
+    # offset's += read and write whole (N, H, W) blocks in order (~1.5x faster than N first)
+    d_win = d_cols.reshape(c, kh, kw, n, h_out, w_out).transpose(0, 3, 4, 5, 1, 2)
     top, bottom, left, right = pads
-    padded = col2im(d_win, (n, c, h + top + bottom, w + left + right), stride, dilation)
-    return padded[:, :, top : top + h, left : left + w]
+    padded = col2im(d_win, (c, n, h + top + bottom, w + left + right), stride, dilation)
+    return padded[:, :, top : top + h, left : left + w].transpose(1, 0, 2, 3)  # (N, C, H, W)
 
 
 def _conv_weight_grad(x, g, kernel_shape, stride, pads, dilation, groups, cols=None):

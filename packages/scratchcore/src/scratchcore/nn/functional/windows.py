@@ -49,7 +49,8 @@ def col2im(
 ) -> np.ndarray:
     """The adjoint of ``windows``: sum ``cols`` (N, C, H_out, W_out, kh, kw) into (N, C, Hp, Wp).
 
-    Pixels no window read (a stride that does not divide evenly) get zero.
+    Pixels no window read (a stride that does not divide evenly) get zero. The two leading axes
+    are only carried along, so (C, N, ...) in gives (C, N, Hp, Wp) out (conv2d uses that).
     """
     _, _, h_out, w_out, kh, kw = cols.shape
     (sh, sw), (dh, dw) = stride, dilation
