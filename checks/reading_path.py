@@ -26,7 +26,8 @@ HTML comments are code or hidden text, not links, and are skipped):
   it, its decorators or comments, or a whole definition before it) rather than partway through
   the code above. Ranges that stay inside the file but slid when code above them changed are
   the commonest broken link of all, and only this catches them; a link whose text *is* a line
-  range ("[lines 82–88](...#L82-L88)") says the same lines as its fragment;
+  range ("[lines 82–88](...#L82-L88)") says the same lines as its fragment; and no Python
+  range cuts a statement open (ends on an opening bracket or starts on a closing one);
 - every embedded image exists (reported as a missing image, so a missing figure reads as one)
   and is a file of the repository, not a URL (the project is read offline);
 - every notes chapter ``packages/<pkg>/notes/*.md`` is linked directly from its package's
@@ -43,8 +44,10 @@ Every problem is collected — none stops the run — into one list of ``Problem
 from __future__ import annotations
 
 import difflib
+import io
 import re
 import sys
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -397,6 +400,7 @@ class Checker:
                 problem(f"the text says {link.text.strip()!r} but the link goes to L{start}-L{end}")
             if self.check_lines(resolved, start, end, problem) and resolved.suffix == ".py":
                 report.code_names += self.check_named_code(link, resolved, start, end, problem)
+                self.check_statement_ends(resolved, start, end, problem)
         else:
             report.anchors += 1
             self.check_anchor(resolved, fragment, problem)
@@ -413,6 +417,35 @@ class Checker:
                 return True
             problem(f"lines {start}-{end} are not within {self.relative(path)}'s {count} lines")
         return False
+
+    def check_statement_ends(self, path: Path, start: int, end: int, problem) -> None:
+        """A Python range must not cut a bracket open: every ``(``, ``[``, ``{`` it holds closes
+        inside it, and it closes none it did not open.
+
+        The cheapest sign that a range slid by a line or two, whatever its text says. Brackets
+        are counted on Python's own tokens (strings and comments cannot fool it); a range that
+        starts inside a string does not tokenize and is left alone.
+        """
+        # brackets do not care about indentation; without it, a range from inside a block
+        # tokenizes like the top of a file
+        lines = self.text(path).splitlines()[start - 1 : end]
+        source = "\n".join(line.lstrip() for line in lines) + "\n"
+        depth = 0
+        try:
+            for token in tokenize.generate_tokens(io.StringIO(source).readline):
+                if token.type == tokenize.OP and token.string in "([{":
+                    depth += 1
+                elif token.type == tokenize.OP and token.string in ")]}":
+                    depth -= 1
+                    if depth < 0:
+                        line = start + token.start[0] - 1
+                        problem(f"line {line} closes a bracket opened before L{start}-L{end}")
+                        return
+        except (tokenize.TokenError, SyntaxError, IndentationError):
+            if depth <= 0:
+                return  # the range starts or ends inside a string: not ours to judge
+        if depth > 0:
+            problem(f"the range L{start}-L{end} opens a bracket it does not close")
 
     def check_named_code(self, link: Link, path: Path, start: int, end: int, problem) -> int:
         """The code a link's text names must be in the lines it links (or the def around them).

@@ -253,6 +253,14 @@ DEFECTS = {
         "../src/demo/ops.py#L10",
         "the text says 'lines 9–10' but the link goes to L10-L10",
     ),
+    "line range cutting a call open": (
+        edit(
+            "packages/demo/src/demo/model.py", "# the body", "z = max(\n            x,\n        )"
+        ),
+        f"{NOTES}:13",
+        "../src/demo/model.py#L4-L5",
+        "line 5 closes a bracket opened before L4-L5",
+    ),
     "missing figure": (
         delete("packages/demo/experiments/results/loss.png"),
         f"{NOTES}:4",
