@@ -67,6 +67,17 @@ def find_chromium() -> str:
     )
 
 
+def test_a_missing_browser_fails_the_run_with_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("SCRATCHMIND_CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no browser on PATH
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y chromium"):
+        find_chromium()
+    fake = tmp_path / "my-chrome"
+    fake.write_text("")
+    monkeypatch.setenv("SCRATCHMIND_CHROMIUM", str(fake))
+    assert find_chromium() == str(fake)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     return build(tmp_path_factory.mktemp("site") / "site")
@@ -250,7 +261,7 @@ def test_chapters_with_maths_are_typeset_in_the_browser(site, server, browser):
     page.close()
 
 
-def test_a_code_link_opens_the_source_at_its_line(server, browser):
+def test_a_code_link_opens_the_source_at_its_line(server, browser, capsys):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(server + CODE_LINK_PAGE, wait_until="load")
     link = page.locator('article a[href*="?lines="]').first
@@ -267,7 +278,7 @@ def test_a_code_link_opens_the_source_at_its_line(server, browser):
         '[...document.querySelectorAll(".source-line--linked")].map(e => e.id)'
     )
     assert highlighted == [f"L{n}" for n in range(first, last + 1)]
-    save_screenshot(page, "site-source-page.png")
+    save_screenshot(page, "site-source-page.png", capsys)
     page.close()
 
 
@@ -276,19 +287,20 @@ def artifacts_dir() -> Path:
     return Path(os.environ.get("SCRATCHMIND_ARTIFACTS", default))
 
 
-def save_screenshot(page, name: str) -> Path:
+def save_screenshot(page, name: str, capsys) -> Path:
     out = artifacts_dir()
     out.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(400)  # let the header's title transition finish
     page.screenshot(path=str(out / name))
-    print(f"screenshot saved: {out / name}")
+    with capsys.disabled():  # shown even when pytest captures output
+        print(f"\nscreenshot saved: {out / name}")
     return out / name
 
 
-def test_screenshot_of_a_maths_heavy_chapter(server, browser):
+def test_screenshot_of_a_maths_heavy_chapter(server, browser, capsys):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(server + MATH_PAGE + "#a-lower-bound-from-jensens-inequality", wait_until="load")
-    png = save_screenshot(page, "site-scratchgen-02-latent-variables-and-em.png")
+    png = save_screenshot(page, "site-scratchgen-02-latent-variables-and-em.png", capsys)
     page.close()
     pixels = matplotlib.image.imread(png)[..., :3]
     assert png.stat().st_size > 20_000
