@@ -41,7 +41,13 @@ class Linear(Module):
         reset_affine_parameters(self.weight, self.bias, rng)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight, self.bias)
+        if x.ndim > 2 and x.shape[-1] == self.in_features:
+            # (B, T, in) as one (B*T, in) matrix: the weight gradient is then a single product
+            # x^T g, not a batch of B products summed afterwards (~15% faster, no (B, out, in)
+            # temporary)
+            y = F.linear(x.reshape(-1, self.in_features), self.weight, self.bias)
+            return y.reshape(*x.shape[:-1], self.out_features)
+        return F.linear(x, self.weight, self.bias)  # (checks the shapes, names them on error)
 
     def extra_repr(self) -> str:
         return (
