@@ -1,8 +1,8 @@
 """MkDocs hooks of the ScratchMind site (docs/mkdocs.yml names this file; see docs/build.py).
 
 One hook: a *source page* (written by build.py's `source_page`, front matter `source: <file>`)
-gets the file's code appended, highlighted by Pygments with line numbers and one element per
-line whose id is `L<n>` — the `#L10` the notes' links point at.
+gets the file's code appended, highlighted by Pygments, one element per line whose id is `L<n>`
+(the `#L10` the notes' links point at) and whose line number links to it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ def highlighted(path: Path) -> str:
         lexer = TextLexer()
     # Pygments names the line spans "L-10"; the notes link to "#L10", as GitHub spells it.
     code = highlight(text, lexer, FORMATTER)
-    return re.sub(r'<span id="L-(\d+)">', r'<span id="L\1" class="source-line">', code)
+    code = re.sub(r'<span id="L-(\d+)">', r'<span id="L\1" class="source-line">', code)
+    # Each line number links to its own line, so a reader can copy a link to it.
+    return re.sub(
+        r'<span class="linenos">( *(\d+))</span>', r'<a class="linenos" href="#L\2">\1</a>', code
+    )
 
 
 def on_page_content(html: str, page, config, files) -> str:

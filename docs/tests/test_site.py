@@ -248,6 +248,8 @@ def test_chapters_with_maths_are_typeset_in_the_browser(site, server, browser):
     pages = math_pages(site)
     assert len(pages) >= 30 and set(BROWSER_MATH_PAGES) <= set(pages)
     page = browser.new_page()
+    elsewhere = []  # every request the pages make that is not to our server
+    page.on("request", lambda r: None if r.url.startswith(server) else elsewhere.append(r.url))
     for path in BROWSER_MATH_PAGES:
         # KaTeX typesets from a script at the end of <body>, so by DOMContentLoaded it is done.
         page.goto(server + path, wait_until="domcontentloaded")
@@ -259,6 +261,19 @@ def test_chapters_with_maths_are_typeset_in_the_browser(site, server, browser):
             "rawDollars": 0,
         }, path
     page.close()
+    assert elsewhere == [], "the site fetched from another host"
+
+
+def test_search_works_offline(server, browser):
+    page = browser.new_page()
+    page.goto(server + "index.html", wait_until="load")
+    page.click("input.md-search__input")
+    page.keyboard.type("adamw", delay=20)  # Material searches on key events, not on fill()
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(timeout=10_000)
+    titles = " ".join(results.all_inner_texts()).lower()
+    page.close()
+    assert "optimizers" in titles  # scratchcore's chapter 03 is where AdamW is derived
 
 
 def test_a_code_link_opens_the_source_at_its_line(server, browser, capsys):
@@ -272,6 +287,7 @@ def test_a_code_link_opens_the_source_at_its_line(server, browser, capsys):
     assert page.url.startswith(server + "code/") and page.url.endswith(f"#L{first}")
     line = page.locator(f"#L{first}")
     assert line.locator(".linenos").inner_text().strip() == str(first)
+    assert line.locator(".linenos").get_attribute("href") == f"#L{first}"
     top = line.evaluate("e => e.getBoundingClientRect().top")
     assert 0 <= top < 900, f"line {first} is not on screen (top={top})"
     highlighted = page.evaluate(
