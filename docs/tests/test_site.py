@@ -30,7 +30,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from docs.build import REPO, build
+from docs.build import REPO, build, nav_pages, reading_order, site_nav
 
 CHROMIUM_FLAGS = [  # without the networking flags chromium hangs on a closed network
     "--headless",
@@ -175,6 +175,18 @@ def test_every_internal_link_and_anchor_resolves(site):
                 if unquote(parts.fragment) not in parse(file).ids:
                     problems.append(f"{here}: {url} -> no id {parts.fragment!r} in {target}")
     assert not problems, f"{len(problems)} broken references:\n" + "\n".join(problems[:40])
+
+
+def test_the_sidebar_follows_ecosystem_reading_order(site):
+    """The home page's sidebar lists the chapters exactly in ECOSYSTEM.md's reading order."""
+    home = (site / "index.html").read_text(encoding="utf-8")
+    sidebar = home[home.index("md-sidebar--primary") : home.index("md-sidebar--secondary")]
+    shown = re.findall(r'href="(packages/[\w.-]+/notes/[\w.-]+)\.html"', sidebar)
+    ecosystem = (REPO / "ECOSYSTEM.md").read_text(encoding="utf-8")
+    listed = [chapter for _, chapters in reading_order(ecosystem) for chapter in chapters]
+    assert [f"{p}.md" for p in dict.fromkeys(shown)][: len(listed)] == listed
+    every_chapter = [p for p in nav_pages(site_nav(REPO)) if "/notes/" in p]
+    assert sorted(f"{p}.md" for p in set(shown)) == sorted(every_chapter)
 
 
 # --- in the browser ---------------------------------------------------------------------------
