@@ -112,6 +112,32 @@ def embedding_before(weight: Tensor, idx: np.ndarray) -> Tensor:
     return Tensor._make(weight.data[idx], (weight,), backward, "embedding_before")
 
 
+def _slice_before(x: Tensor, index: tuple) -> Tensor:
+    """A basic slice as the engine's ``__getitem__`` was: its backward makes a zero array of the
+    *whole* input and writes the piece's gradient into it."""
+
+    def backward(g):
+        grad = np.zeros(x.shape, dtype=g.dtype)
+        grad[index] = g
+        return (grad,)
+
+    return Tensor._make(x.data[index], (x,), backward, "slice_before")
+
+
+def gates_before(x: Tensor) -> Tensor:
+    """The LSTM cell's four gate blocks cut by four slices (then combined, as a cell does)."""
+    width = x.shape[1] // 4
+    i, f, g, o = (
+        _slice_before(x, (slice(None), slice(k * width, (k + 1) * width))) for k in range(4)
+    )
+    return i * f + g * o
+
+
+def gates_after(x: Tensor) -> Tensor:
+    i, f, g, o = x.chunk(4, axis=1)
+    return i * f + g * o
+
+
 # --- the cases: (name, shape note, before, after, inputs) -----------------------------------------
 
 
@@ -139,6 +165,13 @@ def cases(config: Config, rng: np.random.Generator) -> list[Case]:
             sigmoid_before,
             lambda x: x.sigmoid(),
             lambda: ([normal(batch, 1024) * 4], ()),
+        ),
+        Case(
+            "LSTM gate split",
+            f"({batch}, 1024) into 4 gates: the LSTM cell",
+            gates_before,
+            gates_after,
+            lambda: ([normal(batch, 1024)], ()),
         ),
         Case(
             "gelu (exact erf)",
