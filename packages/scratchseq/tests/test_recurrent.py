@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import scratchcore.nn as nn
-from scratchcore import Tensor, concatenate
+from scratchcore import Tensor, concatenate, stack
 from scratchcore.autograd import gradcheck
 from scratchcore.testing import assert_close, check_module_parity
 from scratchseq.recurrent import GRU, LSTM, RNN, gru_cell, lstm_cell, rnn_cell
+from scratchseq.recurrent.fused import lstm_layer
 
 ATOL, RTOL = 1e-10, 1e-7
 BATCH, INPUT, HIDDEN = 3, 4, 5
@@ -176,3 +177,67 @@ def test_cells_against_finite_differences(cell):
             return concatenate(lstm_cell(x_proj, h, c, weight_hh, bias_hh), axis=1)
 
         assert gradcheck(both, [x_proj, h, c, weight_hh, bias_hh])
+
+
+def _composed_lstm(x_proj, h, c, weight_hh, bias_hh):
+    """The reference for the fused layer: ``lstm_cell`` looped over the steps, as Tensor ops."""
+    outputs = []
+    for t in range(x_proj.shape[1]):  # a loop over time steps, on purpose
+        h, c = lstm_cell(x_proj[:, t], h, c, weight_hh, bias_hh)
+        outputs.append(h)
+    return stack(outputs, axis=1), h, c
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_fused_lstm_layer_equals_the_composed_cells(with_bias):
+    """Values and the gradients of all five inputs, with gradients arriving at the output AND at
+    both final states (so the external dh_T and dc_T terms of the hand-written BPTT count)."""
+    rng = np.random.default_rng(11)
+    n, steps, hidden = 3, 6, 4
+    arrays = [
+        rng.standard_normal((n, steps, 4 * hidden)),
+        rng.standard_normal((n, hidden)),
+        rng.standard_normal((n, hidden)),
+        rng.standard_normal((4 * hidden, hidden)),
+        rng.standard_normal(4 * hidden),
+    ]
+    weights = [rng.standard_normal(s) for s in [(n, steps, hidden), (n, hidden), (n, hidden)]]
+    results = []
+    for run in (lstm_layer, _composed_lstm):
+        inputs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+        if not with_bias:
+            inputs[4] = None
+        outs = run(*inputs)
+        sum((o * w).sum() for o, w in zip(outs, weights, strict=True)).backward()
+        grads = [t.grad for t in inputs if t is not None]
+        results.append(([o.data for o in outs], grads))
+    (fused_outs, fused_grads), (composed_outs, composed_grads) = results
+    for ours, reference in zip(
+        fused_outs + fused_grads, composed_outs + composed_grads, strict=True
+    ):
+        assert_close(ours, reference, atol=1e-13, rtol=1e-12)
+
+
+def test_fused_lstm_layer_gradcheck_and_float32():
+    rng = np.random.default_rng(12)
+    arrays = [
+        rng.standard_normal((2, 3, 8)),
+        rng.standard_normal((2, 2)),
+        rng.standard_normal((2, 2)),
+        rng.standard_normal((8, 2)),
+        rng.standard_normal(8),
+    ]
+
+    def all_outputs(*inputs):
+        output, h_n, c_n = lstm_layer(*inputs)
+        return concatenate([output.reshape(-1), h_n.reshape(-1), c_n.reshape(-1)])
+
+    assert gradcheck(all_outputs, [Tensor(a, requires_grad=True) for a in arrays])
+    inputs32 = [Tensor(a.astype(np.float32), requires_grad=True) for a in arrays]
+    outs = lstm_layer(*inputs32)
+    outs[0].sum().backward()
+    assert all(o.dtype == np.float32 for o in outs)
+    assert all(t.grad.dtype == np.float32 for t in inputs32)
+    reference = lstm_layer(*[Tensor(a) for a in arrays])
+    for got, want in zip(outs, reference, strict=True):
+        assert_close(got.data, want.data, atol=1e-6, rtol=1e-5)

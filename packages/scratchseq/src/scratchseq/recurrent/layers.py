@@ -23,6 +23,7 @@ import scratchcore.nn.functional as F
 from scratchcore import Tensor, stack
 from scratchcore.nn import Module, Parameter, init
 from scratchseq.recurrent.cells import gru_cell, lstm_cell, rnn_cell
+from scratchseq.recurrent.fused import lstm_layer
 
 State = tuple[Tensor, ...]  # (h,) for the RNN and GRU, (h, c) for the LSTM
 
@@ -31,9 +32,11 @@ def unbind_time(x: Tensor) -> list[Tensor]:
     """``(N, T, F)`` -> ``T`` tensors of shape ``(N, F)``, one per time step.
 
     ``Tensor.unbind``: each step is a slice ``x[:, t]``, and its backward hands back only that
-    step's gradient, which the engine writes into one buffer the size of ``x``. (Before slices
-    worked that way, each one cost a zero array as large as the whole sequence, O(T^2) in all,
-    and this function halved the sequence recursively to bring that down to O(T log T).)
+    step's gradient, which the engine writes into one buffer the size of ``x``: the T slices cost
+    one sequence's worth of gradient memory in all. (Before slices worked that way, each one cost
+    a zero array as large as the whole sequence, O(T^2) in all, and this function halved the
+    sequence recursively to bring that down to O(T log T); the LSTM now skips it altogether,
+    see ``LSTM.sequence``.)
     """
     return list(x.unbind(axis=1))
 
@@ -135,14 +138,22 @@ class _RecurrentLayer(Module):
             # The input's contribution for all T steps in one matmul: (N, T, G * H).
             x_proj = F.linear(x, weight_ih, bias_ih)
             state = tuple(s[k] for s in states)
-            outputs = []
-            for x_proj_t in unbind_time(x_proj):  # the recurrence: step t needs step t - 1
-                state = self.cell(x_proj_t, state, k)
-                outputs.append(state[0])
-            x = stack(outputs, axis=1)  # (N, T, H): this layer's h_t is the next one's input
+            # The recurrence over time (step t needs step t - 1): the cell looped over the steps,
+            # or for the LSTM one fused node (see ``sequence``). ``x`` becomes (N, T, H), this
+            # layer's h_t at every step, which is the next layer's input.
+            x, state = self.sequence(x_proj, state, k)
             finals.append(state)
         final = tuple(stack([f[i] for f in finals], axis=0) for i in range(self.state_count))
         return (x if self.batch_first else x.transpose(0, 1)), final
+
+    def sequence(self, x_proj: Tensor, state: State, layer: int) -> tuple[Tensor, State]:
+        """Layer ``layer`` over the whole sequence: ``x_proj`` ``(N, T, G * H)`` and the initial
+        state -> ``(h_t at every step (N, T, H), final state)``, by looping ``cell``."""
+        outputs = []
+        for x_proj_t in unbind_time(x_proj):  # the recurrence: a loop over time on purpose
+            state = self.cell(x_proj_t, state, layer)
+            outputs.append(state[0])
+        return stack(outputs, axis=1), state
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
@@ -201,6 +212,13 @@ class LSTM(_RecurrentLayer):
     def cell(self, x_proj: Tensor, state: State, layer: int) -> State:
         _, weight_hh, _, bias_hh = self.layer_parameters(layer)
         return lstm_cell(x_proj, state[0], state[1], weight_hh, bias_hh)
+
+    def sequence(self, x_proj: Tensor, state: State, layer: int) -> tuple[Tensor, State]:
+        """``cell`` over every step as ONE graph node with a hand-written backward through time
+        (``fused.lstm_layer``): the same numbers, a fraction of the time."""
+        _, weight_hh, _, bias_hh = self.layer_parameters(layer)
+        output, h_n, c_n = lstm_layer(x_proj, state[0], state[1], weight_hh, bias_hh)
+        return output, (h_n, c_n)
 
     def forward(
         self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None
