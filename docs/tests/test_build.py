@@ -14,6 +14,7 @@ from docs.build import (
     rewrite_links,
     separate_display_math,
     site_nav,
+    source_page,
 )
 
 ECOSYSTEM = """# Map
@@ -116,6 +117,24 @@ def test_links_are_rewritten_for_the_site(tmp_path):
     assert site.images == {"packages/alpha/experiments/results/fig.png"}
     assert site.pages["ECOSYSTEM.md"] == "index.md"  # a linked page joins the site
     assert site.broken == [f"{page}: ../src/alpha/nope.py does not exist"]
+
+
+def test_a_folder_link_opens_a_listing_of_its_files(tmp_path):
+    repo = fake_repo(tmp_path)
+    (repo / "packages/alpha/src/alpha/util.py").write_text("y = 2\n")
+    site = Site(repo, {})
+    page = "packages/alpha/README.md"
+    assert rewrite_links(site, page, "[the code](src/alpha/)") == (
+        "[the code](../../code/packages/alpha/src/alpha.md)"
+    )
+    assert source_page(repo, "packages/alpha/src/alpha") == (
+        "# `packages/alpha/src/alpha`\n\n"
+        "- [`em.py`](alpha/em.py.md)\n"
+        "- [`util.py`](alpha/util.py.md)\n"
+    )
+    assert "source: " + str(repo / "packages/alpha/src/alpha/em.py") in source_page(
+        repo, "packages/alpha/src/alpha/em.py"
+    )
 
 
 def test_display_math_is_separated_from_the_text_it_touches():
