@@ -69,6 +69,8 @@ def test_split_gradcheck_and_bad_arguments():
         x.chunk(0)
     with pytest.raises(ValueError, match="unbind: axis 2 is out of range"):
         x.unbind(2)
+    with pytest.raises(ValueError, match="chunk: a 0-d tensor has no axis to cut"):
+        Tensor(1.0).chunk(2)
 
 
 @pytest.mark.parametrize("slice_first", [True, False])

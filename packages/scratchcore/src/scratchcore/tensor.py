@@ -652,6 +652,11 @@ class Tensor:
 
         return Tensor._make(out, (self,), backward, "getitem")
 
+    def _one_axis(self, axis: int, op: str) -> int:
+        if self.ndim == 0:
+            raise ValueError(f"{op}: a 0-d tensor has no axis to cut")
+        return _normalize_axes(axis, self.ndim, op)[0]
+
     def split(self, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple:
         """Cut ``axis`` into pieces of ``split_size_or_sections`` (an int: equal pieces, the last
         one smaller if it does not divide; a list: those sizes), as ``torch.split``.
@@ -660,7 +665,7 @@ class Tensor:
         the gradient, which ``run_backward`` writes into one buffer for ``self``: no piece pays
         for a full-size gradient.
         """
-        ax = _normalize_axes(axis, self.ndim, "split")[0]
+        ax = self._one_axis(axis, "split")
         length = self.shape[ax]
         if isinstance(split_size_or_sections, int | np.integer):
             if split_size_or_sections < 1:
@@ -683,13 +688,13 @@ class Tensor:
         there may be fewer than ``chunks``), as ``torch.chunk``."""
         if chunks < 1:
             raise ValueError(f"chunk: chunks must be >= 1; got {chunks}")
-        length = self.shape[_normalize_axes(axis, self.ndim, "chunk")[0]]
+        length = self.shape[self._one_axis(axis, "chunk")]
         return self.split(max(-(-length // chunks), 1), axis=axis)
 
     def unbind(self, axis: int = 0) -> tuple:
         """Every index along ``axis``, that axis removed: ``(N, T, F).unbind(1)`` gives ``T``
         tensors of shape ``(N, F)`` (``torch.unbind``). Slices, so backward is as ``split``'s."""
-        ax = _normalize_axes(axis, self.ndim, "unbind")[0]
+        ax = self._one_axis(axis, "unbind")
         lead = (slice(None),) * ax
         return tuple(self[(*lead, i)] for i in range(self.shape[ax]))
 
