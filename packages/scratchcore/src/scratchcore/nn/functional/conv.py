@@ -8,7 +8,7 @@ product: ``out[o, (n, y, x)] = sum_{c, i, j} weight[o, (c, i, j)] * cols[(c, i, 
 channels ``g*O/G ...``, so the product is batched over groups). Its derivatives are two more
 products and one scatter:
 
-* ``d weight = g cols^T`` (the weight gradient; the forward pass keeps ``cols`` for it);
+* ``d weight = g cols^T`` (the weight gradient; ``cols`` are rebuilt from ``x`` for it);
 * ``d cols = weight^T g``, scattered back onto the pixels by ``col2im`` (the input gradient).
 
 Windows as *columns* (rather than rows) is a speed choice: the copy that gathers them then
@@ -55,15 +55,12 @@ def _grouped(g: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _conv_forward(x, weight, stride, pads, dilation, groups):
-    """Convolution of ``x`` (N, C, H, W) with ``weight`` (O, C/G, kh, kw): (N, O, H_out, W_out).
-
-    Also returns the columns (``_cols``), which the weight gradient needs again.
-    """
+    """Convolution of ``x`` (N, C, H, W) with ``weight`` (O, C/G, kh, kw): (N, O, H_out, W_out)."""
     o, _, kh, kw = weight.shape
     cols, (h_out, w_out) = _cols(x, (kh, kw), stride, pads, dilation, groups)
     w_rows = weight.reshape(groups, o // groups, -1)  # (G, O/G, C/G*kh*kw)
     out = (w_rows @ cols).reshape(o, x.shape[0], h_out, w_out)  # one BLAS product per group
-    return np.ascontiguousarray(out.transpose(1, 0, 2, 3)), cols
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
 
 def _conv_input_grad(g, weight, x_shape, stride, pads, dilation, groups):
@@ -82,13 +79,14 @@ def _conv_input_grad(g, weight, x_shape, stride, pads, dilation, groups):
     return padded[:, :, top : top + h, left : left + w].transpose(1, 0, 2, 3)  # (N, C, H, W)
 
 
-def _conv_weight_grad(x, g, kernel_shape, stride, pads, dilation, groups, cols=None):
+def _conv_weight_grad(x, g, kernel_shape, stride, pads, dilation, groups):
     """d(conv)/dweight applied to ``g`` (N, O, H_out, W_out): an array of ``kernel_shape``.
 
-    ``cols`` are ``x``'s columns if the forward pass kept them (else they are rebuilt).
+    ``x``'s columns are rebuilt here rather than kept from the forward pass: kept, they would
+    hold ``kh * kw`` copies of every layer's input until the backward (a third of the CNN
+    benchmark's step memory), and rebuilding them measured no slower.
     """
-    if cols is None:
-        cols, _ = _cols(x, kernel_shape[2:], stride, pads, dilation, groups, out_hw=g.shape[2:])
+    cols, _ = _cols(x, kernel_shape[2:], stride, pads, dilation, groups, out_hw=g.shape[2:])
     return (_grouped(g, groups) @ cols.transpose(0, 2, 1)).reshape(kernel_shape)
 
 
@@ -163,9 +161,7 @@ def conv2d(
             f"conv2d: the (dilated) kernel {weight.shape} does not fit in the padded input "
             f"{x.shape} (padding {padding}, dilation {dilation})"
         )
-    out, cols = _conv_forward(x.data, weight.data, stride, pads, dilation, groups)
-    if not weight.requires_grad:  # only the weight gradient needs the columns again
-        cols = None
+    out = _conv_forward(x.data, weight.data, stride, pads, dilation, groups)
     if bias is not None:
         out = out + bias.data.reshape(1, -1, 1, 1)
     args = (stride, pads, dilation, groups)
@@ -174,7 +170,7 @@ def conv2d(
         grad_x = _conv_input_grad(g, weight.data, x.shape, *args) if x.requires_grad else None
         grad_w = None
         if weight.requires_grad:
-            grad_w = _conv_weight_grad(x.data, g, weight.shape, *args, cols=cols)
+            grad_w = _conv_weight_grad(x.data, g, weight.shape, *args)
         if bias is None:
             return grad_x, grad_w
         return grad_x, grad_w, g.sum(axis=(0, 2, 3))
@@ -231,7 +227,7 @@ def conv_transpose2d(
     def backward(g):
         grad_x = grad_w = None
         if x.requires_grad:  # a conv2d of g; an output_padding < dilation may add a window: crop
-            grad_x = _conv_forward(g, weight.data, *args)[0][:, :, :h, :w]
+            grad_x = _conv_forward(g, weight.data, *args)[:, :, :h, :w]
         if weight.requires_grad:  # the roles of input and output-gradient swap
             grad_w = _conv_weight_grad(g, x.data, weight.shape, *args)
         if bias is None:
