@@ -38,6 +38,7 @@ def _normalize(x: np.ndarray, axes: tuple[int, ...], eps: float):
 def _affine_op(
     x: Tensor,
     x_hat: np.ndarray,
+    mean: np.ndarray,
     inv_std: np.ndarray,
     stat_axes: tuple[int, ...] | None,
     weight: Tensor | None,
@@ -50,19 +51,18 @@ def _affine_op(
     ``stat_axes`` are the axes the statistics were computed over (their gradient path is the
     equation in the module docstring); ``None`` means the statistics were constants (batch norm
     in evaluation), so ``dL/dx = g * weight * inv_std``. ``param_shape`` broadcasts the
-    parameters against ``x``.
+    parameters against ``x``. ``x_hat = (x - mean) * inv_std`` is not kept for the backward but
+    recomputed there: one pass over ``x``, and the graph holds one fewer array of ``x``'s size.
     """
     w = None if weight is None else weight.data.reshape(param_shape)
     out = x_hat if w is None else x_hat * w
     if bias is not None:
-        if out is x_hat:  # x_hat is kept for the backward: add into a new array
-            out = out + bias.data.reshape(param_shape)
-        else:
-            out += bias.data.reshape(param_shape)
+        out += bias.data.reshape(param_shape)  # in place, even into x_hat: it is not kept
     param_axes = tuple(i for i, n in enumerate(param_shape) if n == 1)  # where params broadcast
     parents = tuple(t for t in (x, weight, bias) if t is not None)
 
     def backward(g):
+        x_hat = (x.data - mean) * inv_std  # as the forward computed it: bitwise the same
         # the parameters' gradients: sums of g and g * x_hat where the parameters broadcast
         g_sum = g.sum(axis=param_axes, keepdims=True)
         gx_sum = (g * x_hat).sum(axis=param_axes, keepdims=True)
@@ -117,9 +117,9 @@ def layer_norm(
         if p is not None and as_tensor(p).shape != shape:
             raise ValueError(f"layer_norm: {name} must have shape {shape}; got {p.shape}")
     axes = tuple(range(x.ndim - k, x.ndim))
-    x_hat, inv_std, _, _ = _normalize(x.data, axes, eps)
+    x_hat, inv_std, mean, _ = _normalize(x.data, axes, eps)
     param_shape = (1,) * (x.ndim - k) + shape
-    return _affine_op(x, x_hat, inv_std, axes, weight, bias, param_shape, "layer_norm")
+    return _affine_op(x, x_hat, mean, inv_std, axes, weight, bias, param_shape, "layer_norm")
 
 
 def batch_norm(
@@ -169,7 +169,7 @@ def batch_norm(
                 array = running.data if isinstance(running, Tensor) else running
                 array *= 1 - momentum  # in place: the caller's buffer is updated
                 array += momentum * batch_stat.reshape(-1)
-        return _affine_op(x, x_hat, inv_std, axes, weight, bias, param_shape, "batch_norm")
+        return _affine_op(x, x_hat, mean, inv_std, axes, weight, bias, param_shape, "batch_norm")
 
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
@@ -177,4 +177,4 @@ def batch_norm(
     var = as_tensor(running_var).data.reshape(param_shape)
     inv_std = 1.0 / np.sqrt(var + eps)
     x_hat = (x.data - mean) * inv_std
-    return _affine_op(x, x_hat, inv_std, None, weight, bias, param_shape, "batch_norm")
+    return _affine_op(x, x_hat, mean, inv_std, None, weight, bias, param_shape, "batch_norm")
