@@ -5,8 +5,9 @@ so. For every kernel the engine rewrote for speed, the *previous* form — the e
 before issue 9 (commit ``f11222a``), kept here as a baseline built from the same engine
 primitives — and today's engine op run forward and backward on the same float32 input at the
 size the benchmark models use. Each row records both median times, the speed-up, and the largest
-difference between the two forms' outputs and input gradients (they compute the same function,
-so it must be float32 round-off, not an error).
+difference between the two forms' outputs and input gradients, scaled by their size (they
+compute the same function, so it must be float32 round-off, not an error). The composed forms
+run on today's autograd, so a row isolates what fusing or rewriting that one kernel bought.
 
     uv run python benchmarks/kernels.py [--smoke] [--repeats N] [--out DIR]
 
@@ -32,8 +33,10 @@ import numpy as np
 
 import scratchcore.nn.functional as F
 from scratchcore import Tensor
-from scratchcore.tensor import where
+from scratchcore.tensor import stack, where
 from scratchcore.train import experiment_parser, seed_everything, write_results
+from scratchseq.recurrent.cells import lstm_cell
+from scratchseq.recurrent.fused import lstm_layer
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,19 @@ def gates_after(x: Tensor) -> Tensor:
     return i * f + g * o
 
 
+def lstm_composed(x_proj: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+    """An LSTM layer as the composed cell loop: ~20 graph nodes per time step."""
+    h, c, outputs = h0, c0, []
+    for x_t in x_proj.unbind(axis=1):  # the loop over time steps the fused layer replaces
+        h, c = lstm_cell(x_t, h, c, w_hh, b_hh)
+        outputs.append(h)
+    return stack(outputs, axis=1)
+
+
+def lstm_fused(x_proj: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+    return lstm_layer(x_proj, h0, c0, w_hh, b_hh)[0]
+
+
 # --- the cases: (name, shape note, before, after, inputs) -----------------------------------------
 
 
@@ -156,6 +172,12 @@ def cases(config: Config, rng: np.random.Generator) -> list[Case]:
     def normal(*shape):
         return rng.standard_normal(shape).astype(np.float32)
 
+    def lstm_inputs():  # x_proj (N, T, 4H), h0, c0 (N, H), weight_hh (4H, H), bias_hh (4H,)
+        hidden = 256
+        states = [normal(batch, hidden) for _ in range(2)]
+        weights = [normal(4 * hidden, hidden) / 16, normal(4 * hidden) / 16]
+        return [normal(batch, time_steps, 4 * hidden), *states, *weights]
+
     batch, time_steps, vocab, width, heads = 32 // min(s, 32) or 1, 128, 103, 128, 4
     rows = batch * time_steps
     return [
@@ -172,6 +194,13 @@ def cases(config: Config, rng: np.random.Generator) -> list[Case]:
             gates_before,
             gates_after,
             lambda: ([normal(batch, 1024)], ()),
+        ),
+        Case(
+            "LSTM layer",
+            f"({batch}, {time_steps}) steps, H = 256: the LSTM language model's layer",
+            lstm_composed,
+            lstm_fused,
+            lambda: (lstm_inputs(), ()),
         ),
         Case(
             "gelu (exact erf)",
@@ -212,6 +241,12 @@ def forward_backward(op: Callable[..., Tensor], arrays: list[np.ndarray], extras
     return out.data, [t.grad for t in tensors]
 
 
+def scaled_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """``max |a - b|`` over ``max(1, max |b|)``: absolute for O(1) values, relative for large ones
+    (an LSTM weight's gradient sums 128 steps x the batch, so it is large)."""
+    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+
 def median_seconds(fn: Callable[[], Any], warmup: int, repeats: int) -> float:
     for _ in range(warmup):
         fn()
@@ -238,9 +273,9 @@ def measure(case: Case, config: Config) -> dict[str, Any]:
         "before_ms": 1e3 * before_s,
         "after_ms": 1e3 * after_s,
         "speedup": before_s / after_s,
-        "max_abs_diff_output": float(np.max(np.abs(out_a - out_b))),
-        "max_abs_diff_grad": max(
-            float(np.max(np.abs(a - b))) for a, b in zip(grads_a, grads_b, strict=True)
+        "max_diff_output": scaled_difference(out_a, out_b),
+        "max_diff_grad": max(
+            scaled_difference(a, b) for a, b in zip(grads_a, grads_b, strict=True)
         ),
         "output_dtype": str(out_a.dtype),
     }
