@@ -15,7 +15,7 @@ grad gets ``dS`` (summed over the axes it was broadcast along).
 Why fused: composed from engine ops this is matmul, scale, where (a broadcast (..., L, S)
 boolean per call), softmax, dropout, matmul — six graph nodes, each holding an (..., L, S)
 array for its backward. Here the scores are scaled, masked, exponentiated and normalised in
-place in one buffer; the graph keeps only ``P`` (and the dropout mask) and ``O``.
+place in one buffer; the graph keeps only ``P`` and ``O`` (with dropout, also the mask and ``P'``).
 """
 
 from __future__ import annotations
