@@ -55,29 +55,72 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
     ``approximate="none"`` uses the exact ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``;
     ``approximate="tanh"`` uses ``Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2``.
+
+    Both are evaluated in place in one scratch array plus the output (each full-size temporary
+    of a composed expression costs a pass over memory: on (4096, 512) float32 the tanh form took
+    ~31 ms composed, against ~6 ms for ``np.tanh`` alone). The graph keeps that scratch array
+    (``Phi(x)``, or the ``tanh``) and the backward builds the slope from it and ``x``: the same
+    memory as keeping the slope, but no slope is computed when no gradient is wanted.
     """
     x = as_tensor(x)
     a = x.data
+    dtype = np.result_type(a, 1.0)  # float32 stays float32; integers are computed in float64
     if approximate == "none":
-        cdf = 0.5 * (1.0 + erf(a / _SQRT_2))
-        pdf = np.exp(-0.5 * a * a) / _SQRT_2PI
-        out = a * cdf
-        slope = cdf + a * pdf  # d(x Phi(x))/dx = Phi(x) + x phi(x)
+        cdf = erf(np.divide(a, _SQRT_2, out=np.empty(a.shape, dtype)))
+        cdf += 1.0
+        cdf *= 0.5  # Phi(x) = (1 + erf(x / sqrt 2)) / 2
+        out = np.multiply(a, cdf, out=np.empty_like(cdf))
+
+        def slope_into(s):  # d(x Phi(x))/dx = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
+            np.multiply(a, a, out=s)
+            s *= -0.5
+            np.exp(s, out=s)
+            s *= a
+            s /= _SQRT_2PI
+            s += cdf
+            return s
+
+        saved = cdf
     elif approximate == "tanh":
-        t = np.tanh(_SQRT_2_OVER_PI * (a + _GELU_TANH_CUBIC * (a * a * a)))  # a*a*a: ** is slow
-        out = 0.5 * a * (1.0 + t)
-        # product rule, then the chain rule through tanh: d tanh(u) = (1 - tanh^2 u) du
-        du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_TANH_CUBIC * a * a)
-        slope = 0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * du
+        # u = sqrt(2/pi) (x + 0.044715 x^3), written x (1 + 0.044715 x^2) to reuse x^2
+        t = np.multiply(a, a, out=np.empty(a.shape, dtype))  # out=: a 0-d array stays an array
+        t *= _GELU_TANH_CUBIC
+        t += 1.0
+        t *= a
+        t *= _SQRT_2_OVER_PI
+        np.tanh(t, out=t)  # t = tanh(u)
+        out = np.add(t, 1.0, out=np.empty_like(t))
+        out *= a
+        out *= 0.5  # x Phi(x) with Phi(x) ~ (1 + t) / 2
+
+        def slope_into(s):
+            # product rule, then the chain rule through tanh: d tanh(u) = (1 - tanh^2 u) du, so
+            # slope = (1 + t) / 2 + x (1 - t^2) du / 2 with du = sqrt(2/pi) (1 + 3 0.044715 x^2)
+            np.multiply(a, a, out=s)
+            s *= 3.0 * _GELU_TANH_CUBIC
+            s += 1.0
+            s *= _SQRT_2_OVER_PI  # du
+            s *= a
+            one_minus_t2 = np.multiply(t, t, out=np.empty_like(t))
+            np.subtract(1.0, one_minus_t2, out=one_minus_t2)
+            s *= one_minus_t2
+            s += t
+            s += 1.0
+            s *= 0.5
+            return s
+
+        saved = t
     else:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh'; got {approximate!r}")
 
-    slope = slope.astype(a.dtype, copy=False)
-
     def backward(g):
+        slope = slope_into(np.empty_like(saved))
+        if g.dtype == slope.dtype:  # never into g: run_backward may hold it elsewhere
+            slope *= g
+            return (slope,)
         return (g * slope,)
 
-    return Tensor._make(out.astype(a.dtype, copy=False), (x,), backward, "gelu")
+    return Tensor._make(out, (x,), backward, "gelu")
 
 
 def silu(x: Tensor) -> Tensor:
