@@ -1,0 +1,48 @@
+"""The benchmark tables in the READMEs and notes are the ones report.py writes from the committed
+results JSON (never typed by hand), and the rewriting touches only the marked sections."""
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "report.py"
+spec = importlib.util.spec_from_file_location("benchmarks_report", SCRIPT)
+report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(report)
+
+# Which tables each document must show.
+EXPECTED = {
+    "benchmarks/README.md": {"step_time", "before_after", "kernels"},
+    "packages/scratchcore/README.md": {"before_after"},
+    "packages/scratchcore/notes/06-performance.md": {"before_after", "kernels"},
+}
+
+
+def test_every_document_shows_its_tables():
+    assert {str(p.relative_to(report.ROOT)) for p in report.DOCUMENTS} == set(EXPECTED)
+    for path in report.DOCUMENTS:
+        text = path.read_text()
+        shown = {name for name in report.TABLES if f"<!-- report:{name} -->" in text}
+        assert shown == EXPECTED[str(path.relative_to(report.ROOT))], path
+
+
+def test_tables_are_current():
+    stale = report.stale_documents()
+    assert not stale, (
+        f"out of date: {[str(p) for p in stale]}; run `uv run python benchmarks/report.py --write`"
+    )
+
+
+def test_rewriting_replaces_only_the_marked_body():
+    text = "before\n<!-- report:kernels -->\n| stale |\n<!-- /report:kernels -->\nafter\n"
+    out = report.refreshed(text)
+    assert out.startswith("before\n<!-- report:kernels -->\n| kernel |")
+    assert out.endswith("\n<!-- /report:kernels -->\nafter\n")
+    assert "| stale |" not in out
+    assert report.refreshed("no markers here\n") == "no markers here\n"
+
+
+def test_tables_quote_the_json():
+    record = report._load(report.KERNELS)["metrics"]["kernels"]
+    table = report.kernels_table()
+    for name, k in record.items():
+        assert f"| {name} |" in table and f"{k['after_ms']:.2f}" in table
