@@ -32,6 +32,9 @@ HTML comments are code or hidden text, not links, and are skipped):
   and is a file of the repository, not a URL (the project is read offline);
 - every notes chapter ``packages/<pkg>/notes/*.md`` is linked directly from its package's
   ``README.md`` and from ``ECOSYSTEM.md``, and every blog post from ``blog/README.md``;
+- every figure an experiment or a benchmark wrote (``packages/*/experiments/results/*.png``,
+  ``benchmarks/results/*.png``) is embedded as an image by at least one checked file: a figure
+  nobody shows is evidence nobody reads (a plain link to it does not count);
 - external URLs (``https:``, ``mailto:``, ...) are not fetched (this runs offline), but a link or
   bare URL to ``localhost``/``127.0.0.1``/``0.0.0.0`` is flagged: it only works on the writer's
   machine.
@@ -62,6 +65,7 @@ ENTRY_POINTS = (
     "packages/*/notes/*.md",
 )
 CHAPTERS = "packages/*/notes/*.md"
+FIGURES = ("packages/*/experiments/results/*.png", "benchmarks/results/*.png")
 
 # ---- reading Markdown: what is code, what is a link ---------------------------------------------
 
@@ -533,6 +537,25 @@ class Checker:
                 what = f"does not link the {kind} {self.relative(page)}"
                 report.problems.append(Problem(self.relative(index), "", what))
 
+    # -- every figure shown somewhere
+
+    def check_figures_shown(self, report: Report) -> None:
+        """Each results figure on disk is embedded (``![alt](...)`` or ``<img>``) by a checked file.
+
+        Looks at the working tree, not git's index: a full run's new figures must be embedded
+        before they are committed, which is when this test runs.
+        """
+        shown = {
+            self.resolve(link) for path in report.files for link in self.links(path) if link.image
+        }
+        figures = {path.resolve() for pattern in FIGURES for path in self.root.glob(pattern)}
+        for figure in sorted(figures - shown):
+            what = (
+                "the figure is committed but shown nowhere: embed it in the chapter or README "
+                "it belongs to (a plain link does not show it), or delete it"
+            )
+            report.problems.append(Problem(self.relative(figure), "", what))
+
     # -- everything
 
     def run(self) -> Report:
@@ -542,6 +565,7 @@ class Checker:
                 self.check_link(link, report)
             self.check_bare_urls(path, report)
         self.check_indexes(report)
+        self.check_figures_shown(report)
         return report
 
 

@@ -165,6 +165,16 @@ def delete(name):
     return plant
 
 
+def add(name, text):
+    """A defect: a new file ``name`` holding ``text``."""
+
+    def plant(root):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+
+    return plant
+
+
 NOTES = "packages/demo/notes/01-ops.md"
 DEFECTS = {
     "missing file": (
@@ -314,6 +324,24 @@ DEFECTS = {
         "http://127.0.0.1:8000",
         "a URL on localhost only works on the writer's machine",
     ),
+    "figure committed but shown nowhere": (
+        add("packages/demo/experiments/results/orphan.png", "not really a PNG"),
+        "packages/demo/experiments/results/orphan.png",
+        "",
+        "the figure is committed but shown nowhere",
+    ),
+    "benchmark figure committed but shown nowhere": (
+        add("benchmarks/results/step_time.png", "not really a PNG"),
+        "benchmarks/results/step_time.png",
+        "",
+        "the figure is committed but shown nowhere",
+    ),
+    "figure only linked, not embedded": (
+        edit("blog/01-post.md", "![acc](../packages", "[acc](../packages"),
+        "packages/demo/experiments/results/acc.png",
+        "",
+        "the figure is committed but shown nowhere",
+    ),
     "link out of the repository": (
         edit("ECOSYSTEM.md", "(blog/01-post.md)", "(../elsewhere.md)"),
         "ECOSYSTEM.md:5",
@@ -321,6 +349,24 @@ DEFECTS = {
         "points outside the repository",
     ),
 }
+
+
+def test_a_figure_embedded_by_html_or_from_a_reached_page_is_shown(tmp_path):
+    # the look-alikes of an orphan figure that must pass: an <img> embed, and an embed on a page
+    # that is checked only because a chapter links it; a PNG outside results/ is not a figure
+    build(tmp_path)
+    add("packages/demo/experiments/results/grid.png", "not really a PNG")(tmp_path)
+    add("benchmarks/results/bars.png", "not really a PNG")(tmp_path)
+    add("packages/demo/notes/sketch.png", "not really a PNG")(tmp_path)
+    edit("README.md", "# Demo\n", '# Demo\n<img src="benchmarks/results/bars.png" alt="b">\n')(
+        tmp_path
+    )
+    edit(
+        "packages/demo/extra/more.md", "# More\n", "# More\n![g](../experiments/results/grid.png)\n"
+    )(tmp_path)
+    report = check(tmp_path)
+    assert report.problems == []
+    assert report.images == 4
 
 
 @pytest.mark.parametrize("defect", list(DEFECTS))
