@@ -163,7 +163,7 @@ def bar_figure(metrics: dict, path: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlim(0, max(values) * 1.18)
     ax.set_xlabel("validation bits per character (lower is better)")
-    ax.set_title("the ladder on the Python docs (same validation characters)")
+    ax.set_title("the ladder on the Python docs, one validation text")
     return save_figure(fig, path)
 
 
