@@ -148,6 +148,45 @@ class SliceGrad(NamedTuple):
     index: Any
     values: np.ndarray
 
+    def dense(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """The gradient written out in full: zeros of ``shape``, ``values`` at ``index``."""
+        full = np.zeros(shape, dtype=np.result_type(dtype, self.values))
+        full[self.index] += self.values
+        return full
+
+
+# --------------------------------------------------------------------------------------------
+# Backward, level one: the definition
+# --------------------------------------------------------------------------------------------
+
+
+def backward_reference(root: Tensor, grad: np.ndarray) -> None:
+    """Reverse-mode differentiation in its plainest form (the fast ``run_backward`` is tested
+    equal to it): accumulate ``d root / d leaf`` into every leaf's ``.grad``.
+
+    Visit the nodes in reverse topological order, so every use of a node has sent its share
+    before the node passes the sum on; the chain rule is each op's ``_backward``. Nothing is
+    freed and nothing is added in place: every sum is a new array.
+    """
+    grads: dict[int, np.ndarray] = {id(root): np.asarray(grad)}
+    for node in reversed(topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:  # no path from this node to the root carries a gradient
+            continue
+        if node._backward is None or node._retains_grad:  # a leaf (or asked to keep its grad)
+            g_own = np.asarray(g, dtype=node.data.dtype)
+            node.grad = g_own.copy() if node.grad is None else np.asarray(node.grad + g_own)
+        if node._backward is None:
+            continue
+        for parent, parent_grad in zip(node._parents, node._backward(g), strict=True):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            if isinstance(parent_grad, SliceGrad):  # a slice's gradient, written out in full
+                parent_grad = parent_grad.dense(parent.shape, parent.data.dtype)
+            previous = grads.get(id(parent))
+            total = parent_grad if previous is None else previous + parent_grad
+            grads[id(parent)] = np.asarray(total)  # 0-d sums are NumPy scalars: keep arrays
+
 
 def _add_slice(pending: dict, owned: set, key: int, parent: Tensor, part: SliceGrad) -> None:
     """Add ``part`` into ``pending[key]``, which becomes (or already is) a buffer of our own."""
@@ -182,7 +221,10 @@ def _add(pending: dict, owned: set, key: int, grad: np.ndarray) -> None:
     ):
         current += grad
     else:
-        pending[key] = current + grad
+        # ``np.asarray``: the sum of two 0-d arrays is a NumPy *scalar*, immutable, and
+        # ``scalar += grad`` would rebind a local name instead of adding (the third use of a 0-d
+        # node would be lost). Every pending gradient is an ndarray.
+        pending[key] = np.asarray(current + grad)
         owned.add(key)
 
 
@@ -216,8 +258,8 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
                 continue
             if isinstance(parent_grad, SliceGrad):
                 _add_slice(pending, owned, id(parent), parent, parent_grad)
-            else:
-                _add(pending, owned, id(parent), parent_grad)
+            else:  # a reduction to 0-d returns a NumPy scalar: make every gradient an array
+                _add(pending, owned, id(parent), np.asarray(parent_grad))
         if not retain_graph:
             node._backward = _graph_was_freed
             node._parents = ()
@@ -235,7 +277,7 @@ def _accumulate_grad(node: Tensor, grad: np.ndarray, is_owned: bool) -> None:
     if node.grad is None:
         node.grad = grad if is_owned else grad.copy()
     else:
-        node.grad = node.grad + grad
+        node.grad = np.asarray(node.grad + grad)  # a 0-d sum is a NumPy scalar
 
 
 # --------------------------------------------------------------------------------------------

@@ -105,7 +105,8 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
         if isinstance(data, Tensor):
             data = data.data
-        self.data: np.ndarray = _default_array(data, dtype)
+        self._data: np.ndarray = _default_array(data, dtype)
+        self._version = 0  # counts writes to ``data``: see the ``data`` property
         self.grad: np.ndarray | None = None
         self._parents: tuple[Tensor, ...] = ()
         self._backward: BackwardFn | None = None
@@ -119,7 +120,8 @@ class Tensor:
     def _make(cls, data: np.ndarray, parents: tuple[Tensor, ...], backward: BackwardFn, op: str):
         """The result of an op: records its inputs and backward function if a gradient may flow."""
         out = cls.__new__(cls)
-        out.data = np.asarray(data)  # x.sum() or x.data[0, 1] is a NumPy scalar: make it 0-d
+        out._data = np.asarray(data)  # x.sum() or x.data[0, 1] is a NumPy scalar: make it 0-d
+        out._version = 0
         out.grad = None
         out._op = op
         out._retains_grad = False
@@ -131,6 +133,20 @@ class Tensor:
     # ---------------------------------------------------------------------------------------
     # Plain properties and conversions
     # ---------------------------------------------------------------------------------------
+
+    @property
+    def data(self) -> np.ndarray:
+        """The values, an ``np.ndarray``."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        # Every write through the public API lands here: ``p.data = p.data - lr * p.grad``, and
+        # also ``p.data -= lr * p.grad`` (Python reads the attribute, updates the array in place,
+        # then assigns it back). Counting the writes lets ``backward`` notice that a value an op
+        # saved for its gradient was changed after the forward pass.
+        self._data = np.asarray(value)
+        self._version += 1
 
     @property
     def shape(self) -> tuple[int, ...]:
