@@ -122,6 +122,22 @@ def test_nll_loss_matches_torch(reduction):
     check_parity(ours, theirs, [logp, target])
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_loss_all_targets_ignored_has_the_zero_gradient_of_torch(weighted):
+    logp = Tensor(_rng(7).standard_normal((4, 3)), requires_grad=True)
+    weight = _rng(8).uniform(0.5, 2.0, 3) if weighted else None
+    target = np.full(4, -100)
+    ours = F.nll_loss(logp, target, weight=weight)
+    ours.backward()
+    logp_torch = torch.tensor(logp.data, requires_grad=True)
+    weight_torch = None if weight is None else torch.tensor(weight)
+    theirs = torch.nn.functional.nll_loss(logp_torch, torch.tensor(target), weight=weight_torch)
+    theirs.backward()
+    assert np.isnan(ours.item()) and np.isnan(theirs.item())
+    assert not np.isnan(logp_torch.grad.numpy()).any()
+    np.testing.assert_array_equal(logp.grad, logp_torch.grad.numpy())
+
+
 def test_nll_loss_gradcheck():
     logp = Tensor(_rng(10).standard_normal((4, 3)), requires_grad=True)
     target = np.array([2, 0, -100, 2])

@@ -44,6 +44,27 @@ def test_all_targets_ignored_gives_nan_like_torch():
     assert np.isnan(ours.item()) and np.isnan(theirs.item())
 
 
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(3, 4), (2, 4, 3)])
+def test_all_targets_ignored_mean_has_the_zero_gradient_of_torch(shape, weighted, label_smoothing):
+    # a batch that is all padding: no mean exists (NaN), but nothing counted, so the gradient
+    # must be torch's exact 0, never NaN (one NaN gradient poisons every parameter at the step)
+    logits, target, weight = _case(shape, 5)
+    target[:] = -100
+    kwargs = dict(label_smoothing=label_smoothing)
+    x = Tensor(logits, requires_grad=True)
+    ours = F.cross_entropy(x, target, weight=weight if weighted else None, **kwargs)
+    ours.backward()
+    x_torch = torch.tensor(logits, requires_grad=True)
+    weight_torch = torch.tensor(weight) if weighted else None
+    theirs = TF.cross_entropy(x_torch, torch.tensor(target), weight=weight_torch, **kwargs)
+    theirs.backward()
+    assert np.isnan(ours.item()) and np.isnan(theirs.item())
+    assert not np.isnan(x_torch.grad.numpy()).any()
+    np.testing.assert_array_equal(x.grad, x_torch.grad.numpy())
+
+
 def test_full_smoothing_and_huge_logits_match_torch():
     logits, target, weight = _case((4, 5), 2)
     logits[0, 0] = 1e4  # the max shift keeps exp finite

@@ -77,7 +77,8 @@ def nll_loss(
     else:  # a weighted mean; all targets ignored gives 0/0 = nan, as PyTorch
         with np.errstate(invalid="ignore", divide="ignore"):
             total = w_t.sum()
-            out, scale = losses.sum() / total, w_t / total
+            # ... but then nothing counted: the gradient is 0 (w_t is), as PyTorch's, not 0/0
+            out, scale = losses.sum() / total, (w_t / total if keep.any() else w_t)
 
     def backward(g):  # only the picked log-probability of each element gets a gradient
         grad = np.zeros_like(moved)
@@ -207,7 +208,9 @@ def _cross_entropy_indices(
 
     def backward(g):
         s = keep * (np.reshape(g, -1) if reduction == "none" else g)  # (M,) or a scalar
-        if denominator is not None:
+        # every target ignored: the loss is NaN but nothing counted, so the gradient is 0 (as
+        # PyTorch), not 0/0: one batch of padding must not turn every parameter into NaN
+        if denominator is not None and keep.any():
             with np.errstate(invalid="ignore", divide="ignore"):
                 s = s / denominator
         s = np.broadcast_to(s, keep.shape).astype(flat.dtype)
