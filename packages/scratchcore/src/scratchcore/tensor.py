@@ -21,27 +21,60 @@ from typing import Any
 
 import numpy as np
 
-from scratchcore.autograd import SliceGrad, is_grad_enabled, run_backward, unbroadcast
+from scratchcore.autograd import (
+    SliceGrad,
+    check_forward_anomaly,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    run_backward,
+    unbroadcast,
+)
 
 BackwardFn = Callable[[np.ndarray], tuple[np.ndarray | None, ...]]
 
 
 def _default_array(data: Any, dtype: Any) -> np.ndarray:
-    """``data`` as an array: Python floats become float32 (the default), arrays keep their dtype."""
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    if isinstance(data, np.ndarray | np.generic):
-        return np.asarray(data)
-    array = np.asarray(data)
-    if array.dtype == np.float64:  # came from Python floats: use the float32 default
-        array = array.astype(np.float32)
+    """``data`` as an array: Python floats become float32 (the default), arrays keep their dtype.
+
+    Only numbers are accepted (bool, integer or floating point): strings, objects and complex
+    numbers would pass here and fail at the first op, far from the mistake.
+    """
+    try:
+        if dtype is not None:
+            array = np.asarray(data, dtype=dtype)
+        elif isinstance(data, np.ndarray | np.generic):
+            array = np.asarray(data)
+        else:
+            array = np.asarray(data)
+            if array.dtype == np.float64:  # came from Python floats: use the float32 default
+                array = array.astype(np.float32)
+    except ValueError as error:
+        if "inhomogeneous" in str(error) or "sequence" in str(error):
+            raise ValueError(
+                "Tensor: the data is ragged (nested sequences of different lengths), so it has "
+                f"no rectangular shape ({error})"
+            ) from None
+        raise ValueError(f"Tensor: cannot make an array of the data: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"Tensor: data of dtype {array.dtype} is not a number type; a Tensor holds bool, "
+            "integer or floating-point values"
+        )
     return array
 
 
-def _may_repeat(index: Any) -> bool:
-    """True if ``index`` holds an integer array, the only kind that can pick an element twice."""
+def _picks_once(index: Any) -> bool:
+    """True if ``index`` can pick no element twice: ints, slices, ``None``, ``...`` and boolean
+    masks only. Anything else (a list, a tuple or an array of integers) may repeat an index, and
+    then the gradient must be *accumulated* (``np.add.at``), not written."""
     parts = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(p, list | np.ndarray) and np.asarray(p).dtype != np.bool_ for p in parts)
+    for part in parts:
+        if part is None or part is Ellipsis or isinstance(part, slice | int | np.integer):
+            continue  # (bool is an int: True/False index like None, one element at most)
+        if isinstance(part, np.ndarray) and part.dtype == np.bool_:
+            continue
+        return False
+    return True
 
 
 def _normalize_axes(axis: int | Sequence[int] | None, ndim: int, op: str) -> tuple[int, ...]:
@@ -112,13 +145,27 @@ class Tensor:
         self._backward: BackwardFn | None = None
         self._op = ""
         self._retains_grad = False
+        self._saved_versions: tuple[int, ...] | None = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
-    def _make(cls, data: np.ndarray, parents: tuple[Tensor, ...], backward: BackwardFn, op: str):
-        """The result of an op: records its inputs and backward function if a gradient may flow."""
+    def _make(
+        cls,
+        data: np.ndarray,
+        parents: tuple[Tensor, ...],
+        backward: BackwardFn,
+        op: str,
+        reads_values: bool = True,
+    ):
+        """The result of an op: records its inputs and backward function if a gradient may flow.
+
+        ``reads_values=False`` declares that ``backward`` uses no input's values and not the
+        result's (only shapes: ``add``, ``reshape``, ``sum``...), so writing into them between
+        forward and backward is harmless. Otherwise the inputs' versions are recorded here and
+        checked before ``backward`` runs.
+        """
         out = cls.__new__(cls)
         out._data = np.asarray(data)  # x.sum() or x.data[0, 1] is a NumPy scalar: make it 0-d
         out._version = 0
@@ -128,6 +175,11 @@ class Tensor:
         out.requires_grad = is_grad_enabled() and any(p.requires_grad for p in parents)
         out._parents = parents if out.requires_grad else ()
         out._backward = backward if out.requires_grad else None
+        out._saved_versions = (
+            tuple(p._version for p in parents) if out.requires_grad and reads_values else None
+        )
+        if is_anomaly_enabled():
+            check_forward_anomaly(out, parents)
         return out
 
     # ---------------------------------------------------------------------------------------
@@ -171,6 +223,32 @@ class Tensor:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
+
+    def __iter__(self):
+        """The rows along the first axis, each a tensor in the graph (``x[0], x[1], ...``).
+
+        A 0-d tensor has no rows: iterating it is an error, as in PyTorch (Python's fallback,
+        calling ``x[0]`` until an IndexError, would quietly give ``[]``).
+        """
+        if self.ndim == 0:
+            raise TypeError("iter: a 0-d tensor cannot be iterated; use .item() for its value")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(x)``: the values, for a tensor outside the graph.
+
+        Without this, NumPy would treat a tensor as a sequence and build an *object* array of
+        per-element graph nodes. A tensor that requires grad is refused, as in PyTorch: NumPy
+        would silently leave the graph; ask for ``x.detach()`` or ``x.data`` on purpose.
+        """
+        if self.requires_grad:
+            raise TypeError(
+                "np.asarray: this tensor requires grad, and NumPy would cut it from the graph; "
+                "use x.detach() (or x.data) to say that is intended"
+            )
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def item(self) -> float | int | bool:
         if self.data.size != 1:
@@ -279,7 +357,7 @@ class Tensor:
         def backward(g):  # d(a+b)/da = 1, d(a+b)/db = 1
             return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
 
-        return Tensor._make(a.data + b.data, (a, b), backward, "add")
+        return Tensor._make(a.data + b.data, (a, b), backward, "add", reads_values=False)
 
     def __sub__(self, other: Any) -> Tensor:
         other = self._lift(other)
@@ -289,7 +367,7 @@ class Tensor:
         def backward(g):  # d(a-b)/da = 1, d(a-b)/db = -1
             return unbroadcast(g, a.shape), unbroadcast(-g, b.shape)
 
-        return Tensor._make(a.data - b.data, (a, b), backward, "sub")
+        return Tensor._make(a.data - b.data, (a, b), backward, "sub", reads_values=False)
 
     def __mul__(self, other: Any) -> Tensor:
         other = self._lift(other)
@@ -355,7 +433,7 @@ class Tensor:
         def backward(g):  # d(-a)/da = -1
             return (-g,)
 
-        return Tensor._make(-self.data, (self,), backward, "neg")
+        return Tensor._make(-self.data, (self,), backward, "neg", reads_values=False)
 
     def __matmul__(self, other: Any) -> Tensor:
         return matmul(self, self._lift(other))
@@ -416,8 +494,8 @@ class Tensor:
     def abs(self) -> Tensor:
         a = self.data
 
-        def backward(g):  # d|a|/da = sign(a)  (0 at a = 0, as PyTorch)
-            return (g * np.sign(a),)
+        def backward(g):  # d|a|/da = sign(a); 0 at a = 0 and at NaN, as PyTorch
+            return (g * ((a > 0).astype(g.dtype) - (a < 0)),)
 
         return Tensor._make(np.abs(a), (self,), backward, "abs")
 
@@ -430,6 +508,7 @@ class Tensor:
         return Tensor._make(out, (self,), backward, "tanh")
 
     def sigmoid(self) -> Tensor:
+        self._needs_float("sigmoid")  # sigmoid_array works in place in the input's dtype
         out = sigmoid_array(self.data)
 
         def backward(g):  # d sigma(a)/da = sigma(a) (1 - sigma(a))
@@ -438,10 +517,10 @@ class Tensor:
         return Tensor._make(out, (self,), backward, "sigmoid")
 
     def relu(self) -> Tensor:
-        positive = self.data > 0
+        passes = ~(self.data <= 0)  # not "a > 0": a NaN input passes its gradient, as in torch
 
         def backward(g):  # d relu(a)/da = 1 where a > 0, else 0 (0 at a = 0, as PyTorch)
-            return (g * positive,)
+            return (g * passes,)
 
         return Tensor._make(np.maximum(self.data, 0), (self,), backward, "relu")
 
@@ -477,9 +556,24 @@ class Tensor:
         def backward(g):  # d(sum a)/da_i = 1: copy g back over the summed axes
             return (_expand_reduced(g, shape, axes, keepdims),)
 
-        return Tensor._make(self.data.sum(axis=axes, keepdims=keepdims), (self,), backward, "sum")
+        return Tensor._make(
+            self.data.sum(axis=axes, keepdims=keepdims),
+            (self,),
+            backward,
+            "sum",
+            reads_values=False,
+        )
+
+    def _needs_float(self, op: str) -> None:
+        """Refuse an integer or boolean tensor for an op whose result is a fraction (as torch)."""
+        if not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(
+                f"{op}: needs a floating-point tensor; got dtype {self.dtype} (convert first, "
+                f"e.g. x.astype(np.float32).{op}(), so the result's precision is your choice)"
+            )
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        self._needs_float("mean")
         axes = _normalize_axes(axis, self.ndim, "mean")
         shape = self.shape
         count = int(np.prod([shape[a] for a in axes]))
@@ -488,7 +582,7 @@ class Tensor:
             return (_expand_reduced(g / count, shape, axes, keepdims),)
 
         out = self.data.mean(axis=axes, keepdims=keepdims)
-        return Tensor._make(np.asarray(out, dtype=self.dtype), (self,), backward, "mean")
+        return Tensor._make(out, (self,), backward, "mean", reads_values=False)
 
     def var(
         self, axis: int | Sequence[int] | None = None, keepdims: bool = False, ddof: int = 0
@@ -497,6 +591,7 @@ class Tensor:
 
         (PyTorch's ``torch.var`` defaults to the unbiased ``correction=1``; pass ``ddof=1``.)
         """
+        self._needs_float("var")
         axes = _normalize_axes(axis, self.ndim, "var")
         shape = self.shape
         count = int(np.prod([shape[a] for a in axes]))
@@ -571,9 +666,17 @@ class Tensor:
     # ---------------------------------------------------------------------------------------
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        new_shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        new_shape = (
+            tuple(shape[0])
+            if len(shape) == 1 and not isinstance(shape[0], int | np.integer)
+            else shape
+        )
         try:
             out = self.data.reshape(new_shape)
+        except TypeError as error:
+            raise TypeError(
+                f"reshape: the shape must be integers; got {new_shape} ({error})"
+            ) from None
         except ValueError:
             raise ValueError(
                 f"reshape: cannot reshape a tensor of shape {self.shape} ({self.data.size} "
@@ -584,7 +687,7 @@ class Tensor:
         def backward(g):
             return (g.reshape(old_shape),)
 
-        return Tensor._make(out, (self,), backward, "reshape")
+        return Tensor._make(out, (self,), backward, "reshape", reads_values=False)
 
     view = reshape
 
@@ -594,7 +697,9 @@ class Tensor:
         return self.reshape(*self.shape[:start], -1)
 
     def permute(self, *axes: int | Sequence[int]) -> Tensor:
-        order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
+        order = (
+            tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int | np.integer) else axes
+        )
         if sorted(a + self.ndim if a < 0 else a for a in order) != list(range(self.ndim)):
             raise ValueError(f"permute: {order} is not a permutation of the {self.ndim} axes")
         inverse = np.argsort([a % self.ndim for a in order])
@@ -602,11 +707,19 @@ class Tensor:
         def backward(g):  # move every axis back where it came from
             return (g.transpose(inverse),)
 
-        return Tensor._make(self.data.transpose(order), (self,), backward, "permute")
+        return Tensor._make(
+            self.data.transpose(order), (self,), backward, "permute", reads_values=False
+        )
 
     def transpose(self, axis0: int = -2, axis1: int = -1) -> Tensor:
         """Swap two axes (PyTorch's meaning; ``permute`` takes a whole order)."""
         order = list(range(self.ndim))
+        for axis in (axis0, axis1):
+            if not -self.ndim <= axis < self.ndim:
+                raise ValueError(
+                    f"transpose: axis {axis} is out of range for a tensor with {self.ndim} dims "
+                    f"(shape {self.shape})"
+                )
         order[axis0], order[axis1] = order[axis1], order[axis0]
         return self.permute(order)
 
@@ -617,7 +730,11 @@ class Tensor:
 
     def expand(self, *shape: int | Sequence[int]) -> Tensor:
         """Broadcast to ``shape`` without copying; ``-1`` keeps an axis's size (as PyTorch)."""
-        target = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        target = (
+            tuple(shape[0])
+            if len(shape) == 1 and not isinstance(shape[0], int | np.integer)
+            else shape
+        )
         offset = len(target) - self.ndim
         target = tuple(
             self.shape[i - offset] if n == -1 and i >= offset else n for i, n in enumerate(target)
@@ -635,7 +752,7 @@ class Tensor:
         def backward(g):  # the adjoint of broadcasting is a sum
             return (unbroadcast(g, in_shape),)
 
-        return Tensor._make(out, (self,), backward, "broadcast_to")
+        return Tensor._make(out, (self,), backward, "broadcast_to", reads_values=False)
 
     def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor:
         if axis is None:
@@ -655,18 +772,23 @@ class Tensor:
             index = index.data
         elif isinstance(index, tuple):
             index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-        out = self.data[index]
+        if isinstance(index, list) and index and all(isinstance(i, bool) for i in index):
+            index = np.asarray(index)  # a list of bools is a mask, as in NumPy
+        try:
+            out = self.data[index]
+        except IndexError as error:
+            raise IndexError(f"getitem: index {index!r} into shape {self.shape}: {error}") from None
         shape, dtype = self.shape, self.dtype
-        repeats = _may_repeat(index)
+        picks_once = _picks_once(index)
 
         def backward(g):  # scatter g back to where the elements came from
-            if not repeats:  # slices, ints and masks pick each element at most once: hand the
+            if picks_once:  # slices, ints and masks pick each element at most once: hand the
                 return (SliceGrad(index, g),)  # piece back; run_backward adds it into one buffer
             grad = np.zeros(shape, dtype=dtype)
             np.add.at(grad, index, g)  # an element picked twice gets both gradients
             return (grad,)
 
-        return Tensor._make(out, (self,), backward, "getitem")
+        return Tensor._make(out, (self,), backward, "getitem", reads_values=False)
 
     def _one_axis(self, axis: int, op: str) -> int:
         if self.ndim == 0:
@@ -721,7 +843,9 @@ class Tensor:
         def backward(g):
             return (g.astype(old),)
 
-        return Tensor._make(self.data.astype(dtype), (self,), backward, "astype")
+        return Tensor._make(
+            self.data.astype(dtype), (self,), backward, "astype", reads_values=False
+        )
 
     def float(self) -> Tensor:
         return self.astype(np.float32)
@@ -789,16 +913,26 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 
 def _pick(a: Any, b: Any, op: str) -> Tensor:
+    """``maximum`` / ``minimum``: the gradient goes to the input that was picked.
+
+    The masks are written as PyTorch writes them, so that NaN behaves the same: an input gets
+    ``g`` unless it *lost* (``a < b`` for ``a`` in a maximum), and ``g / 2`` at a tie. A NaN
+    compares false with everything, so where either input is NaN (the result is NaN) both
+    inputs get the whole ``g``.
+    """
     a = _as_tensor(a)
     b = a._lift(b)
     a._binary_shapes(b, op)
-    a_wins = a.data > b.data if op == "maximum" else a.data < b.data
-    tie = a.data == b.data
-    share_a = a_wins + 0.5 * tie  # 1 where a is picked, 0.5 at ties, 0 where b is picked
     out = np.maximum(a.data, b.data) if op == "maximum" else np.minimum(a.data, b.data)
 
     def backward(g):
-        return unbroadcast(g * share_a, a.shape), unbroadcast(g * (1 - share_a), b.shape)
+        a_lost = a.data < b.data if op == "maximum" else a.data > b.data
+        b_lost = a.data > b.data if op == "maximum" else a.data < b.data
+        shared = np.where(a.data == b.data, g * 0.5, g)  # 0.5 keeps g's dtype (a Python float)
+        return (
+            unbroadcast(np.where(a_lost, 0, shared), a.shape) if a.requires_grad else None,
+            unbroadcast(np.where(b_lost, 0, shared), b.shape) if b.requires_grad else None,
+        )
 
     return Tensor._make(out, (a, b), backward, op)
 
@@ -819,7 +953,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
         grad_a, grad_b = np.where(cond, g, 0), np.where(cond, 0, g)
         return unbroadcast(grad_a, a.shape), unbroadcast(grad_b, b.shape)
 
-    return Tensor._make(out, (a, b), backward, "where")
+    return Tensor._make(out, (a, b), backward, "where", reads_values=False)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -837,7 +971,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     def backward(g):
         return tuple(np.split(g, boundaries, axis=axis))
 
-    return Tensor._make(out, tensors, backward, "concatenate")
+    return Tensor._make(out, tensors, backward, "concatenate", reads_values=False)
 
 
 cat = concatenate
@@ -856,4 +990,4 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     def backward(g):
         return tuple(np.moveaxis(g, axis, 0))
 
-    return Tensor._make(out, tensors, backward, "stack")
+    return Tensor._make(out, tensors, backward, "stack", reads_values=False)
