@@ -91,6 +91,18 @@ def test_cross_entropy_unbatched_matches_torch(reduction, probabilities):
     )
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_unbatched_probability_target_gets_its_gradient_like_torch(reduction):
+    # the soft target of one example (C,) is differentiable, as in the batched case and torch
+    logits, target = _rng(22).standard_normal(4), _rng(23).dirichlet(np.ones(4))
+    kwargs = dict(reduction=reduction, label_smoothing=0.2)
+    check_parity(
+        lambda x, t: F.cross_entropy(x, t, **kwargs),
+        lambda x, t: TF.cross_entropy(x, t, **kwargs),
+        [logits, target],
+    )
+
+
 def test_cross_entropy_huge_logits_stay_finite():
     logits = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [0.0, 0.0, -1e4]])
     target = np.array([1, 0, 2])

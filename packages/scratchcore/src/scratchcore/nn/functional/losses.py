@@ -110,7 +110,7 @@ def cross_entropy(
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1]; got {label_smoothing}")
     logits = as_tensor(input)
     if logits.ndim == 1:  # one unbatched example (C,), as PyTorch allows: make it a batch of 1
-        target = target.data if isinstance(target, Tensor) else np.asarray(target)
+        target = target if isinstance(target, Tensor) else np.asarray(target)  # keeps its grad
         args = (weight, ignore_index, reduction, label_smoothing)
         out = cross_entropy(logits.reshape(1, -1), target[None], *args)
         return out.reshape(()) if reduction == "none" else out
