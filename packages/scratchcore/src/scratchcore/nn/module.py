@@ -217,17 +217,53 @@ class Module:
         """Copy ``state`` (name -> array-like) into this module's parameters and buffers in place.
 
         Values keep each parameter's dtype. With ``strict`` (the default) every name must match
-        exactly; otherwise missing and unexpected names are skipped. A shape mismatch is always
-        an error. Returns ``(missing_keys, unexpected_keys)``.
+        exactly; otherwise missing and unexpected names are skipped. A shape mismatch, or a value
+        that is not numbers (strings, objects) or would lose its kind in the cast (a float into an
+        integer buffer, a complex into a float), is always an error. Everything is checked before
+        anything is written, so a failed load leaves the module exactly as it was. Each parameter
+        written counts as a write to its ``data`` (its ``_version`` goes up). Returns
+        ``(missing_keys, unexpected_keys)``.
         """
+        missing, unexpected, commit = self._prepare_load_state_dict(state, strict)
+        commit()
+        return missing, unexpected
+
+    def _prepare_load_state_dict(
+        self, state: dict[str, Any], strict: bool = True
+    ) -> tuple[list, list, Any]:
+        """Check ``state`` against this module without changing anything.
+
+        Returns ``(missing_keys, unexpected_keys, commit)``; calling ``commit()`` performs the
+        writes, which cannot fail once the checks have passed. ``load_checkpoint`` checks the
+        model, the optimizer and the loader this way before it writes any of them.
+        """
+        where = f"load_state_dict: error(s) loading into {type(self).__name__}"
+        if not isinstance(state, dict):
+            raise TypeError(f"{where}: state must be a dict of name -> array; got {type(state)}")
         entries = self._state_entries()
-        arrays = {name: _as_array(value) for name, value in state.items()}
+        arrays = {}
+        for name, value in state.items():
+            try:
+                array = _as_array(value)
+            except (TypeError, ValueError) as error:  # e.g. a ragged nested list
+                raise TypeError(f"{where}: {name!r} is not an array of numbers ({error})") from None
+            if array.dtype.kind not in "biufc":
+                raise TypeError(
+                    f"{where}: {name!r} has dtype {array.dtype}; a state dict holds numbers only"
+                )
+            arrays[name] = array
         missing = [name for name in entries if name not in arrays]
         unexpected = [name for name in arrays if name not in entries]
         mismatched = [
             f"{name}: checkpoint {arrays[name].shape} vs module {_shape(entries[name])}"
             for name in entries
             if name in arrays and arrays[name].shape != _shape(entries[name])
+        ]
+        uncastable = [
+            f"{name}: checkpoint {arrays[name].dtype} vs module {_array_of(entries[name]).dtype}"
+            for name in entries
+            if name in arrays
+            and not np.can_cast(arrays[name].dtype, _array_of(entries[name]).dtype, "same_kind")
         ]
         problems = []
         if strict and missing:
@@ -236,16 +272,25 @@ class Module:
             problems.append(f"unexpected keys: {unexpected}")
         if mismatched:
             problems.append(f"shape mismatches: {mismatched}")
+        if uncastable:
+            problems.append(f"dtype mismatches (would change kind): {uncastable}")
         if problems:
-            raise RuntimeError(
-                f"load_state_dict: error(s) loading into {type(self).__name__}: "
-                + "; ".join(problems)
-            )
-        for name, target in entries.items():
-            if name in arrays:
-                array = target.data if isinstance(target, Tensor) else target
-                array[...] = arrays[name]  # in place: the optimizer still holds this object
-        return missing, unexpected
+            raise RuntimeError(f"{where}: " + "; ".join(problems))
+        # Copies made now, so that commit() only writes (and a later change to ``state`` by the
+        # caller cannot reach the module between the check and the write).
+        plan = [
+            (target, np.array(arrays[name], dtype=_array_of(target).dtype))
+            for name, target in entries.items()
+            if name in arrays
+        ]
+
+        def commit() -> None:
+            for target, values in plan:
+                _array_of(target)[...] = values  # in place: the optimizer holds this object
+                if isinstance(target, Tensor):
+                    target._version += 1  # an in-place write to .data is still a write
+
+        return missing, unexpected, commit
 
     # ---------------------------------------------------------------------------------------
     # dtype conversion
@@ -293,6 +338,41 @@ class Module:
         return f"{type(self).__name__}(\n  " + "\n  ".join(body) + "\n)"
 
 
+def check_int(value: Any, name: str, op: str, minimum: int = 1) -> int:
+    """``value`` as an ``int`` if it is an integer >= ``minimum``; else a clear error.
+
+    Layer constructors call this on every size, so that ``Linear(0, 4)`` or ``Conv2d(3, 8, 2.5)``
+    fails at once, naming the layer and the argument, not later inside an initialiser or a
+    forward pass. A bool is refused (``True`` is an int to Python, never a size to a person).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{op}: {name} must be an int; got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{op}: {name} must be {bound}; got {value}")
+    return int(value)
+
+
+def check_int_pair(value: Any, name: str, op: str, minimum: int = 1) -> tuple[int, int]:
+    """An int or a pair of ints (``kernel_size=3`` or ``(3, 5)``), each >= ``minimum``."""
+    pair = (value, value) if isinstance(value, int | np.integer) else value
+    if isinstance(pair, str) or not isinstance(pair, tuple | list) or len(pair) != 2:
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints; got {value!r}")
+    first = check_int(pair[0], name, op, minimum)
+    return first, check_int(pair[1], name, op, minimum)
+
+
+def check_float(value: Any, name: str, op: str, low: float, high: float | None = None) -> float:
+    """``value`` as a float in ``[low, high]`` (``high=None``: no upper bound); NaN is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{op}: {name} must be a number; got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not (low <= value and (high is None or value <= high)):  # written so NaN fails too
+        span = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{op}: {name} must be in {span}; got {value}")
+    return value
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
@@ -303,6 +383,11 @@ def _indent(text: str) -> str:
 
 def _shape(value: Any) -> tuple[int, ...]:
     return value.shape
+
+
+def _array_of(value: Any) -> np.ndarray:
+    """The ndarray behind a state entry (a Parameter's ``data``, or the buffer itself)."""
+    return value.data if isinstance(value, Tensor) else value
 
 
 def _as_array(value: Any) -> np.ndarray:

@@ -124,47 +124,95 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore hyperparameters and state saved by ``state_dict()`` from the same layout."""
+        """Restore hyperparameters and state saved by ``state_dict()`` from the same layout.
+
+        Everything is checked first (group and parameter counts, which parameters the state
+        names, each state array's dtype and shape); only then is anything replaced, so a failed
+        load leaves the optimizer as it was.
+        """
+        self._prepare_load_state_dict(state_dict)()
+
+    def _prepare_load_state_dict(self, state_dict: dict[str, Any]) -> Callable[[], None]:
+        """Check ``state_dict`` without changing anything; return the ``commit()`` that loads it.
+
+        ``commit()`` only assigns what was built here, so it cannot fail once this returned.
+        """
         name = type(self).__name__
-        saved_groups = state_dict["param_groups"]
+        where = f"{name}.load_state_dict"
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError(f"{where}: expected a dict with 'state' and 'param_groups'")
+        saved_groups, saved_states = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, list | tuple) or not isinstance(saved_states, dict):
+            raise ValueError(f"{where}: 'param_groups' must be a list and 'state' a dict")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
-                f"{name}.load_state_dict: {len(saved_groups)} saved parameter groups, but this "
+                f"{where}: {len(saved_groups)} saved parameter groups, but this "
                 f"optimizer has {len(self.param_groups)}"
             )
         by_index: dict[int, Tensor] = {}
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), list | tuple):
+                raise ValueError(f"{where}: group {i} must be a dict with a 'params' list")
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(
-                    f"{name}.load_state_dict: group {i} was saved with {len(saved['params'])} "
+                    f"{where}: group {i} was saved with {len(saved['params'])} "
                     f"parameters, but has {len(group['params'])} here"
                 )
-            by_index.update(zip((int(j) for j in saved["params"]), group["params"], strict=True))
+            indices = [_index(j, where) for j in saved["params"]]
+            by_index.update(zip(indices, group["params"], strict=True))
+        n_params = sum(len(g["params"]) for g in self.param_groups)
+        if len(by_index) != n_params:
+            raise ValueError(f"{where}: the saved groups name a parameter index twice")
 
-        self.state = {}
-        for key, saved_state in state_dict["state"].items():
-            param = by_index[int(key)]  # keys may come back as strings from a file
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for key, saved_state in saved_states.items():
+            index = _index(key, where)  # keys may come back as strings from a file
+            if index not in by_index:
+                raise ValueError(
+                    f"{where}: state for parameter {key!r}, but the groups name only "
+                    f"{sorted(by_index)}"
+                )
+            if not isinstance(saved_state, dict):
+                raise ValueError(f"{where}: state of parameter {key} must be a dict")
+            param = by_index[index]
             restored = {}
             for k, v in saved_state.items():
                 if isinstance(v, Tensor):
                     v = v.data
                 if k == "step":
-                    v = int(np.asarray(v))  # a file may have stored the count as a 0-d array
+                    step = np.asarray(v)  # a file may have stored the count as a 0-d array
+                    if step.shape != () or step.dtype.kind not in "iuf" or step != int(step):
+                        raise ValueError(
+                            f"{where}: 'step' of parameter {key} must be a whole number; got {v!r}"
+                        )
+                    v = int(step)
                 elif isinstance(v, np.ndarray):
-                    v = np.array(v, dtype=param.dtype)
+                    if v.dtype.kind not in "biuf":
+                        raise TypeError(
+                            f"{where}: state '{k}' of parameter {key} has dtype {v.dtype}; "
+                            "optimizer state holds real numbers only"
+                        )
                     if v.shape != param.shape:
                         raise ValueError(
-                            f"{name}.load_state_dict: state '{k}' of parameter {key} has shape "
+                            f"{where}: state '{k}' of parameter {key} has shape "
                             f"{v.shape}, but the parameter has shape {param.shape}"
                         )
+                    v = np.array(v, dtype=param.dtype)
                 restored[k] = v
-            self.state[param] = restored
+            new_state[param] = restored
 
-        for saved, group in zip(saved_groups, self.param_groups, strict=True):
-            for k, v in saved.items():
-                if k != "params":
-                    # A file format may turn tuples (betas) into lists; hyperparameters are tuples.
-                    group[k] = tuple(v) if isinstance(v, list) else copy.copy(v)
+        # A file format may turn tuples (betas) into lists; hyperparameters are tuples.
+        new_values = [
+            {k: tuple(v) if isinstance(v, list) else copy.copy(v) for k, v in saved.items()}
+            for saved in saved_groups
+        ]
+
+        def commit() -> None:
+            self.state = new_state
+            for values, group in zip(new_values, self.param_groups, strict=True):
+                group.update((k, v) for k, v in values.items() if k != "params")
+
+        return commit
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -172,3 +220,13 @@ class Optimizer:
             settings = ", ".join(f"{k}={v}" for k, v in group.items() if k != "params")
             lines.append(f"  group {i}: {len(group['params'])} tensors, {settings}")
         return "\n".join([*lines, ")"])
+
+
+def _index(key: Any, where: str) -> int:
+    """A saved parameter index (an int, or its string form after a round trip through a file)."""
+    try:
+        if isinstance(key, bool) or isinstance(key, float):
+            raise ValueError
+        return int(key)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: parameter index {key!r} is not an int") from None

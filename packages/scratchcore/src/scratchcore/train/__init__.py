@@ -26,7 +26,12 @@ A typical experiment::
                   {"test_accuracy": acc}, timer.elapsed, figures=[figure])
 """
 
-from scratchcore.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from scratchcore.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from scratchcore.train.cli import experiment_parser
 from scratchcore.train.history import History
 from scratchcore.train.metrics import accuracy, confusion_matrix
@@ -43,6 +48,7 @@ from scratchcore.train.seed import rng_states, seed_everything, set_rng_states
 from scratchcore.train.timer import Timer
 
 __all__ = [
+    "CheckpointError",
     "History",
     "Timer",
     "accuracy",
