@@ -7,11 +7,12 @@ Offline, present after install: ``two_moons``, ``spirals`` (2-D toys), ``digits`
 Real downloads, cached under ``data_home()``: ``mnist``, ``fashion_mnist``, ``cifar10``.
 """
 
-from scratchcore.data.datasets.cifar import cifar10, read_cifar10_archive
+from scratchcore.data.datasets.cifar import UnsafePickleError, cifar10, read_cifar10_archive
 from scratchcore.data.datasets.containers import ClassificationSplits, LabelledImages, TextSplits
 from scratchcore.data.datasets.digits import digits
 from scratchcore.data.datasets.download import (
     ChecksumError,
+    CorruptFileError,
     DatasetNotFoundError,
     RemoteFile,
     data_home,
@@ -26,10 +27,12 @@ __all__ = [
     "SHAPE_CLASSES",
     "ChecksumError",
     "ClassificationSplits",
+    "CorruptFileError",
     "DatasetNotFoundError",
     "LabelledImages",
     "RemoteFile",
     "TextSplits",
+    "UnsafePickleError",
     "cifar10",
     "data_home",
     "digits",

@@ -25,16 +25,18 @@ may name any importable callable to rebuild an object. So:
 
 from __future__ import annotations
 
+import gzip
 import io
 import pickle
 import tarfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from scratchcore.data.datasets.containers import ClassificationSplits, to_images
-from scratchcore.data.datasets.download import RemoteFile, fetch
+from scratchcore.data.datasets.download import CorruptFileError, RemoteFile, fetch
 
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 # SHA-256 of the official archive, from TensorFlow Datasets' url_checksums (repository
@@ -55,29 +57,48 @@ _ALLOWED_GLOBALS = {
 }
 
 
+class UnsafePickleError(CorruptFileError, pickle.UnpicklingError):
+    """A pickle in the archive asks for a callable other than NumPy's array reconstruction; it
+    was refused before anything ran. The message names the archive and the member."""
+
+
+class _Refused(pickle.UnpicklingError):
+    """Raised by ``_RestrictedUnpickler.find_class``; reported as ``UnsafePickleError``."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that can rebuild NumPy arrays, lists, dicts, strings and numbers only."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(
+            raise _Refused(
                 f"CIFAR-10: refusing to load {module}.{name} from a pickle (only NumPy array "
                 f"reconstruction is allowed)"
             )
         return super().find_class(module, name)
 
 
-def _unpickle(raw: bytes, source: str) -> dict[str, Any]:
-    """A CIFAR pickle as a dict with ``str`` keys.
+def _unpickle(raw: bytes, archive: Path, member: str) -> dict[str, Any]:
+    """The CIFAR pickle ``member`` of ``archive`` as a dict with ``str`` keys.
 
     ``encoding="bytes"`` reads the official Python 2 pickles (their ``str`` keys arrive as
     ``bytes``) without guessing a text encoding; keys are then decoded so both Python 2 and
-    Python 3 written files look the same.
+    Python 3 written files look the same. A refused global raises ``UnsafePickleError``; any
+    other failure to unpickle raises ``CorruptFileError``; both name the archive and member.
     """
-    obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    try:
+        obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    except _Refused as error:
+        raise UnsafePickleError(archive, f"member {member}: {error}") from None
+    except Exception as error:  # a corrupt pickle fails in many ways; name the file for all
+        raise CorruptFileError(
+            archive, f"member {member} is not a valid pickle ({type(error).__name__}: {error})"
+        ) from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{source}: expected a pickled dict; got {type(obj).__name__}")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+        raise CorruptFileError(
+            archive, f"member {member}: expected a pickled dict; got {type(obj).__name__}"
+        )
+    return {k.decode(errors="replace") if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
 def _read_member(tar: tarfile.TarFile, name: str, archive: Path) -> bytes:
@@ -85,29 +106,38 @@ def _read_member(tar: tarfile.TarFile, name: str, archive: Path) -> bytes:
     try:
         member = tar.getmember(path)
     except KeyError:
-        raise ValueError(
-            f"{archive}: missing {path}; is this the CIFAR-10 python archive?"
+        raise CorruptFileError(
+            archive, f"missing {path}; is this the CIFAR-10 python archive?"
         ) from None
     if not member.isfile():
-        raise ValueError(f"{archive}: {path} is not a regular file")
+        raise CorruptFileError(archive, f"{path} is not a regular file")
     return tar.extractfile(member).read()
 
 
-def _batch(raw: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
+def _batch(raw: bytes, archive: Path, member: str) -> tuple[np.ndarray, np.ndarray]:
     """Images ``(n, 3, 32, 32)`` uint8 and labels ``(n,)`` int64 of one pickled batch."""
-    batch = _unpickle(raw, source)
+    batch = _unpickle(raw, archive, member)
+    where = f"member {member}"
     if "data" not in batch or "labels" not in batch:
-        raise ValueError(f"{source}: expected keys 'data' and 'labels'; got {sorted(batch)}")
+        raise CorruptFileError(
+            archive, f"{where}: expected keys 'data' and 'labels'; got {sorted(map(str, batch))}"
+        )
     data = batch["data"]
-    labels = np.asarray(batch["labels"], dtype=np.int64)
+    try:
+        labels = np.asarray(batch["labels"], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise CorruptFileError(archive, f"{where}: 'labels' must be a list of ints") from None
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
-        raise ValueError(f"{source}: 'data' must be a uint8 array (n, 3072)")
+        raise CorruptFileError(archive, f"{where}: 'data' must be a uint8 array (n, 3072)")
     if data.shape[1] != 3072 or labels.shape != (data.shape[0],):
-        raise ValueError(
-            f"{source}: expected data (n, 3072) and n labels; got {data.shape}, {labels.shape}"
+        raise CorruptFileError(
+            archive,
+            f"{where}: expected data (n, 3072) and n labels; got {data.shape}, {labels.shape}",
         )
     if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"{source}: labels must be 0..9; got {labels.min()}..{labels.max()}")
+        raise CorruptFileError(
+            archive, f"{where}: labels must be 0..9; got {labels.min()}..{labels.max()}"
+        )
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -116,16 +146,24 @@ def read_cifar10_archive(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """``(X_train, y_train, X_test, y_test, classes)`` from the archive.
 
-    Images are uint8 ``(N, 3, 32, 32)``, labels int64 ``(N,)``.
+    Images are uint8 ``(N, 3, 32, 32)``, labels int64 ``(N,)``. A missing archive raises
+    ``FileNotFoundError``; a corrupt one ``CorruptFileError``, and a pickle that asks to run
+    anything ``UnsafePickleError``, each naming the archive (and the member).
     """
-    with tarfile.open(archive, "r:gz") as tar:
-        train = [_batch(_read_member(tar, b, archive), f"{archive}:{b}") for b in _TRAIN_BATCHES]
-        X_test, y_test = _batch(_read_member(tar, "test_batch", archive), f"{archive}:test_batch")
-        meta = _unpickle(_read_member(tar, "batches.meta", archive), f"{archive}:batches.meta")
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            train = [_batch(_read_member(tar, b, archive), archive, b) for b in _TRAIN_BATCHES]
+            X_test, y_test = _batch(_read_member(tar, "test_batch", archive), archive, "test_batch")
+            meta = _unpickle(_read_member(tar, "batches.meta", archive), archive, "batches.meta")
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as error:
+        # tarfile's and gzip's messages ("unexpected end of data") name no file
+        raise CorruptFileError(
+            archive, f"not a readable .tar.gz archive (truncated or corrupt): {error}"
+        ) from error
     names = meta.get("label_names")
     if not isinstance(names, list) or len(names) != 10:
-        raise ValueError(f"{archive}: batches.meta must list 10 label_names")
-    classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+        raise CorruptFileError(archive, "member batches.meta must list 10 label_names")
+    classes = tuple(n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names)
     X_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
     return X_train, y_train, X_test, y_test, classes

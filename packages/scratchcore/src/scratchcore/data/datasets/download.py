@@ -39,6 +39,16 @@ class ChecksumError(ValueError):
     """A freshly downloaded file does not have the SHA-256 it should have."""
 
 
+class CorruptFileError(ValueError):
+    """A dataset file on disk that cannot be read as what it should be (truncated, not the right
+    format, or holding the wrong contents). ``path`` is the file; the message names it, and the
+    member inside an archive when there is one."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        super().__init__(f"{path}: {problem}")
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """One official file: its name on disk, its SHA-256, and the URLs (mirrors) to try in order."""

@@ -21,12 +21,14 @@ Images are ``idx3`` (N, 28, 28) uint8, labels ``idx1`` (N,) uint8.
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from scratchcore.data.datasets.containers import ClassificationSplits, to_images
-from scratchcore.data.datasets.download import RemoteFile, fetch
+from scratchcore.data.datasets.download import CorruptFileError, RemoteFile, fetch
 
 _IDX_TYPES = {
     0x08: np.dtype("u1"),
@@ -110,7 +112,7 @@ def parse_idx(raw: bytes, source: str = "IDX data") -> np.ndarray:
         raise ValueError(f"{source}: truncated IDX header ({len(raw)} bytes for {ndim} dims)")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = _IDX_TYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # exact (np.prod could wrap around in int64)
     if len(raw) - header_size != expected:
         raise ValueError(
             f"{source}: IDX header says shape {shape} of {dtype} ({expected} bytes of data) but "
@@ -121,26 +123,45 @@ def parse_idx(raw: bytes, source: str = "IDX data") -> np.ndarray:
 
 
 def read_idx_gz(path: Path) -> np.ndarray:
-    """Parse a gzip-compressed IDX file."""
-    with gzip.open(path, "rb") as f:
-        return parse_idx(f.read(), source=str(path))
+    """Parse a gzip-compressed IDX file.
+
+    A missing file raises ``FileNotFoundError``; a file that is not gzip, is truncated, or does
+    not hold a valid IDX array raises ``CorruptFileError`` (a ``ValueError``) naming it.
+    """
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        # gzip's own messages ("Compressed file ended before the end-of-stream marker was
+        # reached") name no file
+        raise CorruptFileError(
+            path, f"not a readable gzip file (truncated or corrupt): {error}"
+        ) from error
+    try:
+        return parse_idx(raw, source="IDX data")
+    except ValueError as error:
+        raise CorruptFileError(path, str(error).removeprefix("IDX data: ")) from error
 
 
 def _read_split(folder_files: dict[str, Path], split: str) -> tuple[np.ndarray, np.ndarray]:
     """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` of one split, checked for consistency."""
-    image_file, label_file = _SPLIT_FILES[split]
-    images = read_idx_gz(folder_files[image_file])
-    labels = read_idx_gz(folder_files[label_file])
+    image_path, label_path = (folder_files[name] for name in _SPLIT_FILES[split])
+    images = read_idx_gz(image_path)
+    labels = read_idx_gz(label_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(
-            f"{image_file}: expected uint8 images (N, H, W); got {images.dtype} {images.shape}"
+        raise CorruptFileError(
+            image_path, f"expected uint8 images (N, H, W); got {images.dtype} {images.shape}"
         )
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(
-            f"{label_file}: expected one label per image ({len(images)}); got shape {labels.shape}"
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != len(images):
+        raise CorruptFileError(
+            label_path,
+            f"expected one label per image ({len(images)}) of an integer type (to match "
+            f"{image_path.name}); got {labels.dtype} of shape {labels.shape}",
         )
-    if labels.size and labels.max() > 9:
-        raise ValueError(f"{label_file}: labels must be 0..9; found {labels.max()}")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise CorruptFileError(
+            label_path, f"labels must be 0..9; found {labels.min()}..{labels.max()}"
+        )
     return images, labels.astype(np.int64)
 
 
