@@ -18,20 +18,13 @@ import numpy as np
 
 import scratchcore.nn.functional as F
 from scratchcore.nn.linear import reset_affine_parameters
-from scratchcore.nn.module import Module
+from scratchcore.nn.module import Module, check_int, check_int_pair
 from scratchcore.nn.parameter import Parameter
 from scratchcore.tensor import Tensor
 
 
-def _pair(value: int | tuple[int, int], name: str, layer: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int | np.integer) for v in pair):
-        raise ValueError(f"{layer}: {name} must be an int or a pair of ints; got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
 def _check_groups(in_channels: int, out_channels: int, groups: int, layer: str) -> None:
-    if groups < 1 or in_channels % groups or out_channels % groups:
+    if in_channels % groups or out_channels % groups:
         raise ValueError(
             f"{layer}: in_channels ({in_channels}) and out_channels ({out_channels}) must both "
             f"be divisible by groups ({groups})"
@@ -51,19 +44,32 @@ class _ConvNd(Module):
         dilation: int | tuple[int, int],
         groups: int,
         bias: bool,
-        weight_shape: tuple[int, ...],
+        transposed: bool,
         dtype: Any,
         rng: np.random.Generator | None,
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        # Every setting checked here, before any array is made: a zero kernel or channel count
+        # would otherwise surface as a division by zero inside the initialiser.
+        in_channels = check_int(in_channels, "in_channels", name)
+        out_channels = check_int(out_channels, "out_channels", name)
+        groups = check_int(groups, "groups", name)
         _check_groups(in_channels, out_channels, groups, name)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size", name)
-        self.stride = _pair(stride, "stride", name)
-        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding", name)
-        self.dilation = _pair(dilation, "dilation", name)
+        self.kernel_size = check_int_pair(kernel_size, "kernel_size", name)
+        self.stride = check_int_pair(stride, "stride", name)
+        if isinstance(padding, str):
+            self.padding = padding
+        else:
+            self.padding = check_int_pair(padding, "padding", name, minimum=0)
+        self.dilation = check_int_pair(dilation, "dilation", name)
         self.groups = groups
+        # Conv2d: (out, in / groups, kh, kw); ConvTranspose2d: (in, out / groups, kh, kw).
+        if transposed:
+            weight_shape = (in_channels, out_channels // groups)
+        else:
+            weight_shape = (out_channels, in_channels // groups)
         self.weight = Parameter(np.empty(weight_shape + self.kernel_size, dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
         # PyTorch's default for both: fan_in from the weight's axis 1 times the kernel size
@@ -116,12 +122,11 @@ class Conv2d(_ConvNd):
     ) -> None:
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise ValueError(f"Conv2d: padding must be 'same', 'valid' or ints; got {padding!r}")
-        if padding == "same" and stride not in (1, (1, 1)):
+        if padding == "same" and stride not in (1, (1, 1), [1, 1]):
             raise ValueError(f"Conv2d: padding='same' needs stride 1; got stride {stride}")
-        weight_shape = (out_channels, in_channels // max(groups, 1))
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            weight_shape, dtype, rng,
+            False, dtype, rng,
         )  # fmt: skip
 
     def forward(self, x: Tensor) -> Tensor:
@@ -152,12 +157,15 @@ class ConvTranspose2d(_ConvNd):
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
-        weight_shape = (in_channels, out_channels // max(groups, 1))
+        if isinstance(padding, str):
+            raise ValueError(f"ConvTranspose2d: padding must be ints; got {padding!r}")
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            weight_shape, dtype, rng,
+            True, dtype, rng,
         )  # fmt: skip
-        self.output_padding = _pair(output_padding, "output_padding", "ConvTranspose2d")
+        self.output_padding = check_int_pair(
+            output_padding, "output_padding", "ConvTranspose2d", minimum=0
+        )
         for extra, stride_, dilation_ in zip(
             self.output_padding, self.stride, self.dilation, strict=True
         ):

@@ -21,9 +21,11 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
         super().__init__()
-        if not 0.0 <= p <= 1.0:
+        if isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating):
+            raise TypeError(f"Dropout: p must be a number in [0, 1]; got {p!r}")
+        if not 0.0 <= p <= 1.0:  # (NaN fails this too)
             raise ValueError(f"Dropout: p must be a probability in [0, 1]; got {p}")
-        self.p = p
+        self.p = float(p)
         self.rng = rng
 
     def forward(self, x: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ import numpy as np
 
 import scratchcore.nn.functional as F
 from scratchcore.nn import init
-from scratchcore.nn.module import Module
+from scratchcore.nn.module import Module, check_int
 from scratchcore.nn.parameter import Parameter
 from scratchcore.tensor import Tensor
 
@@ -32,7 +32,12 @@ class Embedding(Module):
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__()
+        num_embeddings = check_int(num_embeddings, "num_embeddings", "Embedding")
+        embedding_dim = check_int(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
+            padding_idx = check_int(
+                padding_idx, "padding_idx", "Embedding", minimum=-num_embeddings
+            )
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(
                     f"Embedding: padding_idx {padding_idx} is out of range for "
@@ -45,6 +50,7 @@ class Embedding(Module):
         init.normal_(self.weight, rng=rng)
         if padding_idx is not None:
             self.weight.data[padding_idx] = 0
+            self.weight._version += 1  # an in-place write into .data counts as a write
 
     def forward(self, indices: Any) -> Tensor:
         return F.embedding(indices, self.weight, padding_idx=self.padding_idx)

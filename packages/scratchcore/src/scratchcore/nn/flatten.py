@@ -5,7 +5,7 @@ Notes: ``packages/scratchcore/notes/02-modules.md``.
 
 from __future__ import annotations
 
-from scratchcore.nn.module import Module
+from scratchcore.nn.module import Module, check_int
 from scratchcore.tensor import Tensor
 
 
@@ -17,6 +17,8 @@ class Flatten(Module):
 
     def __init__(self, start_axis: int = 1, end_axis: int = -1) -> None:
         super().__init__()
+        start_axis = check_int(start_axis, "start_axis", "Flatten", minimum=-(2**31))
+        end_axis = check_int(end_axis, "end_axis", "Flatten", minimum=-(2**31))
         self.start_axis, self.end_axis = start_axis, end_axis
 
     def forward(self, x: Tensor) -> Tensor:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 import scratchcore.nn.functional as F
-from scratchcore.nn.module import Module
+from scratchcore.nn.module import Module, check_float, check_int
 from scratchcore.nn.parameter import Parameter
 from scratchcore.tensor import Tensor
 
@@ -47,6 +47,11 @@ class _BatchNorm(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
+        name = type(self).__name__
+        num_features = check_int(num_features, "num_features", name)
+        eps = check_float(eps, "eps", name, 0.0)
+        if momentum is not None:  # None: a cumulative average instead of an exponential one
+            momentum = check_float(momentum, "momentum", name, 0.0, 1.0)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = Parameter(np.ones(num_features, dtype=dtype)) if affine else None
@@ -105,10 +110,16 @@ class BatchNorm2d(_BatchNorm):
     _allowed_ndims = (4,)
 
 
-def _shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
-    if isinstance(normalized_shape, int | np.integer):
-        return (int(normalized_shape),)
-    return tuple(int(n) for n in normalized_shape)
+def _shape(normalized_shape: int | Sequence[int], op: str) -> tuple[int, ...]:
+    """``normalized_shape`` as a tuple of positive ints (an int ``n`` is ``(n,)``)."""
+    if isinstance(normalized_shape, int | np.integer) and not isinstance(normalized_shape, bool):
+        return (check_int(normalized_shape, "normalized_shape", op),)
+    if not isinstance(normalized_shape, tuple | list) or not normalized_shape:
+        raise TypeError(
+            f"{op}: normalized_shape must be an int or a non-empty sequence of ints; "
+            f"got {normalized_shape!r}"
+        )
+    return tuple(check_int(n, "normalized_shape", op) for n in normalized_shape)
 
 
 class LayerNorm(Module):
@@ -124,8 +135,11 @@ class LayerNorm(Module):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        self.normalized_shape = _shape(normalized_shape)
-        self.eps, self.elementwise_affine = eps, elementwise_affine
+        self.normalized_shape = _shape(normalized_shape, "LayerNorm")
+        self.eps, self.elementwise_affine = (
+            check_float(eps, "eps", "LayerNorm", 0.0),
+            elementwise_affine,
+        )
         shape = self.normalized_shape
         self.weight = Parameter(np.ones(shape, dtype=dtype)) if elementwise_affine else None
         use_bias = elementwise_affine and bias
@@ -159,7 +173,9 @@ class RMSNorm(Module):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        self.normalized_shape = _shape(normalized_shape)
+        self.normalized_shape = _shape(normalized_shape, "RMSNorm")
+        if eps is not None:  # None: the input dtype's machine epsilon, chosen at call time
+            eps = check_float(eps, "eps", "RMSNorm", 0.0)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         shape = self.normalized_shape
         self.weight = Parameter(np.ones(shape, dtype=dtype)) if elementwise_affine else None

@@ -7,8 +7,19 @@ Notes: ``packages/scratchcore/notes/02-modules.md``. The arithmetic and its back
 from __future__ import annotations
 
 import scratchcore.nn.functional as F
-from scratchcore.nn.module import Module
+from scratchcore.nn.module import Module, check_int_pair
 from scratchcore.tensor import Tensor
+
+
+def _check_window(op, kernel_size, stride, padding, dilation=1) -> None:
+    """Refuse a bad window at construction (the functional op checks again at call time)."""
+    kernel = check_int_pair(kernel_size, "kernel_size", op)
+    if stride is not None:
+        check_int_pair(stride, "stride", op)
+    pad = check_int_pair(padding, "padding", op, minimum=0)
+    check_int_pair(dilation, "dilation", op)
+    if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
+        raise ValueError(f"{op}: padding {pad} must be at most half the kernel_size {kernel}")
 
 
 class MaxPool2d(Module):
@@ -16,6 +27,7 @@ class MaxPool2d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         super().__init__()
+        _check_window("MaxPool2d", kernel_size, stride, padding, dilation)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.ceil_mode = dilation, ceil_mode
 
@@ -39,6 +51,7 @@ class AvgPool2d(Module):
         self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True
     ):
         super().__init__()
+        _check_window("AvgPool2d", kernel_size, stride, padding)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
@@ -57,6 +70,16 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size):
         super().__init__()
+        if isinstance(output_size, tuple | list):  # None keeps that axis's size, as in torch
+            for size in output_size:
+                if size is not None:
+                    check_int_pair(size, "output_size", "AdaptiveAvgPool2d")
+            if len(output_size) != 2:
+                raise TypeError(
+                    f"AdaptiveAvgPool2d: output_size must be an int or a pair; got {output_size!r}"
+                )
+        else:
+            check_int_pair(output_size, "output_size", "AdaptiveAvgPool2d")
         self.output_size = output_size
 
     def forward(self, x: Tensor) -> Tensor:

@@ -27,11 +27,30 @@ def clip_grad_norm_(
     ``min(1, max_norm / (total_norm + 1e-6))`` — the 1e-6 keeps a zero norm from dividing by 0.
     Parameters without a gradient are ignored. Returns the total norm *before* clipping.
     """
+    # Checked before anything is scaled: a negative max_norm would flip every gradient's sign
+    # (scale < 0) and a NaN one would fill them with NaN, both silently.
+    if isinstance(max_norm, bool) or not isinstance(
+        max_norm, int | float | np.integer | np.floating
+    ):
+        raise TypeError(f"clip_grad_norm_: max_norm must be a number; got {max_norm!r}")
+    if not max_norm >= 0:  # (NaN fails this too)
+        raise ValueError(f"clip_grad_norm_: max_norm must be >= 0; got {max_norm}")
+    try:  # as torch, anything float() reads, "inf" included
+        norm = float(norm_type) if not isinstance(norm_type, bool) else None
+    except (TypeError, ValueError):
+        norm = None
+    if norm is None:
+        raise TypeError(f"clip_grad_norm_: norm_type must be a number; got {norm_type!r}")
+    if not norm > 0:
+        raise ValueError(f"clip_grad_norm_: norm_type must be > 0 (or inf); got {norm_type}")
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"clip_grad_norm_: parameters must be Tensors; got {type(p).__name__}")
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    norm_type = float(norm_type)
+    norm_type = norm
     if norm_type == math.inf:
         total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
     else:

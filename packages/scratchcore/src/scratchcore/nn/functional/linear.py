@@ -19,10 +19,15 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     memory 328 -> 255 MB).
     """
     x, weight = as_tensor(x), as_tensor(weight)
-    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+    if x.ndim == 0:
         raise ValueError(
-            f"linear: input of shape {x.shape} needs a weight of shape (out, {x.shape[-1:]}); "
-            f"got weight {weight.shape}"
+            f"linear: input must have at least 1 dim (..., in_features); got shape {x.shape} "
+            f"(weight shape {weight.shape})"
+        )
+    if weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input of shape {x.shape} needs a weight of shape (out_features, "
+            f"{x.shape[-1]}); got weight shape {weight.shape}"
         )
     if bias is not None:
         bias = as_tensor(bias)
