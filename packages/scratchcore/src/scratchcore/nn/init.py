@@ -35,6 +35,8 @@ def _array(tensor: Tensor | np.ndarray, op: str) -> np.ndarray:
 def _fill(tensor: Tensor | np.ndarray, values: Any, op: str) -> Tensor | np.ndarray:
     array = _array(tensor, op)
     array[...] = values  # in place, keeping the tensor's dtype and identity
+    if isinstance(tensor, Tensor):
+        tensor._version += 1  # a write into .data[...] is a write all the same
     return tensor
 
 
