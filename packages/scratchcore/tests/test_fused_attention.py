@@ -1,11 +1,13 @@
 """The fused scaled_dot_product_attention: torch's SDPA in float64, finite differences, and the
-composed reference (softmax -> dropout -> matmul) it replaces, including dropout's draws."""
+composed definition in ``reference`` (softmax -> dropout -> matmul), including dropout's draws
+(test_composed_equals_fused.py compares the two over random shapes and options)."""
 
 import numpy as np
 import pytest
 import torch
 
 import scratchcore.nn.functional as F
+import scratchcore.nn.functional.reference as R
 from scratchcore import Tensor
 from scratchcore.autograd import gradcheck
 from scratchcore.testing import assert_close, check_parity
@@ -16,18 +18,6 @@ ATOL, RTOL = 1e-10, 1e-7  # float64 against float64: only rounding separates the
 
 def _normal(shape, seed):
     return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _composed(q, k, v, mask=None, dropout_p=0.0, rng=None, scale=None):
-    """The unfused definition from engine ops, as the op was before it was fused."""
-    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
-    scores = (q @ k.transpose(-2, -1)) * scale
-    if mask is not None:
-        scores = scores + mask
-    weights = scores.softmax(axis=-1)
-    if dropout_p > 0:
-        weights = F.dropout(weights, dropout_p, training=True, rng=rng)
-    return weights @ v
 
 
 def test_broadcast_heads_match_torch():
@@ -72,14 +62,10 @@ def test_boolean_mask_broadcast_over_heads_matches_torch():
 def test_dropout_equals_the_composed_ops_with_the_same_draws(dropout_p):
     arrays = [_normal((2, 2, 5, 3), 11), _normal((2, 2, 5, 3), 12), _normal((2, 2, 5, 4), 13)]
     results = []
-    for fn in (F.scaled_dot_product_attention, _composed):
+    for fn in (F.scaled_dot_product_attention, R.scaled_dot_product_attention):
         q, k, v = (Tensor(a, requires_grad=True) for a in arrays)
-        rng = np.random.default_rng(14)
-        if fn is _composed:
-            mask = np.where(np.tril(np.ones((5, 5), dtype=bool)), 0.0, -np.inf)
-            out = fn(q, k, v, mask=mask, dropout_p=dropout_p, rng=rng)
-        else:
-            out = fn(q, k, v, is_causal=True, dropout_p=dropout_p, rng=rng)
+        rng = np.random.default_rng(14)  # the same draws for both forms
+        out = fn(q, k, v, is_causal=True, dropout_p=dropout_p, rng=rng)
         out.backward(_normal(out.shape, 15))
         results.append((out.data, q.grad, k.grad, v.grad))
     for name, ours, ref in zip(("out", "dq", "dk", "dv"), *results, strict=True):

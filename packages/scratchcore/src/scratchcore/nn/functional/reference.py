@@ -184,7 +184,7 @@ def cross_entropy(
     """
     logits = _as_tensor(input)
     if logits.ndim == 1:  # one example (C,): a batch of one, the loss unbatched again
-        target = target.data if isinstance(target, Tensor) else np.asarray(target)
+        target = target if isinstance(target, Tensor) else np.asarray(target)
         args = (weight, ignore_index, reduction, label_smoothing)
         out = cross_entropy(logits.reshape(1, -1), target[None], *args)
         return out.reshape(()) if reduction == "none" else out
@@ -210,8 +210,8 @@ def cross_entropy(
     # class indices: one row of C log-probabilities per target, (M, C) with M = N * d1 * ...
     logp_rows = logp.permute(0, *range(2, logits.ndim), 1).reshape(-1, n_classes)
     targets = target_data.reshape(-1)  # (M,)
-    keep = targets != ignore_index
-    safe_targets = np.where(keep, targets, 0)  # an ignored row points at class 0, weighted 0
+    keep = (targets != ignore_index).astype(logits.dtype)  # 1 where a target counts, else 0
+    safe_targets = np.where(keep > 0, targets, 0)  # an ignored row points at class 0, weighted 0
     w_y = class_weight[safe_targets] * keep  # (M,): the weight each target counts with
     picked = logp_rows[np.arange(len(targets)), safe_targets]  # (M,): log p_y
     losses = (1 - eps) * w_y * -picked
@@ -225,7 +225,7 @@ def cross_entropy(
     # in it counted, so no gradient flows (PyTorch's behaviour; a NaN gradient would turn every
     # parameter into NaN at the next step). The division by a stand-in 1 keeps that branch
     # finite, and ``where`` sends its gradient nowhere.
-    counted = keep.any()
+    counted = bool(keep.any())
     denominator = w_y.sum() if counted else 1.0
     return where(counted, losses.sum() / denominator, np.nan)
 
