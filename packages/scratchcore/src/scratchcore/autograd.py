@@ -76,113 +76,6 @@ class enable_grad(contextlib.ContextDecorator):
 
 
 # --------------------------------------------------------------------------------------------
-# Anomaly mode
-# --------------------------------------------------------------------------------------------
-
-_anomaly_enabled = False
-
-
-def is_anomaly_enabled() -> bool:
-    """True inside ``detect_anomaly()``: ops record where they were created and check for NaN."""
-    return _anomaly_enabled
-
-
-class AnomalyError(FloatingPointError):
-    """A NaN or Inf appeared in an op's result or in the gradient it passed back."""
-
-
-class detect_anomaly(contextlib.ContextDecorator):
-    """Context manager (and decorator) that finds the op where a NaN or Inf first appears.
-
-    Inside it, every op records the stack of the code that called it, and
-
-    * forward: an op whose inputs are all finite but whose result is not raises ``AnomalyError``;
-    * backward: an op whose incoming gradient is finite but which passes a non-finite gradient
-      to an input raises ``AnomalyError``, naming the op and the stack where it was created
-      (the forward line to look at, not the backward loop).
-
-    A non-finite value made *from* a non-finite input (``log`` of a ``-inf`` mask entry, say) is
-    not new, so it passes. Slow (a stack trace per op and a scan of every array): for debugging.
-    """
-
-    def __enter__(self) -> detect_anomaly:
-        global _anomaly_enabled
-        self._previous = _anomaly_enabled
-        _anomaly_enabled = True
-        return self
-
-    def __exit__(self, *exc) -> None:
-        global _anomaly_enabled
-        _anomaly_enabled = self._previous
-
-
-def _all_finite(array: np.ndarray) -> bool:
-    array = np.asarray(array)
-    return not np.issubdtype(array.dtype, np.inexact) or bool(np.isfinite(array).all())
-
-
-def _created_at(node: Tensor) -> str:
-    trace = getattr(node, "_trace", None)
-    if trace is None:
-        return " (created outside detect_anomaly(): no stack was recorded)"
-    return "; it was created at:\n" + "".join(traceback.format_list(trace))
-
-
-def check_forward_anomaly(out: Tensor, parents: tuple[Tensor, ...]) -> None:
-    """Record where ``out`` was made; raise if it is the first non-finite value on its path."""
-    out._trace = traceback.extract_stack()[:-3]  # drop the engine's own frames
-    if not _all_finite(out.data) and all(_all_finite(p.data) for p in parents):
-        bad = int(np.size(out.data) - np.isfinite(out.data).sum())
-        raise AnomalyError(
-            f"detect_anomaly: {out._op} produced {bad} NaN/Inf value(s) in its result of shape "
-            f"{out.shape} from finite inputs{_created_at(out)}"
-        )
-
-
-def _check_backward_anomaly(node: Tensor, node_grad: np.ndarray, parent_grads) -> None:
-    if not _all_finite(node_grad):
-        return  # not new here: an op further down the graph was first
-    for position, parent_grad in enumerate(parent_grads):
-        values = parent_grad.values if isinstance(parent_grad, SliceGrad) else parent_grad
-        if parent_grad is not None and not _all_finite(values):
-            raise AnomalyError(
-                f"detect_anomaly: the backward of {node._op} passed NaN/Inf to its input "
-                f"{position} from a finite gradient{_created_at(node)}"
-            )
-
-
-# --------------------------------------------------------------------------------------------
-# Version counters: a value saved for backward must not change before backward reads it
-# --------------------------------------------------------------------------------------------
-
-
-def _check_versions(node: Tensor) -> None:
-    """Raise if an input of ``node`` (or ``node`` itself) was written after the forward pass.
-
-    An op's backward reads its inputs' values (``mul``: ``g * b``) or its own result (``exp``:
-    ``g * exp(a)``) as they are *when backward runs*. An optimizer step or a
-    ``p.data = ...`` between forward and backward would silently give the gradient at the new
-    values. Every write through ``Tensor.data`` bumps that tensor's ``_version``; ``_make``
-    recorded the versions the op saw.
-    """
-    if node._version != 0:
-        raise RuntimeError(
-            f"backward: the result of {node._op} (shape {node.shape}) was modified in place "
-            "after it was computed, and its backward needs its value; compute it again instead"
-        )
-    for position, (parent, seen) in enumerate(
-        zip(node._parents, node._saved_versions, strict=True)
-    ):
-        if parent._version != seen:
-            raise RuntimeError(
-                f"backward: input {position} of {node._op} (shape {parent.shape}) was modified "
-                f"in place after the forward pass (version {seen} -> {parent._version}), and "
-                f"{node._op}'s backward needs its value. Run backward before changing it (an "
-                "optimizer step, or p.data = ...), or compute the forward again afterwards"
-            )
-
-
-# --------------------------------------------------------------------------------------------
 # The adjoint of broadcasting
 # --------------------------------------------------------------------------------------------
 
@@ -303,6 +196,15 @@ def backward_reference(root: Tensor, grad: np.ndarray) -> None:
             grads[id(parent)] = np.asarray(total)  # 0-d sums are NumPy scalars: keep arrays
 
 
+# --------------------------------------------------------------------------------------------
+# Backward, level two: the fast form the engine runs
+# --------------------------------------------------------------------------------------------
+# The same walk as ``backward_reference``, with three economies: a gradient that arrives a
+# third time is added *in place* into a buffer run_backward owns (not a new array per use), a
+# slice's gradient is written into one full-size buffer (``SliceGrad``, not a dense array per
+# slice), and each node is freed as soon as its backward has run.
+
+
 def _add_slice(pending: dict, owned: set, key: int, parent: Tensor, part: SliceGrad) -> None:
     """Add ``part`` into ``pending[key]``, which becomes (or already is) a buffer of our own."""
     buffer = pending.get(key)
@@ -399,6 +301,113 @@ def _accumulate_grad(node: Tensor, grad: np.ndarray, is_owned: bool) -> None:
         node.grad = grad if is_owned else grad.copy()
     else:
         node.grad = np.asarray(node.grad + grad)  # a 0-d sum is a NumPy scalar
+
+
+# --------------------------------------------------------------------------------------------
+# Anomaly mode
+# --------------------------------------------------------------------------------------------
+
+_anomaly_enabled = False
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside ``detect_anomaly()``: ops record where they were created and check for NaN."""
+    return _anomaly_enabled
+
+
+class AnomalyError(FloatingPointError):
+    """A NaN or Inf appeared in an op's result or in the gradient it passed back."""
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Context manager (and decorator) that finds the op where a NaN or Inf first appears.
+
+    Inside it, every op records the stack of the code that called it, and
+
+    * forward: an op whose inputs are all finite but whose result is not raises ``AnomalyError``;
+    * backward: an op whose incoming gradient is finite but which passes a non-finite gradient
+      to an input raises ``AnomalyError``, naming the op and the stack where it was created
+      (the forward line to look at, not the backward loop).
+
+    A non-finite value made *from* a non-finite input (``log`` of a ``-inf`` mask entry, say) is
+    not new, so it passes. Slow (a stack trace per op and a scan of every array): for debugging.
+    """
+
+    def __enter__(self) -> detect_anomaly:
+        global _anomaly_enabled
+        self._previous = _anomaly_enabled
+        _anomaly_enabled = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _anomaly_enabled
+        _anomaly_enabled = self._previous
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    array = np.asarray(array)
+    return not np.issubdtype(array.dtype, np.inexact) or bool(np.isfinite(array).all())
+
+
+def _created_at(node: Tensor) -> str:
+    trace = getattr(node, "_trace", None)
+    if trace is None:
+        return " (created outside detect_anomaly(): no stack was recorded)"
+    return "; it was created at:\n" + "".join(traceback.format_list(trace))
+
+
+def check_forward_anomaly(out: Tensor, parents: tuple[Tensor, ...]) -> None:
+    """Record where ``out`` was made; raise if it is the first non-finite value on its path."""
+    out._trace = traceback.extract_stack()[:-3]  # drop the engine's own frames
+    if not _all_finite(out.data) and all(_all_finite(p.data) for p in parents):
+        bad = int(np.size(out.data) - np.isfinite(out.data).sum())
+        raise AnomalyError(
+            f"detect_anomaly: {out._op} produced {bad} NaN/Inf value(s) in its result of shape "
+            f"{out.shape} from finite inputs{_created_at(out)}"
+        )
+
+
+def _check_backward_anomaly(node: Tensor, node_grad: np.ndarray, parent_grads) -> None:
+    if not _all_finite(node_grad):
+        return  # not new here: an op further down the graph was first
+    for position, parent_grad in enumerate(parent_grads):
+        values = parent_grad.values if isinstance(parent_grad, SliceGrad) else parent_grad
+        if parent_grad is not None and not _all_finite(values):
+            raise AnomalyError(
+                f"detect_anomaly: the backward of {node._op} passed NaN/Inf to its input "
+                f"{position} from a finite gradient{_created_at(node)}"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Version counters: a value saved for backward must not change before backward reads it
+# --------------------------------------------------------------------------------------------
+
+
+def _check_versions(node: Tensor) -> None:
+    """Raise if an input of ``node`` (or ``node`` itself) was written after the forward pass.
+
+    An op's backward reads its inputs' values (``mul``: ``g * b``) or its own result (``exp``:
+    ``g * exp(a)``) as they are *when backward runs*. An optimizer step or a
+    ``p.data = ...`` between forward and backward would silently give the gradient at the new
+    values. Every write through ``Tensor.data`` bumps that tensor's ``_version``; ``_make``
+    recorded the versions the op saw.
+    """
+    if node._version != 0:
+        raise RuntimeError(
+            f"backward: the result of {node._op} (shape {node.shape}) was modified in place "
+            "after it was computed, and its backward needs its value; compute it again instead"
+        )
+    for position, (parent, seen) in enumerate(
+        zip(node._parents, node._saved_versions, strict=True)
+    ):
+        if parent._version != seen:
+            raise RuntimeError(
+                f"backward: input {position} of {node._op} (shape {parent.shape}) was modified "
+                f"in place after the forward pass (version {seen} -> {parent._version}), and "
+                f"{node._op}'s backward needs its value. Run backward before changing it (an "
+                "optimizer step, or p.data = ...), or compute the forward again afterwards"
+            )
 
 
 # --------------------------------------------------------------------------------------------
