@@ -7,6 +7,8 @@ Outputs, final states, and the gradients of the input, the initial states and ev
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import scratchcore.nn as nn
 from scratchcore import Tensor, concatenate, stack
@@ -188,34 +190,69 @@ def _composed_lstm(x_proj, h, c, weight_hh, bias_hh):
     return stack(outputs, axis=1), h, c
 
 
-@pytest.mark.parametrize("with_bias", [True, False])
-def test_fused_lstm_layer_equals_the_composed_cells(with_bias):
-    """Values and the gradients of all five inputs, with gradients arriving at the output AND at
-    both final states (so the external dh_T and dc_T terms of the hand-written BPTT count)."""
-    rng = np.random.default_rng(11)
-    n, steps, hidden = 3, 6, 4
-    arrays = [
-        rng.standard_normal((n, steps, 4 * hidden)),
-        rng.standard_normal((n, hidden)),
-        rng.standard_normal((n, hidden)),
-        rng.standard_normal((4 * hidden, hidden)),
-        rng.standard_normal(4 * hidden),
-    ]
-    weights = [rng.standard_normal(s) for s in [(n, steps, hidden), (n, hidden), (n, hidden)]]
+class _ComposedLSTM(LSTM):
+    """``LSTM`` with every layer run as ``lstm_cell`` looped over the steps (Tensor ops, autograd
+    through time): the definition the fused ``lstm_layer`` must reproduce."""
+
+    def sequence(self, x_proj, state, layer):
+        _, weight_hh, _, bias_hh = self.layer_parameters(layer)
+        output, h_n, c_n = _composed_lstm(x_proj, state[0], state[1], weight_hh, bias_hh)
+        return output, (h_n, c_n)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    num_layers=st.integers(1, 3),
+    input_size=st.integers(1, 4),
+    hidden_size=st.integers(1, 4),
+    batch=st.integers(1, 3),
+    steps=st.sampled_from([1, 1, 2, 3, 5]),
+    with_initial_state=st.booleans(),
+    bias=st.booleans(),
+    batch_first=st.booleans(),
+    dropout=st.sampled_from([0.0, 0.0, 0.4]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_fused_lstm_equals_the_composed_cells(
+    num_layers,
+    input_size,
+    hidden_size,
+    batch,
+    steps,
+    with_initial_state,
+    bias,
+    batch_first,
+    dropout,
+    seed,
+):
+    """Random stacks, sizes and lengths (T = 1 included): the fused layer and ``lstm_cell``
+    looped over time give the same output, h_n and c_n and the same gradients of the input,
+    the initial states and every parameter, with gradients arriving at the output AND at both
+    final states (so the external dh_T and dc_T terms of the hand-written BPTT count)."""
+    rng = np.random.default_rng(seed)
+    x_shape = (batch, steps, input_size) if batch_first else (steps, batch, input_size)
+    arrays = [rng.standard_normal(x_shape)]
+    if with_initial_state:
+        arrays += [rng.standard_normal((num_layers, batch, hidden_size)) for _ in range(2)]
+    options = dict(num_layers=num_layers, bias=bias, batch_first=batch_first, dropout=dropout)
+    fused_layer = LSTM(input_size, hidden_size, **options, dtype=np.float64)
+    composed_layer = _ComposedLSTM(input_size, hidden_size, **options, dtype=np.float64)
+    composed_layer.load_state_dict(fused_layer.state_dict())
     results = []
-    for run in (lstm_layer, _composed_lstm):
+    for layer in (fused_layer, composed_layer):
+        layer.rng = np.random.default_rng(seed)  # between layers both drop the same units
         inputs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
-        if not with_bias:
-            inputs[4] = None
-        outs = run(*inputs)
-        sum((o * w).sum() for o, w in zip(outs, weights, strict=True)).backward()
-        grads = [t.grad for t in inputs if t is not None]
-        results.append(([o.data for o in outs], grads))
-    (fused_outs, fused_grads), (composed_outs, composed_grads) = results
-    for ours, reference in zip(
-        fused_outs + fused_grads, composed_outs + composed_grads, strict=True
-    ):
-        assert_close(ours, reference, atol=1e-13, rtol=1e-12)
+        output, (h_n, c_n) = layer(inputs[0], tuple(inputs[1:]) or None)
+        upstream = np.random.default_rng(seed + 1)
+        loss = sum((o * upstream.standard_normal(o.shape)).sum() for o in (output, h_n, c_n))
+        loss.backward()
+        named_grads = {f"grad of {n}": p.grad for n, p in layer.named_parameters()}
+        named_grads.update({f"grad of input {i}": t.grad for i, t in enumerate(inputs)})
+        results.append({"output": output.data, "h_n": h_n.data, "c_n": c_n.data, **named_grads})
+    fused, composed = results
+    assert fused.keys() == composed.keys()
+    for name, expected in composed.items():
+        assert_close(fused[name], expected, atol=1e-13, rtol=1e-12, name=name)
 
 
 def test_fused_lstm_layer_gradcheck_and_float32():
