@@ -285,6 +285,25 @@ def test_ops_that_read_no_values_do_not_mind():
     assert_close(w.grad, np.ones(2))
 
 
+def test_lookups_and_pooling_need_no_values_back():
+    # embedding, padding and pooling backwards use indices and shapes saved at forward time:
+    # an update in between leaves their gradient right, as in torch
+    import scratchcore.nn.functional as F
+
+    weight = Tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
+    image = Tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
+    losses = [
+        F.embedding(np.array([0, 2, 2]), weight).sum(),
+        F.max_pool2d(image, 2).sum(),
+        F.avg_pool2d(image, 2).sum(),
+    ]
+    weight.data = weight.data * 2
+    image.data = image.data * 2
+    for loss in losses:
+        loss.backward()
+    assert_close(weight.grad, np.array([[1.0] * 3, [0.0] * 3, [2.0] * 3, [0.0] * 3]))
+
+
 def test_update_after_backward_is_fine():
     w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     for _ in range(3):

@@ -48,4 +48,4 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
             grad[padding_idx] = 0
         return (grad,)
 
-    return Tensor._make(weight.data[idx], (weight,), backward, "embedding")
+    return Tensor._make(weight.data[idx], (weight,), backward, "embedding", reads_values=False)

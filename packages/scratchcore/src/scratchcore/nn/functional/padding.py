@@ -47,7 +47,7 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
         def backward(g):  # the border was a constant: only the original region gets gradient
             return (g[crop],)
 
-        return Tensor._make(out, (x,), backward, "pad")
+        return Tensor._make(out, (x,), backward, "pad", reads_values=False)
 
     if mode not in _NUMPY_MODES:
         raise ValueError(
@@ -78,4 +78,4 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
             g = np.add.reduceat(np.take(g, orders[a], axis=a), starts[a], axis=a)
         return (g,)
 
-    return Tensor._make(out, (x,), backward, "pad")
+    return Tensor._make(out, (x,), backward, "pad", reads_values=False)

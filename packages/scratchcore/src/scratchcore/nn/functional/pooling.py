@@ -101,7 +101,7 @@ def _max_pool_tiles(x: Tensor, kernel: tuple[int, int]) -> Tensor:
                 np.multiply(g, winner == i * kw + j, out=d_tiles[:, :, :, i, :, j])
         return (d_x,)
 
-    return Tensor._make(out, (x,), backward, "max_pool2d")
+    return Tensor._make(out, (x,), backward, "max_pool2d", reads_values=False)
 
 
 def max_pool2d(
@@ -136,7 +136,7 @@ def max_pool2d(
         d_image = col2im(d_flat.reshape(win.shape), xp.shape, stride, dilation)
         return (_crop_hw(d_image, pads, x.shape),)
 
-    return Tensor._make(out, (x,), backward, "max_pool2d")
+    return Tensor._make(out, (x,), backward, "max_pool2d", reads_values=False)
 
 
 def avg_pool2d(
@@ -180,7 +180,7 @@ def avg_pool2d(
         d_image = col2im(d_win, xp.shape, stride, dilation)
         return (_crop_hw(d_image, pads, x.shape),)
 
-    return Tensor._make(out, (x,), backward, "avg_pool2d")
+    return Tensor._make(out, (x,), backward, "avg_pool2d", reads_values=False)
 
 
 def _adaptive_matrix(size_in: int, size_out: int) -> np.ndarray:
@@ -216,4 +216,4 @@ def adaptive_avg_pool2d(x: Tensor, output_size: int | tuple[int | None, int | No
     def backward(g):  # the adjoint of a product of matrices is the product of their transposes
         return (rows.T @ g @ cols,)
 
-    return Tensor._make(out, (x,), backward, "adaptive_avg_pool2d")
+    return Tensor._make(out, (x,), backward, "adaptive_avg_pool2d", reads_values=False)
