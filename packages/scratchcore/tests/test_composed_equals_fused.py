@@ -154,13 +154,15 @@ def test_linear_fused_equals_composed(batch, n_in, n_out, with_bias, seed):
 @st.composite
 def attention_cases(draw):
     """(leaves, constants) for scaled_dot_product_attention: broadcast batch/head axes, one of
-    no mask / causal / boolean mask / float mask (with -inf, wanting its gradient), dropout."""
+    no mask / causal / boolean mask / float mask (with -inf, wanting its gradient), dropout,
+    scale, and scores from mild to saturated."""
     batch = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
     length, source = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     dim, value_dim = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     rng = np.random.default_rng(draw(seeds))
+    sharpness = draw(st.sampled_from([1.0, 1.0, 10.0]))  # 10: near one-hot, saturated softmax
     leaves = {
-        "query": _normal(rng, (*_broadcast_variant(draw, batch), length, dim)),
+        "query": _normal(rng, (*_broadcast_variant(draw, batch), length, dim), sharpness),
         "key": _normal(rng, (*_broadcast_variant(draw, batch), source, dim)),
         "value": _normal(rng, (*_broadcast_variant(draw, batch), source, value_dim)),
     }
