@@ -78,25 +78,25 @@ def ones_(tensor):
 # ---------------------------------------------------------------------------------------------
 
 
-def _calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
+def _calculate_fan_in_and_fan_out(tensor, op: str = "fan_in/fan_out") -> tuple[int, int]:
     """``(fan_in, fan_out)`` of a weight laid out as PyTorch's: ``(out, in, *kernel)``.
 
     Each output sums ``in * prod(kernel)`` products (fan_in); each input feeds
     ``out * prod(kernel)`` of them (fan_out).
     """
-    shape = _array(tensor, "_calculate_fan_in_and_fan_out").shape
+    shape = _array(tensor, op).shape
     if len(shape) < 2:
         raise ValueError(
-            f"fan in and fan out need a weight with at least 2 dims; got shape {shape}"
+            f"{op}: fan in and fan out need a weight with at least 2 dims; got shape {shape}"
         )
     receptive_field = math.prod(shape[2:])
     return shape[1] * receptive_field, shape[0] * receptive_field
 
 
-def _calculate_correct_fan(tensor, mode: str) -> int:
+def _calculate_correct_fan(tensor, mode: str, op: str) -> int:
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode must be 'fan_in' or 'fan_out'; got {mode!r}")
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+        raise ValueError(f"{op}: mode must be 'fan_in' or 'fan_out'; got {mode!r}")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor, op)
     return fan_in if mode == "fan_in" else fan_out
 
 
@@ -136,14 +136,18 @@ def xavier_uniform_(tensor, gain: float = 1.0, rng: np.random.Generator | None =
     The variance b^2 / 3 = gain^2 * 2 / (fan_in + fan_out) compromises between keeping
     forward activations (1 / fan_in) and backward gradients (1 / fan_out) at constant scale.
     """
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    if _array(tensor, "xavier_uniform_").size == 0:  # as torch: nothing to fill (and a fan of 0)
+        return tensor
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor, "xavier_uniform_")
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound, rng)
 
 
 def xavier_normal_(tensor, gain: float = 1.0, rng: np.random.Generator | None = None):
     """Glorot & Bengio (2010): N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    if _array(tensor, "xavier_normal_").size == 0:  # as torch: nothing to fill (and a fan of 0)
+        return tensor
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor, "xavier_normal_")
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), rng)
 
 
@@ -160,7 +164,10 @@ def kaiming_uniform_(
     PyTorch's Linear and Conv layers call this with ``a = sqrt(5)``: gain^2 = 2 / 6 = 1/3, so
     b = sqrt(3) * sqrt(1/3) / sqrt(fan_in) = 1 / sqrt(fan_in).
     """
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(tensor, mode))
+    if _array(tensor, "kaiming_uniform_").size == 0:  # as torch: nothing to fill (and a fan of 0)
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode, "kaiming_uniform_")
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     bound = math.sqrt(3.0) * std  # U(-b, b) has variance b^2 / 3
     return uniform_(tensor, -bound, bound, rng)
 
@@ -173,7 +180,10 @@ def kaiming_normal_(
     rng: np.random.Generator | None = None,
 ):
     """He et al. (2015): N(0, std^2) with std = gain / sqrt(fan)."""
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(tensor, mode))
+    if _array(tensor, "kaiming_normal_").size == 0:  # as torch: nothing to fill (and a fan of 0)
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode, "kaiming_normal_")
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     return normal_(tensor, 0.0, std, rng)
 
 

@@ -19,7 +19,12 @@ from scratchcore.tensor import Tensor
 def _as_float(name: str, value: Any) -> float:
     if isinstance(value, Tensor):
         value = value.data
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"History.log: metric {name!r} must be a number; got {value!r:.80}"
+        ) from None
     if array.size != 1:
         raise ValueError(
             f"History.log: metric {name!r} must be a scalar, got an array of shape {array.shape}"
@@ -48,9 +53,12 @@ class History:
             raise TypeError(f"History.log: step must be an int, got {type(step).__name__}")
         if not metrics:
             raise ValueError("History.log: give at least one metric, e.g. log(step, loss=0.5)")
-        for name, value in metrics.items():
+        # Every value converted before any is stored: a bad one must not leave a step without
+        # its value behind (the two lists of a metric always have the same length).
+        values = {name: _as_float(name, value) for name, value in metrics.items()}
+        for name, value in values.items():
             self._steps.setdefault(name, []).append(int(step))
-            self._values.setdefault(name, []).append(_as_float(name, value))
+            self._values.setdefault(name, []).append(value)
 
     @property
     def names(self) -> list[str]:
@@ -87,7 +95,13 @@ class History:
     def from_dict(cls, data: dict[str, dict[str, list]]) -> History:
         """Rebuild a ``History`` from ``to_dict()`` output (e.g. read back from JSON)."""
         history = cls()
+        if not isinstance(data, dict):
+            raise TypeError(f"History.from_dict: expected a dict; got {type(data).__name__}")
         for name, series in data.items():
+            if not isinstance(series, dict) or not {"steps", "values"} <= set(series):
+                raise ValueError(
+                    f"History.from_dict: {name!r} must be a dict with 'steps' and 'values'"
+                )
             steps, values = series["steps"], series["values"]
             if len(steps) != len(values):
                 raise ValueError(
