@@ -12,3 +12,15 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 assert "numpy" not in sys.modules, "conftest.py: NumPy was imported before the BLAS thread limit"
+
+
+def pytest_addoption(parser):
+    # The differential fuzzer (scratchcore/tests/test_fuzz_autograd.py) checks a few hundred
+    # random graphs in the normal run; a long run asks for more, e.g. --fuzz-examples 100000
+    # (or the environment variable SCRATCHCORE_FUZZ_EXAMPLES).
+    parser.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=None,
+        help="number of random graphs the autograd fuzzer checks (default 300)",
+    )
