@@ -649,6 +649,100 @@ CORE = [
 ]
 
 
+def _adam_groups(**changes):
+    """An Adam state dict whose one group has ``changes`` applied, loaded into a fresh Adam."""
+    optimizer = optim.Adam([_p()])
+    state = optimizer.state_dict()
+    state["param_groups"][0].update(changes)
+    return optimizer.load_state_dict(state)
+
+
+CORE += [
+    ("Module.to word", lambda: nn.Linear(2, 2).to("banana"), TypeError, r"Linear\.to.*'banana'"),
+    ("Module.to int", lambda: nn.Linear(2, 2).to(np.int32), TypeError, r"Linear\.to.*int32"),
+    ("Linear int dtype", lambda: nn.Linear(2, 2, dtype=np.int32), TypeError, r"Linear: dtype"),
+    ("Conv2d int dtype", lambda: nn.Conv2d(2, 2, 3, dtype=int), TypeError, r"Conv2d: dtype"),
+    (
+        "LayerNorm dtype",
+        lambda: nn.LayerNorm(3, dtype="banana"),
+        TypeError,
+        r"LayerNorm: dtype 'banana'",
+    ),
+    (
+        "Sequential index",
+        lambda: nn.Sequential(nn.Linear(2, 2))[3],
+        IndexError,
+        r"Sequential: index 3 is out of range for 1 modules",
+    ),
+    (
+        "ModuleList index type",
+        lambda: nn.ModuleList([nn.Linear(2, 2)])["0"],
+        TypeError,
+        r"ModuleList: index must be an int",
+    ),
+    (
+        "ModuleDict key",
+        lambda: nn.ModuleDict({"a": nn.Linear(2, 2)})["b"],
+        KeyError,
+        r"ModuleDict: no module named 'b'; keys are \['a'\]",
+    ),
+    (
+        "DataLoader not a dataset",
+        lambda: DataLoader(5, batch_size=2),
+        TypeError,
+        r"DataLoader: dataset must have __len__ and __getitem__.*int",
+    ),
+    (
+        "DataLoader seed float",
+        lambda: DataLoader(ArrayDataset(np.zeros(3)), seed=1.5),
+        ValueError,
+        r"DataLoader: seed.*1\.5",
+    ),
+    (
+        "DataLoader shuffle word",
+        lambda: DataLoader(ArrayDataset(np.zeros(3)), shuffle="yes"),
+        TypeError,
+        r"DataLoader: shuffle must be a bool; got 'yes'",
+    ),
+    (
+        "Subset float indices",
+        lambda: Subset(ArrayDataset(np.zeros(4)), [0.5, 1.5]),
+        TypeError,
+        r"Subset: indices must be integers; got dtype float64",
+    ),
+    (
+        "random_split seed",
+        lambda: random_split(ArrayDataset(np.zeros(4)), [2, 2], seed=-3),
+        ValueError,
+        r"random_split: seed.*-3",
+    ),
+    (
+        "save_checkpoint to a directory",
+        lambda: save_checkpoint(".", nn.Linear(2, 2)),
+        IsADirectoryError,
+        r"save_checkpoint: '\.' is a directory",
+    ),
+    (
+        "save_checkpoint non-model",
+        lambda: save_checkpoint("c.safetensors", object()),
+        TypeError,
+        r"save_checkpoint: model must have a state_dict\(\) method; got object",
+    ),
+    (
+        "optimizer lr word",
+        lambda: _adam_groups(lr="fast"),
+        TypeError,
+        r"Adam\.load_state_dict: hyperparameter 'lr' of group 0 is 'fast'",
+    ),
+    (
+        "optimizer betas length",
+        lambda: _adam_groups(betas=(0.9,)),
+        TypeError,
+        r"Adam\.load_state_dict: hyperparameter 'betas'.*\(0\.9,\)",
+    ),
+]
+
+
 def _axis_packages():
     """Cases from the packages built on the engine (imported lazily, each where it is used)."""
     from scratchclassic.cluster import KMeans

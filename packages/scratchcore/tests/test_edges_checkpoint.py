@@ -280,3 +280,20 @@ def test_loader_load_state_dict_refuses_a_state_that_does_not_fit(change, patter
     with pytest.raises(ValueError, match=pattern):
         fresh.load_state_dict(state)
     assert fresh.seed == 8 and fresh.state_dict()["epoch"] == 0  # untouched
+
+
+def test_failed_save_leaves_neither_a_partial_file_nor_a_changed_checkpoint(tmp_path, monkeypatch):
+    import scratchcore.train.checkpoint as checkpoint_module
+
+    model, _ = _model_and_optimizer(0)
+    path = save_checkpoint(tmp_path / "c.safetensors", model)
+    before = path.read_bytes()
+
+    def interrupted(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", interrupted)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, _model_and_optimizer(1)[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors"]
+    assert path.read_bytes() == before

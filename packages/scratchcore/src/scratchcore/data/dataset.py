@@ -73,7 +73,10 @@ class Subset(Dataset):
 
     def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray):
         self.dataset = dataset
-        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        raw = np.asarray(indices)
+        if raw.size and raw.dtype.kind not in "iu":  # a float index would be truncated silently
+            raise TypeError(f"Subset: indices must be integers; got dtype {raw.dtype}")
+        self.indices = raw.astype(np.int64).reshape(-1)
         n = len(dataset)
         if self.indices.size and (self.indices.min() < -n or self.indices.max() >= n):
             raise IndexError(
@@ -153,6 +156,8 @@ def random_split(
     sizes = _split_lengths(n, lengths)
     if seed is None:
         seed = int(default_generator().integers(2**63 - 1))
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"random_split: seed must be a non-negative int; got {seed!r}")
     order = np.random.default_rng(seed).permutation(n)
     bounds = np.cumsum([0, *sizes])
     return [Subset(dataset, order[a:b]) for a, b in itertools.pairwise(bounds)]

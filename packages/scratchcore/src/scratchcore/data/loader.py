@@ -54,6 +54,18 @@ class DataLoader:
         seed: int | None = None,
         as_tensor: bool = False,
     ):
+        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+            raise TypeError(
+                "DataLoader: dataset must have __len__ and __getitem__ (a Dataset, e.g. "
+                f"ArrayDataset(X, y)); got {type(dataset).__name__}"
+            )
+        for flag, value in (
+            ("shuffle", shuffle),
+            ("drop_last", drop_last),
+            ("as_tensor", as_tensor),
+        ):
+            if not isinstance(value, bool | np.bool_):
+                raise TypeError(f"DataLoader: {flag} must be a bool; got {value!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
             raise TypeError(f"DataLoader: batch_size must be an int; got {batch_size!r}")
         if batch_size < 1:
@@ -62,8 +74,8 @@ class DataLoader:
             from scratchcore.random import default_generator
 
             seed = int(default_generator().integers(2**63 - 1))
-        if seed < 0:
-            raise ValueError(f"DataLoader: seed must be a non-negative int; got {seed}")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ValueError(f"DataLoader: seed must be a non-negative int; got {seed!r}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle

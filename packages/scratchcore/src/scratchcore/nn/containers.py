@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
 from scratchcore.nn.module import Module
 
 _CONTAINER_STORAGE = ("_items", "_names")  # the containers' own attributes, never walked
@@ -21,6 +23,15 @@ def _check_module(value: Any, container: str) -> Module:
     if not isinstance(value, Module):
         raise TypeError(f"{container}: every entry must be a Module; got {type(value).__name__}")
     return value
+
+
+def _position(index: Any, length: int, container: str) -> int:
+    """``index`` checked against ``length`` entries (negative counts from the end, as lists)."""
+    if isinstance(index, bool) or not isinstance(index, int | np.integer):
+        raise TypeError(f"{container}: index must be an int or a slice; got {index!r}")
+    if not -length <= index < length:
+        raise IndexError(f"{container}: index {index} is out of range for {length} modules")
+    return int(index)
 
 
 def _other_attributes(container: Module) -> Iterator[tuple[str, Any]]:
@@ -45,10 +56,11 @@ class ModuleList(Module):
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
             return type(self)(self._items[index])
-        return self._items[index]
+        return self._items[_position(index, len(self._items), type(self).__name__)]
 
     def __setitem__(self, index: int, module: Module) -> None:
-        self._items[index] = _check_module(module, type(self).__name__)
+        name = type(self).__name__
+        self._items[_position(index, len(self._items), name)] = _check_module(module, name)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -88,7 +100,7 @@ class Sequential(ModuleList):
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
             return Sequential(*self._items[index])
-        return self._items[index]
+        return self._items[_position(index, len(self._items), "Sequential")]
 
     def append(self, module: Module) -> Sequential:
         if self._names is not None:
@@ -116,6 +128,8 @@ class ModuleDict(Module):
         yield from _other_attributes(self)
 
     def __getitem__(self, key: str) -> Module:
+        if key not in self._items:
+            raise KeyError(f"ModuleDict: no module named {key!r}; keys are {list(self._items)}")
         return self._items[key]
 
     def __setitem__(self, key: str, module: Module) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 import scratchcore.nn.functional as F
 from scratchcore.nn.linear import reset_affine_parameters
-from scratchcore.nn.module import Module, check_int, check_int_pair
+from scratchcore.nn.module import Module, check_float_dtype, check_int, check_int_pair
 from scratchcore.nn.parameter import Parameter
 from scratchcore.tensor import Tensor
 
@@ -55,6 +55,7 @@ class _ConvNd(Module):
         in_channels = check_int(in_channels, "in_channels", name)
         out_channels = check_int(out_channels, "out_channels", name)
         groups = check_int(groups, "groups", name)
+        dtype = check_float_dtype(dtype, name)
         _check_groups(in_channels, out_channels, groups, name)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = check_int_pair(kernel_size, "kernel_size", name)

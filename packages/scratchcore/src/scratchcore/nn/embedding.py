@@ -11,7 +11,7 @@ import numpy as np
 
 import scratchcore.nn.functional as F
 from scratchcore.nn import init
-from scratchcore.nn.module import Module, check_int
+from scratchcore.nn.module import Module, check_float_dtype, check_int
 from scratchcore.nn.parameter import Parameter
 from scratchcore.tensor import Tensor
 
@@ -34,6 +34,7 @@ class Embedding(Module):
         super().__init__()
         num_embeddings = check_int(num_embeddings, "num_embeddings", "Embedding")
         embedding_dim = check_int(embedding_dim, "embedding_dim", "Embedding")
+        dtype = check_float_dtype(dtype, "Embedding")
         if padding_idx is not None:
             padding_idx = check_int(
                 padding_idx, "padding_idx", "Embedding", minimum=-num_embeddings

@@ -14,7 +14,7 @@ import numpy as np
 
 import scratchcore.nn.functional as F
 from scratchcore.nn import init
-from scratchcore.nn.module import Module, check_int
+from scratchcore.nn.module import Module, check_float_dtype, check_int
 from scratchcore.nn.parameter import Parameter
 from scratchcore.tensor import Tensor
 
@@ -38,6 +38,7 @@ class Linear(Module):
         # Checked before anything is built: Linear(0, 4) would divide by zero in the initialiser.
         in_features = check_int(in_features, "in_features", "Linear")
         out_features = check_int(out_features, "out_features", "Linear")
+        dtype = check_float_dtype(dtype, "Linear")
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None

@@ -300,8 +300,10 @@ class Module:
         """Convert every floating parameter and buffer to ``dtype`` in place; returns ``self``.
 
         Gradients are dropped (they belonged to the old dtype). Integer buffers, such as
-        BatchNorm's ``num_batches_tracked``, are left alone, as in PyTorch.
+        BatchNorm's ``num_batches_tracked``, are left alone, as in PyTorch. Only floating
+        dtypes are accepted (an integer parameter could not be learned).
         """
+        dtype = check_float_dtype(dtype, f"{type(self).__name__}.to")
         for param in self.parameters():
             if np.issubdtype(param.dtype, np.floating):
                 param.data = param.data.astype(dtype)
@@ -351,6 +353,19 @@ def check_int(value: Any, name: str, op: str, minimum: int = 1) -> int:
         bound = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"{op}: {name} must be {bound}; got {value}")
     return int(value)
+
+
+def check_float_dtype(dtype: Any, op: str) -> np.dtype:
+    """``dtype`` as a floating ``np.dtype`` (parameters are learned, so they must be floats)."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{op}: dtype {dtype!r} is not a NumPy dtype") from None
+    if resolved.kind != "f":
+        raise TypeError(
+            f"{op}: dtype must be a floating-point type (parameters get gradients); got {resolved}"
+        )
+    return resolved
 
 
 def check_int_pair(value: Any, name: str, op: str, minimum: int = 1) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 import scratchcore.nn.functional as F
-from scratchcore.nn.module import Module, check_float, check_int
+from scratchcore.nn.module import Module, check_float, check_float_dtype, check_int
 from scratchcore.nn.parameter import Parameter
 from scratchcore.tensor import Tensor
 
@@ -49,6 +49,7 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         num_features = check_int(num_features, "num_features", name)
+        dtype = check_float_dtype(dtype, name)
         eps = check_float(eps, "eps", name, 0.0)
         if momentum is not None:  # None: a cumulative average instead of an exponential one
             momentum = check_float(momentum, "momentum", name, 0.0, 1.0)
@@ -136,6 +137,7 @@ class LayerNorm(Module):
     ) -> None:
         super().__init__()
         self.normalized_shape = _shape(normalized_shape, "LayerNorm")
+        dtype = check_float_dtype(dtype, "LayerNorm")
         self.eps, self.elementwise_affine = (
             check_float(eps, "eps", "LayerNorm", 0.0),
             elementwise_affine,
@@ -174,6 +176,7 @@ class RMSNorm(Module):
     ) -> None:
         super().__init__()
         self.normalized_shape = _shape(normalized_shape, "RMSNorm")
+        dtype = check_float_dtype(dtype, "RMSNorm")
         if eps is not None:  # None: the input dtype's machine epsilon, chosen at call time
             eps = check_float(eps, "eps", "RMSNorm", 0.0)
         self.eps, self.elementwise_affine = eps, elementwise_affine

@@ -206,6 +206,13 @@ class Optimizer:
             {k: tuple(v) if isinstance(v, list) else copy.copy(v) for k, v in saved.items()}
             for saved in saved_groups
         ]
+        for i, values in enumerate(new_values):
+            for k, v in values.items():
+                if k != "params" and k in self.defaults and not _same_kind(v, self.defaults[k]):
+                    raise TypeError(
+                        f"{where}: hyperparameter {k!r} of group {i} is {v!r:.80}; "
+                        f"expected a value like the default {self.defaults[k]!r}"
+                    )
 
         def commit() -> None:
             self.state = new_state
@@ -220,6 +227,30 @@ class Optimizer:
             settings = ", ".join(f"{k}={v}" for k, v in group.items() if k != "params")
             lines.append(f"  group {i}: {len(group['params'])} tensors, {settings}")
         return "\n".join([*lines, ")"])
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool | np.bool_) and isinstance(
+        value, int | float | np.integer | np.floating
+    )
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """Whether a saved hyperparameter can stand where ``default`` does: a bool for a bool, a
+    number for a number, a tuple of as many numbers for a tuple (``betas``); anything for None."""
+    if default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool | np.bool_)
+    if _is_number(default):
+        return _is_number(value)
+    if isinstance(default, tuple):
+        return (
+            isinstance(value, tuple)
+            and len(value) == len(default)
+            and all(_is_number(v) for v in value)
+        )
+    return True
 
 
 def _index(key: Any, where: str) -> int:

@@ -139,6 +139,12 @@ def save_checkpoint(
     saving never leaves a truncated checkpoint behind. Returns the path.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"save_checkpoint: {str(path)!r} is a directory; give a file name")
+    if not callable(getattr(model, "state_dict", None)):
+        raise TypeError(
+            f"save_checkpoint: model must have a state_dict() method; got {type(model).__name__}"
+        )
     tensors: dict[str, np.ndarray] = {}
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION}
     parts = {"model": model.state_dict(), "extra": extra}
@@ -150,8 +156,14 @@ def save_checkpoint(
         metadata[name] = json.dumps(_encode(value, name, tensors), allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    save_file(tensors, str(partial), metadata=metadata)
-    os.replace(partial, path)
+    try:
+        save_file(tensors, str(partial), metadata=metadata)
+        os.replace(partial, path)  # atomic: a reader sees the old file or the new, never half
+    except BaseException:
+        partial.unlink(
+            missing_ok=True
+        )  # (a kill -9 can still leave one; the next save replaces it)
+        raise
     return path
 
 
