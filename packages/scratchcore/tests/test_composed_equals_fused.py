@@ -30,6 +30,10 @@ RTOL = 1e-12
 RTOL_FLOAT32 = 1e-5  # float32 forms against each other: a few float32 roundings
 
 
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
 def _normal(rng, shape, scale=1.0):
     return np.asarray(rng.standard_normal(shape) * scale)  # an array even for shape ()
 
@@ -368,15 +372,61 @@ def test_float32_stays_float32_in_both_forms(name, leaves, constants):
     _assert_fused_equals_composed(name, leaves32, constants, rtol=RTOL_FLOAT32)
 
 
+@pytest.mark.parametrize("mask_kind", ["none", "causal", "bool", "float"])
+def test_attention_nan_query_poisons_the_same_gradients_in_both_forms(mask_kind):
+    # a NaN in one query: its row of scores is NaN, not "sees nothing", so its output and the
+    # gradient of every key (masked ones included, as torch) are NaN in both forms alike
+    rng = _rng(11)
+    leaves = {"query": _normal(rng, (2, 4, 3)), "key": _normal(rng, (2, 5, 3))}
+    leaves["value"] = _normal(rng, (2, 5, 2))
+    leaves["query"][1, 2, 0] = np.nan
+    options = {"is_causal": mask_kind == "causal"}
+    if mask_kind == "bool":
+        options["attn_mask"] = rng.random((4, 5)) < 0.6
+    elif mask_kind == "float":
+        leaves["attn_mask"] = np.where(rng.random((4, 5)) < 0.6, _normal(rng, (4, 5)), -np.inf)
+    _assert_fused_equals_composed("scaled_dot_product_attention", leaves, lambda: dict(options))
+
+
+@pytest.mark.parametrize("training", [True, False, None])  # None: layer norm
+def test_norms_keep_a_float32_input_float32_with_float64_parameters(training):
+    # the output and the input's gradient in the input's dtype, each parameter's gradient in
+    # its own, in both forms
+    rng = _rng(12)
+    leaves = {"x": _normal(rng, (4, 3, 2)).astype(np.float32)}
+    leaves.update(weight=_normal(rng, (3,)), bias=_normal(rng, (3,)))
+    if training is None:
+        name = "layer_norm"
+        leaves.update(weight=_normal(rng, (3, 2)), bias=_normal(rng, (3, 2)))
+
+        def constants():
+            return {"normalized_shape": (3, 2)}
+    else:
+        name = "batch_norm"
+
+        def constants():
+            return dict(running_mean=np.zeros(3), running_var=np.ones(3), training=training)
+
+    for form in (F, R):
+        results = _values_and_gradients(getattr(form, name), leaves, constants)
+        expected_dtypes = {"output": np.float32, "grad of x": np.float32}
+        expected_dtypes.update({"grad of weight": np.float64, "grad of bias": np.float64})
+        for key, dtype in expected_dtypes.items():
+            assert results[key].dtype == dtype, f"{form.__name__}.{name} {key}"
+    _assert_fused_equals_composed(name, leaves, constants, rtol=RTOL_FLOAT32)
+    # the fused node's own backward (before the engine's bookkeeping sees the result) hands
+    # every parent a gradient of that parent's dtype
+    parents = {key: Tensor(value, requires_grad=True) for key, value in leaves.items()}
+    out = getattr(F, name)(**parents, **constants())
+    for parent, grad in zip(out._parents, out._backward(np.ones_like(out.data)), strict=True):
+        assert grad.dtype == parent.dtype, f"F.{name}: {parent.dtype} input, {grad.dtype} grad"
+
+
 # ---------------------------------------------------------------------------------------------
 # The definitions themselves, against PyTorch
 # ---------------------------------------------------------------------------------------------
 
 TORCH_ATOL, TORCH_RTOL = 1e-10, 1e-7
-
-
-def _rng(seed):
-    return np.random.default_rng(seed)
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])

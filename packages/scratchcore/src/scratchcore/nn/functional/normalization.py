@@ -84,11 +84,13 @@ def _affine_op(
             grad_x -= mean_d
             grad_x -= x_hat * mean_dx
             grad_x *= inv_std
-        grads = [grad_x]
+        # each gradient in its own tensor's dtype: a float64 weight must not make a float32
+        # input's gradient float64 (copy=False: no pass when the dtypes already agree)
+        grads = [grad_x.astype(x.dtype, copy=False)]
         if weight is not None:
-            grads.append(gx_sum.reshape(weight.shape))
+            grads.append(gx_sum.reshape(weight.shape).astype(weight.dtype, copy=False))
         if bias is not None:
-            grads.append(g_sum.reshape(bias.shape))
+            grads.append(g_sum.reshape(bias.shape).astype(bias.dtype, copy=False))
         return tuple(grads)
 
     return Tensor._make(out.astype(x.dtype, copy=False), parents, backward, op)

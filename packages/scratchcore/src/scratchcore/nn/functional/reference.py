@@ -133,20 +133,25 @@ def scaled_dot_product_attention(
     q, k, v = _as_tensor(query), _as_tensor(key), _as_tensor(value)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     scores = (q @ k.transpose(-2, -1)) * scale  # (..., L, S): how well query i matches key j
-    if is_causal:
+
+    def additive(may_look):  # a boolean mask as the float one it stands for: 0 or -inf
+        return np.where(may_look, 0.0, -np.inf).astype(scores.dtype)
+
+    # Every mask is added to the scores: 0 where a query may look, -inf where it may not.
+    if is_causal:  # query i may look at keys 0..i
         length, source = q.shape[-2], k.shape[-2]
-        scores = where(np.tril(np.ones((length, source), dtype=bool)), scores, -np.inf)
+        scores = scores + additive(np.tril(np.ones((length, source), dtype=bool)))
     elif attn_mask is not None:
         mask = attn_mask if isinstance(attn_mask, Tensor) else Tensor(np.asarray(attn_mask))
-        if mask.dtype == np.bool_:
-            scores = where(mask.data, scores, -np.inf)
+        if mask.dtype == np.bool_:  # True = may look, PyTorch's convention
+            scores = scores + additive(mask.data)
         else:
             scores = scores + (mask if mask.dtype == scores.dtype else mask.astype(scores.dtype))
 
     # A query whose every score is -inf may see nothing: softmax would be 0/0. Its row is set
     # to 0 before the softmax and its weights to 0 after it (PyTorch's convention), which also
     # makes every gradient through that row 0.
-    sees_something = (scores.data > -np.inf).any(axis=-1, keepdims=True)  # (..., L, 1)
+    sees_something = (scores.data != -np.inf).any(axis=-1, keepdims=True)  # (..., L, 1)
     weights = where(sees_something, scores, 0.0).softmax(axis=-1)
     weights = where(sees_something, weights, 0.0)
     if dropout_p > 0:
@@ -244,12 +249,14 @@ def _standardize(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, 
 
 
 def _affine(x_hat: Tensor, weight: Any, bias: Any, param_shape: tuple[int, ...]) -> Tensor:
-    """``x_hat * weight + bias``, the parameters reshaped to ``param_shape`` to broadcast."""
+    """``x_hat * weight + bias``, the parameters reshaped to ``param_shape`` to broadcast; the
+    result keeps ``x_hat``'s dtype (a float64 weight does not widen a float32 input)."""
+    y = x_hat
     if weight is not None:
-        x_hat = x_hat * _as_tensor(weight).reshape(param_shape)
+        y = y * _as_tensor(weight).reshape(param_shape)
     if bias is not None:
-        x_hat = x_hat + _as_tensor(bias).reshape(param_shape)
-    return x_hat
+        y = y + _as_tensor(bias).reshape(param_shape)
+    return y if y.dtype == x_hat.dtype else y.astype(x_hat.dtype)
 
 
 def layer_norm(
