@@ -58,9 +58,10 @@ def _tampered(tmp_path, name, *, model=None, optim_state=None, loader_state=None
     source_model, source_optimizer = _model_and_optimizer(0)
     model_state = source_model.state_dict() if model is None else model
     optim_state = source_optimizer.state_dict() if optim_state is None else optim_state
-    loader = _Saved(loader_state) if loader_state is not None else None
+    # (``loader=`` only when there is one, so the model/optimizer cases run on any saver)
+    loader = {"loader": _Saved(loader_state)} if loader_state is not None else {}
     return save_checkpoint(
-        tmp_path / name, _Saved(model_state), _Saved(optim_state), extra={"step": 2}, loader=loader
+        tmp_path / name, _Saved(model_state), _Saved(optim_state), extra={"step": 2}, **loader
     )
 
 
@@ -123,14 +124,16 @@ def test_failed_load_leaves_model_optimizer_and_loader_untouched(tmp_path, case)
     kwargs = ATOMIC_CASES[case]()
     path = _tampered(tmp_path, "bad.safetensors", **kwargs)
     model, optimizer = _model_and_optimizer(5)  # different weights and state from the file's
+    use_loader = "loader_state" in kwargs
     loader = DataLoader(ArrayDataset(np.arange(10)), batch_size=3, shuffle=True, seed=9)
     next(iter(loader))
+    if not use_loader:
+        loader = None  # (the model and optimizer cases need nothing of the loader)
     before = _snapshot(model, optimizer, loader)
-    use_loader = "loader_state" in kwargs
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(path, model, optimizer, loader=loader if use_loader else None)
-    assert str(path) in str(info.value)
+        load_checkpoint(path, model, optimizer, **({"loader": loader} if use_loader else {}))
     assert _snapshot(model, optimizer, loader) == before
+    assert str(path) in str(info.value)
 
 
 def test_optimizer_load_state_dict_alone_is_all_or_nothing():
