@@ -300,3 +300,54 @@ def test_failed_save_leaves_neither_a_partial_file_nor_a_changed_checkpoint(tmp_
         save_checkpoint(path, _model_and_optimizer(1)[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors"]
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(("stop_epoch", "k"), [(0, 3), (1, 1), (1, 5), (2, 7), (2, 8)])
+def test_training_resumed_mid_epoch_ends_bit_identical(tmp_path, stop_epoch, k):
+    """A whole loop — model, optimizer, loader — checkpointed after ``k`` batches of epoch
+    ``stop_epoch`` (8 batches per epoch) and resumed in fresh objects ends with exactly the
+    uninterrupted weights; resuming at the start of that epoch instead does not."""
+    data_rng = np.random.default_rng(7)
+    X = data_rng.standard_normal((29, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    n_epochs = 3
+
+    def make(seed):
+        model, optimizer = _model_and_optimizer(seed)
+        loader = DataLoader(ArrayDataset(X, y), batch_size=4, shuffle=True, seed=seed + 100)
+        return model, optimizer, loader
+
+    def step(model, optimizer, batch):
+        optimizer.zero_grad()
+        F.cross_entropy(model(Tensor(batch[0])), batch[1]).backward()
+        optimizer.step()
+
+    def finish(model, optimizer, loader):
+        for _ in range(loader.state_dict()["epoch"], n_epochs):
+            for batch in loader:
+                step(model, optimizer, batch)
+        return model.state_dict()
+
+    uninterrupted = finish(*make(0))
+
+    model, optimizer, loader = make(0)
+    path = tmp_path / "run.safetensors"
+    for _ in range(stop_epoch):
+        for batch in loader:
+            step(model, optimizer, batch)
+    for _, batch in zip(range(k), loader, strict=False):  # k batches, then the process dies
+        step(model, optimizer, batch)
+    save_checkpoint(path, model, optimizer, loader=loader)
+
+    fresh = make(50)  # a fresh process: other weights, other seed
+    load_checkpoint(path, *fresh[:2], loader=fresh[2])
+    resumed = finish(*fresh)
+    assert all(resumed[n].tobytes() == uninterrupted[n].tobytes() for n in uninterrupted)
+
+    # The control: restarting that epoch from its first batch (all a per-epoch resume could
+    # do) trains on k batches twice and ends elsewhere.
+    control = make(50)
+    load_checkpoint(path, *control[:2])
+    control[2].load_state_dict({**loader.state_dict(), "position": 0})
+    restarted = finish(*control)
+    assert any(restarted[n].tobytes() != uninterrupted[n].tobytes() for n in uninterrupted)
