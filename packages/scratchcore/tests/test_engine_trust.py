@@ -377,3 +377,38 @@ def test_reference_backward_source_is_short():
     lines = [line for line in body.splitlines() if line.strip() and not line.strip()[0] == "#"]
     assert len(lines) <= 22, "the definition a reader meets first must stay micrograd-sized"
     assert re.search(r"topological_order", body)
+
+
+def test_every_gradient_arrives_in_its_inputs_dtype_and_both_levels_agree():
+    # a float32 piece of a float64 concatenate: the engine casts each gradient to its input's
+    # dtype (as PyTorch's engine does), at the same point in both levels, so they agree bitwise
+    import scratchcore.nn.functional as F
+    from scratchcore import concatenate
+
+    rng = np.random.default_rng(0)
+    b = Tensor(rng.standard_normal(4).astype(np.float32), requires_grad=True)
+    x = Tensor(rng.standard_normal((2, 1)), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 1)).astype(np.float32), requires_grad=True)
+    piece = concatenate([b, b]).split([3, 5])[1]  # a float32 slice
+    piece.retain_grad()
+    root = concatenate([piece, F.linear(x, w, b).reshape(-1)])  # float64
+    weights = rng.standard_normal(root.shape)
+    root.backward(weights, retain_graph=True)
+    assert piece.grad.dtype == np.float32 and b.grad.dtype == np.float32
+    fast = b.grad
+    b.grad = None
+    autograd.backward_reference(root, weights)
+    assert np.array_equal(fast, b.grad)
+
+
+def test_zero_d_sigmoid_and_silu():
+    import scratchcore.nn.functional as F
+
+    for fn, tfn in [(Tensor.sigmoid, torch.sigmoid), (F.silu, torch.nn.functional.silu)]:
+        x = Tensor(np.array(0.3), requires_grad=True)
+        xt = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+        y, yt = fn(x), tfn(xt)
+        y.backward()
+        yt.backward()
+        assert_close(y, yt)
+        assert_close(x.grad, xt.grad)

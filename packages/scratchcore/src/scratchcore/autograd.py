@@ -156,11 +156,26 @@ class SliceGrad(NamedTuple):
     index: Any
     values: np.ndarray
 
-    def dense(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    def dense(self, shape: tuple[int, ...]) -> np.ndarray:
         """The gradient written out in full: zeros of ``shape``, ``values`` at ``index``."""
-        full = np.zeros(shape, dtype=np.result_type(dtype, self.values))
+        full = np.zeros(shape, dtype=self.values.dtype)
         full[self.index] += self.values
         return full
+
+
+def in_dtype_of(parent: Tensor, grad: np.ndarray | SliceGrad) -> np.ndarray | SliceGrad:
+    """``grad`` as an array of ``parent``'s dtype (as PyTorch's engine casts every gradient).
+
+    A gradient has its input's dtype: a float32 input of a float64 op (a ``concatenate`` of
+    mixed pieces, say) gets a float32 gradient, so float32 stays float32 upstream. ``np.asarray``
+    also turns a NumPy scalar (what a reduction to 0-d returns) into a 0-d array.
+    """
+    dtype = parent.data.dtype
+    if isinstance(grad, SliceGrad):
+        if grad.values.dtype == dtype:
+            return grad
+        return SliceGrad(grad.index, np.asarray(grad.values, dtype=dtype))
+    return np.asarray(grad, dtype=dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,8 +204,9 @@ def backward_reference(root: Tensor, grad: np.ndarray) -> None:
         for parent, parent_grad in zip(node._parents, node._backward(g), strict=True):
             if parent_grad is None or not parent.requires_grad:
                 continue
+            parent_grad = in_dtype_of(parent, parent_grad)
             if isinstance(parent_grad, SliceGrad):  # a slice's gradient, written out in full
-                parent_grad = parent_grad.dense(parent.shape, parent.data.dtype)
+                parent_grad = parent_grad.dense(parent.shape)
             previous = grads.get(id(parent))
             total = parent_grad if previous is None else previous + parent_grad
             grads[id(parent)] = np.asarray(total)  # 0-d sums are NumPy scalars: keep arrays
@@ -278,10 +294,11 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
         for parent, parent_grad in zip(node._parents, parent_grads, strict=True):
             if parent_grad is None or not parent.requires_grad:
                 continue
+            parent_grad = in_dtype_of(parent, parent_grad)  # also: a NumPy scalar -> 0-d array
             if isinstance(parent_grad, SliceGrad):
                 _add_slice(pending, owned, id(parent), parent, parent_grad)
-            else:  # a reduction to 0-d returns a NumPy scalar: make every gradient an array
-                _add(pending, owned, id(parent), np.asarray(parent_grad))
+            else:
+                _add(pending, owned, id(parent), parent_grad)
         if not retain_graph:
             node._backward = _graph_was_freed
             node._parents = ()

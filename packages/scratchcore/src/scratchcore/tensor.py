@@ -116,7 +116,7 @@ def sigmoid_array(a: np.ndarray) -> np.ndarray:
     (The earlier ``exp(-logaddexp(0, -a))`` was just as accurate but about ten times slower.)
     """
     with np.errstate(over="ignore"):
-        out = np.negative(a)
+        out = np.negative(a, out=np.empty_like(a))  # out=: a 0-d result stays an array
         np.exp(out, out=out)
     out += 1
     return np.reciprocal(out, out=out)
