@@ -213,6 +213,11 @@ def test_clear_errors_name_the_op():
         Tensor(np.arange(3)).sigmoid()
     with pytest.raises(TypeError, match="reshape"):
         Tensor(np.zeros(6)).reshape(2.5, 2)
+    with pytest.raises(ValueError, match="unsqueeze: axis 5"):
+        Tensor(np.zeros((2, 3))).unsqueeze(5)
+    assert Tensor(np.zeros((2, 3))).unsqueeze(-3).shape == (1, 2, 3)
+    with pytest.raises(TypeError, match="Tensor: dtype 'banana'"):
+        Tensor(np.zeros(2), dtype="banana")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,6 +39,11 @@ def _default_array(data: Any, dtype: Any) -> np.ndarray:
     Only numbers are accepted (bool, integer or floating point): strings, objects and complex
     numbers would pass here and fail at the first op, far from the mistake.
     """
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError as error:
+            raise TypeError(f"Tensor: dtype {dtype!r} is not a NumPy dtype ({error})") from None
     try:
         if dtype is not None:
             array = np.asarray(data, dtype=dtype)
@@ -765,6 +770,12 @@ class Tensor:
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
 
     def unsqueeze(self, axis: int) -> Tensor:
+        """A new size-1 axis at ``axis`` (``-1``: the end), as ``torch.unsqueeze``."""
+        if not -self.ndim - 1 <= axis <= self.ndim:
+            raise ValueError(
+                f"unsqueeze: axis {axis} is out of range for a tensor with {self.ndim} dims "
+                f"(a new axis goes at -{self.ndim + 1}..{self.ndim})"
+            )
         return self.reshape(np.expand_dims(self.data, axis).shape)
 
     def __getitem__(self, index: Any) -> Tensor:
