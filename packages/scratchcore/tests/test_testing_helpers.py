@@ -40,3 +40,29 @@ def test_check_parity_catches_a_wrong_gradient():
         check_parity(wrong_square, lambda t: t * t, [x])
     with pytest.raises(AssertionError, match="output"):
         check_parity(lambda t: t * 2, lambda t: torch.square(t), [x])
+
+
+def test_check_parity_catches_an_op_that_cuts_the_graph():
+    """A scratch function whose output is detached has no gradient to compare: that must fail
+    (the torch twin's output requires grad), not pass silently."""
+    x = np.random.default_rng(1).standard_normal(4)
+    with pytest.raises(AssertionError, match="requires_grad=False"):
+        check_parity(lambda t: (t * t).detach(), lambda t: t * t, [x])
+
+
+def test_check_parity_still_passes_when_nothing_is_differentiable():
+    x = np.arange(4)  # integers: no input requires grad, on either side
+    check_parity(lambda t: t * 2, lambda t: t * 2, [x])
+
+
+def test_check_parity_catches_a_wrong_gradient_of_a_second_input():
+    from scratchcore import Tensor
+
+    def wrong_mul(a, b):  # right value; b's gradient is a + 1 instead of a
+        return Tensor._make(a.data * b.data, (a, b), lambda g: (g * b.data, g * (a.data + 1)), "m")
+
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal(3), rng.standard_normal(3)
+    check_parity(lambda s, t: s * t, lambda s, t: s * t, [a, b])
+    with pytest.raises(AssertionError, match="grad of input 1"):
+        check_parity(wrong_mul, lambda s, t: s * t, [a, b])

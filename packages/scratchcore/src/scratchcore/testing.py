@@ -93,7 +93,14 @@ def check_parity(
     ]
     out, expected = scratch_fn(*ours), torch_fn(*theirs)
     assert_close(out, expected, atol, rtol, name="output")
-    if not out.requires_grad:  # nothing differentiable: no input needs grad, no parameters
+    if not out.requires_grad:
+        # Nothing to compare only if torch agrees that nothing is differentiable. An op that cuts
+        # the graph (detaches its output, or records no backward) must fail here, not pass.
+        if getattr(expected, "requires_grad", False):
+            raise AssertionError(
+                "output: no gradient can flow back (the scratchcore output has "
+                "requires_grad=False), but the torch output requires grad"
+            )
         return
     weights = _random_weights(out.shape, seed)
     out.backward(weights.astype(out.dtype))
