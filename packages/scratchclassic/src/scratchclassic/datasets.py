@@ -16,8 +16,9 @@ Checksums. The official archives (GroupLens' ``ml-100k.zip``, UCI's zips) are zi
 SHA-256 we could not obtain offline, and the copies we could inspect are not documented as
 byte-identical to the official downloads (Spambase's even carries an added header line). So these
 loaders do **not** verify a checksum — neither of a download nor of a hand-placed file; instead
-the parsers validate the format strictly (field counts, value ranges, label sets) and fail with
-the file and line that is wrong. When online and a file is missing, the official zip is
+the parsers validate the format strictly (encoding, field counts, value ranges, label sets) and
+fail with ``CorruptFileError`` (scratchcore's, a ``ValueError``) naming the file and line that is
+wrong, as ``path:line: problem``. When online and a file is missing, the official zip is
 downloaded and the needed members extracted (``download=False`` turns that off). The Wordle lists
 have no official download: they are read only when placed by hand.
 """
@@ -25,14 +26,17 @@ have no official download: they are read only when placed by hand.
 from __future__ import annotations
 
 import io
+import os
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from scratchcore.data.datasets.download import DatasetNotFoundError, data_home, download_url
+from scratchcore.data.datasets import CorruptFileError, DatasetNotFoundError, data_home
+from scratchcore.data.datasets.download import download_url
 
 MOVIELENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 SMS_SPAM_URL = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip"
@@ -52,21 +56,24 @@ def _ensure(subfolder: str, names: list[str], zip_url: str | None, download: boo
         return folder
     reason = "no official download exists" if zip_url is None else "download=False"
     if download and zip_url is not None:
+        tmp = folder / f".{subfolder}.zip.part"
         try:
-            tmp = folder / f".{subfolder}.zip.part"
             folder.mkdir(parents=True, exist_ok=True)
             download_url(zip_url, tmp)
             buffer = io.BytesIO(tmp.read_bytes())
-            tmp.unlink()
-            with zipfile.ZipFile(buffer) as archive:
-                members = {Path(m).name: m for m in archive.namelist() if not m.endswith("/")}
-                for name in missing:
-                    if name in members:
-                        (folder / name).write_bytes(archive.read(members[name]))
-            missing = [name for name in names if not (folder / name).exists()]
-            reason = f"not in the archive {zip_url}"
-        except (OSError, zipfile.BadZipFile) as error:
+        except OSError as error:
             reason = f"download of {zip_url} failed: {error}"
+        else:
+            try:
+                _extract(buffer, missing, folder)
+                reason = f"not in the archive {zip_url}"
+            except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+                reason = f"the archive downloaded from {zip_url} is corrupt ({error})"
+            except OSError as error:
+                reason = f"extracting {zip_url} into {folder} failed: {error}"
+            missing = [name for name in names if not (folder / name).exists()]
+        finally:
+            tmp.unlink(missing_ok=True)
     if missing:
         source = f" (the official archive is {zip_url})" if zip_url else ""
         raise DatasetNotFoundError(
@@ -75,6 +82,54 @@ def _ensure(subfolder: str, names: list[str], zip_url: str | None, download: boo
             f"folder than {data_home()}:\n" + "\n".join(f"  {folder / name}" for name in missing)
         )
     return folder
+
+
+def _corrupt(path: Path, problem: str, line: int | None = None) -> CorruptFileError:
+    """``CorruptFileError`` for ``path``; with ``line`` its message reads ``path:line: problem``,
+    the form compilers and editors use."""
+    error = CorruptFileError(path, problem)
+    if line is not None:
+        error.args = (f"{path}:{line}: {problem}",)
+    return error
+
+
+_ARCHIVES = {b"PK\x03\x04": "zip archive", b"\x1f\x8b": "gzip file"}  # their first bytes
+
+
+def _refuse_archive(path: Path, raw: bytes, what: str) -> None:
+    """A zip or gzip file placed where its extracted contents belong: say so."""
+    for magic, kind in _ARCHIVES.items():
+        if raw.startswith(magic):
+            raise _corrupt(path, f"is a {kind}, not {what}; extract the file from it")
+
+
+def _read_ascii(path: Path, what: str) -> str:
+    """The text of an ASCII file ``path`` holding ``what``; a byte that is not ASCII raises
+    ``CorruptFileError`` naming its line and offset."""
+    raw = Path(path).read_bytes()
+    _refuse_archive(path, raw, what)
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        problem = f"byte 0x{raw[error.start]:02x} at offset {error.start} is not ASCII ({what})"
+        raise _corrupt(path, problem, line) from None
+
+
+def _extract(buffer: io.BytesIO, names: list[str], folder: Path) -> None:
+    """Write each member of the zip in ``buffer`` whose base name is in ``names`` to
+    ``folder / name``, each through a temporary file renamed into place (so a damaged member or
+    a full disk never leaves a half-written file under the real name)."""
+    with zipfile.ZipFile(buffer) as archive:
+        members = {Path(m).name: m for m in archive.namelist() if not m.endswith("/")}
+        for name in names:
+            if name in members:
+                part = folder / f".{name}.part"
+                try:
+                    part.write_bytes(archive.read(members[name]))  # checks the member's CRC
+                    os.replace(part, folder / name)
+                finally:
+                    part.unlink(missing_ok=True)
 
 
 # --- MovieLens-100K ------------------------------------------------------------------------
@@ -97,19 +152,32 @@ def read_movielens_ratings(path: Path) -> np.ndarray:
     """``(n, 4)`` int64 ``user item rating timestamp`` rows of a tab-separated ``u.*`` file,
     ids still 1-based as in the file. Checks 4 integer fields per line and ratings 1..5."""
     rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="ascii").splitlines(), 1):
+    text = _read_ascii(path, "MovieLens ratings")
+    for number, line in enumerate(text.splitlines(), 1):
         fields = line.split("\t")
         if len(fields) != 4 or not all(f.isdigit() for f in fields):
-            raise ValueError(
-                f"{path}:{number}: expected 4 tab-separated integers "
-                f"'user item rating timestamp', got {line!r}"
+            raise _corrupt(
+                path,
+                f"expected 4 tab-separated integers 'user item rating timestamp', got {line!r:.80}",
+                number,
             )
         rows.append(fields)
     if not rows:
-        raise ValueError(f"{path}: no ratings")
-    table = np.array(rows, dtype=np.int64)
-    if table[:, 2].min() < 1 or table[:, 2].max() > 5 or table[:, :2].min() < 1:
-        raise ValueError(f"{path}: ratings must be 1..5 and ids >= 1")
+        raise _corrupt(path, "no ratings (the file is empty)")
+    try:
+        table = np.array(rows, dtype=np.int64)
+    except OverflowError:  # the only way a string of digits fails: more than int64 holds
+        number, field = next((i, f) for i, r in enumerate(rows, 1) for f in r if int(f) >= 2**63)
+        raise _corrupt(path, f"{field} is too large for a 64-bit integer", number) from None
+    bad = (table[:, 2] < 1) | (table[:, 2] > 5) | (table[:, :2] < 1).any(axis=1)
+    if bad.any():
+        number = int(np.argmax(bad)) + 1
+        user, item, rating, _ = rows[number - 1]
+        raise _corrupt(
+            path,
+            f"ratings must be 1..5 and ids >= 1, got user {user} item {item} rating {rating}",
+            number,
+        )
     return table
 
 
@@ -131,11 +199,13 @@ def movielens_100k(split: int = 1, download: bool = True) -> RatingsSplits:
     if base.exists():
         train = read_movielens_ratings(base)
     else:
-        n_items = int(data[:, 1].max()) + 1
+        n_items = int(max(data[:, 1].max(), test[:, 1].max())) + 1  # keys unique over both
         keys_data = data[:, 0] * n_items + data[:, 1]
         keys_test = test[:, 0] * n_items + test[:, 1]
         if not np.all(np.isin(keys_test, keys_data)):
-            raise ValueError(f"{folder}: u{split}.test has ratings that are not in u.data")
+            raise _corrupt(folder / f"u{split}.test", "has ratings that are not in u.data")
+        if np.unique(keys_data).size != keys_data.size:
+            raise _corrupt(folder / "u.data", "rates some (user, item) pair twice")
         train = data[~np.isin(keys_data, keys_test)]
     n_users = int(max(data[:, 0].max(), train[:, 0].max(), test[:, 0].max()))
     n_items = int(max(data[:, 1].max(), train[:, 1].max(), test[:, 1].max()))
@@ -158,19 +228,20 @@ def read_sms_spam(path: Path) -> tuple[list[str], np.ndarray]:
 
     Decoded as UTF-8; any undecodable byte becomes U+FFFD instead of failing the whole corpus.
     """
-    text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    raw = Path(path).read_bytes()
+    _refuse_archive(path, raw, "label<TAB>text lines")
+    text = raw.decode("utf-8", errors="replace")
     messages, labels = [], []
     for number, line in enumerate(text.splitlines(), 1):
         label, tab, message = line.partition("\t")
         if not tab or label not in ("ham", "spam"):
-            raise ValueError(
-                f"{path}:{number}: expected 'ham' or 'spam', a TAB, then the text; "
-                f"got {line[:60]!r}"
+            raise _corrupt(
+                path, f"expected 'ham' or 'spam', a TAB, then the text; got {line[:60]!r}", number
             )
         messages.append(message)
         labels.append(label == "spam")
     if not messages:
-        raise ValueError(f"{path}: no messages")
+        raise _corrupt(path, "no messages (the file is empty)")
     return messages, np.array(labels, dtype=np.int64)
 
 
@@ -188,29 +259,64 @@ def read_spambase(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``X`` ``(n, 57)`` float64 and ``y`` ``(n,)`` int64 (1 = spam) of a ``spambase.data`` file.
 
     Lines may end in LF or CRLF. Some circulating copies add a first line ``1,2,...,58``: it is
-    not data (its "label" would be 58), so it is skipped with a warning.
+    not data (its "label" would be 58), so it is skipped with a warning. Features must be finite
+    and non-negative (they are frequencies and run lengths), labels 0 or 1.
     """
-    lines = Path(path).read_text(encoding="ascii").splitlines()
+    lines = _read_ascii(path, "comma-separated numbers").splitlines()
+    first = 1
     if lines and lines[0].strip() == _ADDED_HEADER:
         warnings.warn(f"{path}: skipping the added header line '1,2,...,58'", stacklevel=2)
-        lines = lines[1:]
-    lines = [line for line in lines if line.strip()]
-    rows = []
-    for number, line in enumerate(lines, 1):
+        lines, first = lines[1:], 2
+    numbers, rows = [], []  # numbers[i]: the file line of data row i
+    for number, line in enumerate(lines, first):
+        if not line.strip():
+            continue
         fields = line.split(",")
         if len(fields) != SPAMBASE_FEATURES + 1:
-            raise ValueError(
-                f"{path}: data line {number} has {len(fields)} fields, expected "
-                f"{SPAMBASE_FEATURES + 1} (57 features and the label)"
+            raise _corrupt(
+                path,
+                f"data line {len(rows) + 1} has {len(fields)} fields, expected "
+                f"{SPAMBASE_FEATURES + 1} (57 features and the label)",
+                number,
             )
+        numbers.append(number)
         rows.append(fields)
     if not rows:
-        raise ValueError(f"{path}: no rows")
-    table = np.array(rows, dtype=np.float64)
-    y = table[:, -1]
-    if not np.all((y == 0) | (y == 1)):
-        raise ValueError(f"{path}: the last column (label) must be 0 or 1")
-    return table[:, :-1], y.astype(np.int64)
+        raise _corrupt(path, "no rows (the file is empty)")
+    try:
+        table = np.array(rows, dtype=np.float64)
+    except ValueError as error:  # find the field that is not a number (on this path only)
+        for number, fields in zip(numbers, rows, strict=True):
+            for column, field in enumerate(fields, 1):
+                if not _is_number(field):
+                    problem = f"field {column} is {field!r:.40}, not a number"
+                    raise _corrupt(path, problem, number) from error
+        raise _corrupt(path, f"not every field is a number ({error})") from error
+    X, y = table[:, :-1], table[:, -1]
+    bad = ~np.isfinite(X) | (X < 0)
+    if bad.any():
+        row, column = np.unravel_index(np.argmax(bad), bad.shape)
+        raise _corrupt(
+            path,
+            f"feature {column + 1} is {X[row, column]}; features are frequencies and lengths, "
+            "finite and >= 0",
+            numbers[row],
+        )
+    bad = (y != 0) & (y != 1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise _corrupt(
+            path, f"the last column (label) must be 0 or 1, got {y[row]:g}", numbers[row]
+        )
+    return X, y.astype(np.int64)
+
+
+def _is_number(field: str) -> bool:
+    try:
+        np.float64(field)
+    except ValueError:
+        return False
+    return True
 
 
 def spambase(download: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -227,10 +333,15 @@ WORDLE_GUESSES = "wordle-allowed-guesses.txt"
 
 def read_word_list(path: Path) -> list[str]:
     """The words of a one-word-a-line file, each checked to be five lower-case ASCII letters."""
-    words = Path(path).read_text(encoding="ascii").split()
-    bad = [w for w in words if len(w) != 5 or not (w.isascii() and w.isalpha() and w.islower())]
-    if bad or not words:
-        raise ValueError(f"{path}: expected five-letter lower-case words, found {bad[:5]}")
+    text = _read_ascii(path, "five-letter words")
+    words = text.split()
+    bad = [w for w in words if len(w) != 5 or not (w.isalpha() and w.islower())]
+    if bad:
+        number = next(i for i, line in enumerate(text.splitlines(), 1) if bad[0] in line.split())
+        problem = f"expected five-letter lower-case words, found {bad[:5]} (the first on this line)"
+        raise _corrupt(path, problem, number)
+    if not words:
+        raise _corrupt(path, "no words (the file is empty)")
     return words
 
 

@@ -31,10 +31,14 @@ decision tree: one node per distinct history, so shared openings are computed on
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from scratchcore.data.datasets import CorruptFileError
 
 WORD_LENGTH = 5
 N_PATTERNS = 3**WORD_LENGTH  # 243 possible colourings
@@ -131,16 +135,50 @@ def feedback_matrix(
         key = hashlib.sha256(("\n".join(guesses) + "|" + "\n".join(answers)).encode()).hexdigest()
         path = Path(cache_dir) / f"wordle-feedback-{key[:20]}.npy"
         if path.exists():
-            cached = np.load(path)
-            if cached.shape == (len(G), len(A)) and cached.dtype == np.uint8:
-                return cached
+            return _read_cached_matrix(path, (len(G), len(A)))
     F = np.empty((len(G), len(A)), dtype=np.uint8)
     for start in range(0, len(G), block):  # blocks of guesses only bound the memory used
         F[start : start + block] = _feedback_block(G[start : start + block], A)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, F)
+        # Written beside the target, then renamed (atomic): an interrupted save leaves no
+        # half-written cache under the real name.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                np.save(out, F)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)  # (already gone after the rename)
     return F
+
+
+def _read_cached_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """The feedback matrix cached at ``path``, checked to be a ``.npy`` uint8 array of ``shape``
+    holding codes < 243 (its name hashes both word lists, so anything else is a damaged file);
+    otherwise ``CorruptFileError`` naming it."""
+    remedy = "delete it and the matrix is computed (and cached) again"
+    with open(path, "rb") as f:
+        magic = f.read(6)
+        if magic != b"\x93NUMPY":  # the .npy magic string
+            what = "empty" if not magic else "not a .npy file"
+            raise CorruptFileError(path, f"{what}; {remedy}")
+        f.seek(0)
+        try:
+            cached = np.load(f, allow_pickle=False)
+        except ValueError as error:  # truncated, or an object array
+            raise CorruptFileError(path, f"unreadable .npy file ({error}); {remedy}") from None
+    if cached.shape != shape or cached.dtype != np.uint8:
+        raise CorruptFileError(
+            path,
+            f"holds a {cached.dtype} array of shape {cached.shape}, expected uint8 {shape} for "
+            f"these word lists; {remedy}",
+        )
+    if cached.size and cached.max() >= N_PATTERNS:
+        raise CorruptFileError(
+            path, f"holds feedback code {cached.max()}, but codes are < {N_PATTERNS}; {remedy}"
+        )
+    return cached
 
 
 def partition_entropy(F_columns: np.ndarray, block: int = 2048) -> np.ndarray:
