@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scratchseq.tokenizers.files import corrupt, field, read_json_state
 from scratchseq.tokenizers.ids import validate_ids
 
 FORMAT = "scratchseq.BPETokenizer"
@@ -272,16 +273,44 @@ class BPETokenizer:
 
     @classmethod
     def load(cls, path) -> BPETokenizer:
-        """Read a file written by :meth:`save`."""
-        state = json.loads(Path(path).read_text("utf-8"))
-        if state.get("format") != FORMAT:
-            raise ValueError(f"BPETokenizer.load: {path} is not a {FORMAT} file")
-        tokenizer = cls(
-            [(a, b) for a, b, _ in state["merges"]], state["special_tokens"], state["pattern"]
-        )
-        for r, (_, _, shown) in enumerate(state["merges"]):
+        """Read a file written by :meth:`save`. A damaged file raises ``CorruptFileError``
+        naming it and the problem (the merge, for a bad merge)."""
+        state = read_json_state(path, FORMAT)
+        merges = field(path, state, "merges", list)
+        special_tokens = field(path, state, "special_tokens", list)
+        pattern = field(path, state, "pattern", str)
+        try:
+            chunks = pretokenize(_PATTERN_PROBE, pattern)
+        except re.error as error:
+            raise corrupt(path, f"field 'pattern' is not a regular expression: {error}") from None
+        if "".join(chunks) != _PATTERN_PROBE:
+            raise corrupt(
+                path,
+                "field 'pattern' splits text into chunks that do not join back to it (encoding "
+                "would drop characters)",
+            )
+        for r, merge in enumerate(merges):
+            if not (
+                isinstance(merge, list)
+                and len(merge) == 3
+                and all(type(i) is int for i in merge[:2])
+                and isinstance(merge[2], str)
+            ):
+                problem = f'merge {r} must be [a, b, "text"] (ids a, b), got {merge!r:.60}'
+                raise corrupt(path, problem)
+        if bad := [s for s in special_tokens if isinstance(s, str) and SURROGATE.search(s)]:
+            raise corrupt(path, f"special token {bad[0]!r} holds a lone surrogate")
+        try:
+            tokenizer = cls([(a, b) for a, b, _ in merges], special_tokens, pattern)
+        except ValueError as error:  # a merge of a token not made yet, a repeated special token
+            raise corrupt(path, str(error)) from None
+        for r, (_, _, shown) in enumerate(merges):
             if shown != _readable(tokenizer.vocab[256 + r]):
-                raise ValueError(f"BPETokenizer.load: merge {r} shows {shown!r}, ids disagree")
+                raise corrupt(
+                    path,
+                    f"merge {r} shows {shown!r}, but its ids make "
+                    f"{_readable(tokenizer.vocab[256 + r])!r}",
+                )
         return tokenizer
 
     def __eq__(self, other) -> bool:
@@ -297,6 +326,11 @@ class BPETokenizer:
             f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, "
             f"special_tokens={list(self.special_tokens)})"
         )
+
+
+# Letters, digits, punctuation, "_", spaces, tabs, newlines and non-ASCII: a pattern read from a
+# file must split it into chunks that join back to it, as the pretokenize contract says.
+_PATTERN_PROBE = "Hello, world_42!\n\tGrüße  x = [1, 2]; 世界 👋🏽  \r\n end. "
 
 
 def _readable(token: bytes) -> str:

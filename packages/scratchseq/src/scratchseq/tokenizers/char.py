@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scratchseq.tokenizers.files import corrupt, field, read_json_state
 from scratchseq.tokenizers.ids import validate_ids
 
 FORMAT = "scratchseq.CharTokenizer"
@@ -90,11 +91,24 @@ class CharTokenizer:
 
     @classmethod
     def load(cls, path) -> CharTokenizer:
-        """Read a file written by :meth:`save`."""
-        state = json.loads(Path(path).read_text("utf-8"))
-        if state.get("format") != FORMAT:
-            raise ValueError(f"CharTokenizer.load: {path} is not a {FORMAT} file")
-        return cls(state["chars"])
+        """Read a file written by :meth:`save`. A damaged file raises ``CorruptFileError``
+        naming it: the alphabet must be distinct characters in code-point order (the id order)."""
+        chars = field(path, read_json_state(path, FORMAT), "chars", str)
+        if not chars:
+            raise corrupt(path, "field 'chars' is empty: the alphabet has no characters")
+        if bad := re.search("[\ud800-\udfff]", chars):
+            raise corrupt(
+                path, f"field 'chars' holds a lone surrogate {bad.group()!r}, not a character"
+            )
+        out_of_order = np.flatnonzero(np.diff(_code_points(chars).astype(np.int64)) <= 0)
+        if out_of_order.size:
+            i = int(out_of_order[0])
+            raise corrupt(
+                path,
+                f"field 'chars' must list each character once in code-point order (the id "
+                f"order); {chars[i + 1]!r} at position {i + 1} comes after {chars[i]!r}",
+            )
+        return cls(chars)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, CharTokenizer) and self.chars == other.chars
