@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -143,13 +142,13 @@ def feedback_matrix(
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written beside the target, then renamed (atomic): an interrupted save leaves no
         # half-written cache under the real name.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")  # one per process
         try:
-            with os.fdopen(fd, "wb") as out:
+            with open(tmp, "wb") as out:
                 np.save(out, F)
             os.replace(tmp, path)
         finally:
-            Path(tmp).unlink(missing_ok=True)  # (already gone after the rename)
+            tmp.unlink(missing_ok=True)  # (already gone after the rename)
     return F
 
 
