@@ -84,7 +84,6 @@ def main(argv: list[str] | None = None) -> dict:
             "examples": examples,
             "smoke": args.smoke,
             "tolerances": {k: vars(v) for k, v in fuzz.TOLERANCES.items()},
-            "mixed_precision_levels_tolerance": vars(fuzz.MIXED_LEVELS_TOLERANCE),
             "kink_margin": fuzz.KINK_MARGIN,
             "max_size": fuzz.MAX_SIZE,
             "max_magnitude": fuzz.MAX_MAGNITUDE,

@@ -75,8 +75,6 @@ KNOWN_ISSUES: dict[str, str] = {
     "nan-through-closed-gate": "a NaN gradient arriving at a closed gate comes out NaN: relu, "
     "clip and cross_entropy's ignored targets multiply the gradient by a 0/1 mask "
     "(nan * 0 = nan); torch selects (where(mask, g, 0)) and gives 0",
-    "sigmoid-0d": "sigmoid and F.silu of a 0-d tensor raise TypeError (np.negative of a 0-d "
-    "array is a NumPy scalar, and np.exp(out, out=out) cannot write into it)",
 }
 
 FUSED_OPS = (
@@ -110,12 +108,6 @@ TOLERANCES = {
     "float64": Tolerance(rtol=1e-9, atol=1e-9),
     "float32": Tolerance(rtol=1e-4, atol=1e-4),
 }
-# run_backward and backward_reference must agree bitwise, except where a graph mixes float32 and
-# float64: a float64 gradient reaching a float32 node through a slice is added into a float32
-# buffer by run_backward (rounded at once) but summed in float64 by backward_reference (rounded
-# at the leaf). Each rounding is half a float32 ulp of a partial sum, so a few ulps of the
-# gradient's largest magnitude bound the difference.
-MIXED_LEVELS_TOLERANCE = Tolerance(rtol=0.0, atol=2.0**-20)
 # How far from a kink or tie a value must be (relative to 1 + |value|) when it is not exactly on
 # it: far beyond the precision's rounding, so both libraries take the same branch.
 KINK_MARGIN = {"float64": 1e-7, "float32": 1e-3}
@@ -846,8 +838,6 @@ def gen_unary(b: Builder) -> bool:
             return False
     else:
         x = b.pick()
-    if fn in ("sigmoid", "F.sigmoid") and b.nodes[x].ndim == 0 and _known("sigmoid-0d"):
-        return False
     if fn in ("relu", "F.relu") and _gated(b):
         return False
     if fn in _UNARY_KINKS:
@@ -1113,9 +1103,6 @@ def _draw_index(b: Builder, shape: tuple[int, ...]) -> tuple[Any, str]:
             if b.c.boolean(0.5):
                 picks.append(picks[0])  # a repeat: this element gets two gradients
             container = b.c.choice(("list", "array", "tuple"))
-            if container == "tuple" and _known("tuple-index-repeats") and len(set(
-                    p % n for p in picks)) < len(picks):  # fmt: skip
-                container = "list"
             parts.append({"list": list, "array": np.array, "tuple": tuple}[container](picks))
             label = f"{container}-index"
         elif form == 6 and label == "basic":
@@ -1207,8 +1194,6 @@ def gen_astype(b: Builder) -> bool:
 def gen_gelu_silu(b: Builder) -> bool:
     x = b.pick()
     if b.c.boolean():
-        if b.nodes[x].ndim == 0 and _known("sigmoid-0d"):
-            return False
         return b.attempt("silu", (x,), {}, "F.silu") is not None
     approximate = b.c.choice(("none", "tanh"))
     return (
@@ -1312,7 +1297,7 @@ def gen_layer_norm(b: Builder) -> bool:
     k = b.c.integer(1, len(shape))
     normalized = shape[len(shape) - k :]
     has_weight = b.c.boolean(0.7)
-    dtype = b.nodes[x].dtype if _known("norm-mixed-dtype") else None
+    dtype = None  # weight and bias of any float dtype
     inputs = (x,) + ((b.with_shape(normalized, dtype=dtype),) if has_weight else ())
     if b.c.boolean(0.7):
         inputs += (b.with_shape(normalized, dtype=dtype),)
@@ -1334,10 +1319,10 @@ def gen_batch_norm(b: Builder) -> bool:
     stats = None
     if not training or b.c.boolean():
         stats = (b.rng.standard_normal(channels), b.rng.uniform(0.5, 2.0, channels))
-        if _known("norm-mixed-dtype") or b.c.boolean():  # else float64 stats
+        if b.c.boolean():  # in the input's dtype, or float64
             stats = tuple(s.astype(b.nodes[x].dtype) for s in stats)
     has_weight = b.c.boolean(0.7)
-    dtype = b.nodes[x].dtype if _known("norm-mixed-dtype") else None
+    dtype = None  # weight and bias of any float dtype
     inputs = (x,) + ((b.with_shape((channels,), dtype=dtype),) if has_weight else ())
     if b.c.boolean(0.7):
         inputs += (b.with_shape((channels,), dtype=dtype),)
@@ -1530,23 +1515,16 @@ def _check_graph(graph: Graph, composed: bool) -> None:
 
     _clear_grads(graph, ours)
     backward_reference(root, w)
-    mixed = len({t.dtype for t in ours}) > 1
-    levels = MIXED_LEVELS_TOLERANCE if mixed else None
     for i, got, want in zip(graph.leaf_nodes, _leaf_grads(graph, ours), fast, strict=True):
         if (got is None) != (want is None):
             raise FuzzMismatch(f"grad of leaf n{i}: run_backward and backward_reference differ "
                                f"in whether it exists")  # fmt: skip
         if got is not None:
-            compare(want, got, levels, f"grad of leaf n{i}: run_backward vs backward_reference")
+            compare(want, got, None, f"grad of leaf n{i}: run_backward vs backward_reference")
     _clear_grads(graph, ours)
     check_backward_contract(graph)
 
-    masked_nan = (
-        _known("composed-sdpa-masked-nan")
-        and not all(np.isfinite(leaf.data).all() for leaf in graph.leaves)
-        and any(s.params.get("mask_kind") in ("bool", "causal") for s in graph.steps)
-    )
-    if composed and F_REFERENCE is not None and graph.uses_fused and not masked_nan:
+    if composed and F_REFERENCE is not None and graph.uses_fused:
         check_composed(graph, fast)
 
 
