@@ -109,3 +109,24 @@ def test_known_issues_name_cases_the_generator_leaves_out():
     for name, what in fuzz.KNOWN_ISSUES.items():
         assert len(what) > 20, name
         assert f'_known("{name}")' in source, f"{name} excludes nothing"
+
+
+def test_planted_defect_in_a_composed_definition_is_caught(monkeypatch):
+    """The composed-vs-fused comparison can fail: silu's definition off by one part in 1e6."""
+    original = fuzz.F_REFERENCE.silu
+    monkeypatch.setattr(fuzz.F_REFERENCE, "silu", lambda x: original(x) * (1 + 1e-6))
+    error = _first_mismatch(150)
+    assert error is not None and "composed vs fused" in str(error)
+
+
+def test_planted_defect_the_two_backward_levels_disagreeing_is_caught(monkeypatch):
+    """backward_reference off by one part in 1e12: far below torch's tolerance, far above the
+    few ulps the two levels may differ by."""
+    original = fuzz.backward_reference
+
+    def reference_off(root, grad):
+        original(root, grad * (1 + 1e-12))
+
+    monkeypatch.setattr(fuzz, "backward_reference", reference_off)
+    error = _first_mismatch(60)
+    assert error is not None and "run_backward vs backward_reference" in str(error)
