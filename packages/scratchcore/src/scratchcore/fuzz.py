@@ -733,9 +733,14 @@ class Builder:
 
     def pick(self, ok: Callable[[int], bool] = lambda i: True, make=None) -> int:
         """An existing node that satisfies ``ok``, usually the newest (chains) or a random one
-        (reuse); else a new leaf from ``make()`` (or a normal leaf of a random shape)."""
+        (reuse), now and then a 0-d one (a 0-d node used three times is where a NumPy scalar
+        once swallowed a gradient); else a new leaf from ``make()`` (or a normal leaf of a
+        random shape)."""
         candidates = [i for i in range(len(self.nodes)) if ok(i)]
         if candidates and not self.c.boolean(0.1):
+            scalars = [i for i in candidates if self.nodes[i].ndim == 0]
+            if scalars and self.c.boolean(0.15):
+                return scalars[self.c.integer(0, len(scalars) - 1)]
             if self.c.boolean(0.5):
                 return candidates[-1]
             return candidates[self.c.integer(0, len(candidates) - 1)]
