@@ -228,7 +228,10 @@ def _add_slice(pending: dict, owned: set, key: int, parent: Tensor, part: SliceG
         # np.zeros is calloc: pages no slice touches are never even written.
         buffer = np.zeros(parent.shape, dtype=parent.data.dtype)
     elif key not in owned:  # borrowed: copy before writing (it may be some op's saved value)
-        buffer = np.array(buffer, dtype=np.result_type(buffer, parent.data.dtype))
+        # order="C": a borrowed gradient may be a transposed view, and the copy would keep
+        # that layout; the reference's sums come out C-ordered, and a later matmul sums in
+        # an order that depends on layout, so the two levels would differ in the last bit.
+        buffer = np.array(buffer, dtype=np.result_type(buffer, parent.data.dtype), order="C")
     pending[key] = buffer
     owned.add(key)
     buffer[part.index] += part.values

@@ -525,7 +525,7 @@ class Tensor:
         passes = ~(self.data <= 0)  # not "a > 0": a NaN input passes its gradient, as in torch
 
         def backward(g):  # d relu(a)/da = 1 where a > 0, else 0 (0 at a = 0, as PyTorch)
-            return (g * passes,)
+            return (np.where(passes, g, 0),)  # a closed gate stops even a NaN (NaN * 0 = NaN)
 
         return Tensor._make(np.maximum(self.data, 0), (self,), backward, "relu")
 
@@ -538,7 +538,7 @@ class Tensor:
             inside &= a < max
 
         def backward(g):  # 1 inside (min, max); 0 outside and AT the ends (as torch.clamp, relu)
-            return (g * inside,)
+            return (np.where(inside, g, 0),)  # select: a NaN gradient stops here too
 
         return Tensor._make(np.clip(a, min, max), (self,), backward, "clip")
 

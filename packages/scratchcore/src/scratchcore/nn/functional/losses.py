@@ -82,7 +82,8 @@ def nll_loss(
 
     def backward(g):  # only the picked log-probability of each element gets a gradient
         grad = np.zeros_like(moved)
-        np.put_along_axis(grad, safe_t, (-scale * g)[..., None], axis=-1)
+        picked = np.where(keep, -scale * g, 0)  # select, not multiply: NaN * 0 is NaN (torch)
+        np.put_along_axis(grad, safe_t, picked[..., None], axis=-1)
         return (np.moveaxis(grad, -1, 1),)
 
     return Tensor._make(np.asarray(out, dtype=logp.dtype), (logp,), backward, "nll_loss")
@@ -207,7 +208,9 @@ def _cross_entropy_indices(
             out = losses.sum() / denominator
 
     def backward(g):
-        s = keep * (np.reshape(g, -1) if reduction == "none" else g)  # (M,) or a scalar
+        # an ignored target's gradient is selected away, not multiplied by 0: a NaN arriving
+        # from above (after an all-padding batch's NaN loss, say) must not reach its logits
+        s = np.where(keep, np.reshape(g, -1) if reduction == "none" else g, 0)  # (M,)
         # every target ignored: the loss is NaN but nothing counted, so the gradient is 0 (as
         # PyTorch), not 0/0: one batch of padding must not turn every parameter into NaN
         if denominator is not None and keep.any():
