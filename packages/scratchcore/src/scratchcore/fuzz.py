@@ -736,7 +736,8 @@ class Builder:
         (reuse), now and then a 0-d one (a 0-d node used three times is where a NumPy scalar
         once swallowed a gradient); else a new leaf from ``make()`` (or a normal leaf of a
         random shape)."""
-        candidates = [i for i in range(len(self.nodes)) if ok(i)]
+        # integer nodes (see gen_integer) join the graph only through their cast
+        candidates = [i for i in range(len(self.nodes)) if self._floating(i) and ok(i)]
         if candidates and not self.c.boolean(0.1):
             scalars = [i for i in candidates if self.nodes[i].ndim == 0]
             if scalars and self.c.boolean(0.15):
@@ -755,6 +756,9 @@ class Builder:
                       and (dtype is None or self.nodes[i].dtype == dtype))  # fmt: skip
 
         return self.pick(ok, lambda: self.leaf(shape, kind, dtype=dtype))
+
+    def _floating(self, i: int) -> bool:
+        return np.issubdtype(self.nodes[i].dtype, np.floating)
 
     def _in_domain(self, i: int, kind: str) -> bool:
         if kind == "positive":
@@ -1207,6 +1211,25 @@ def gen_astype(b: Builder) -> bool:
     return b.attempt("astype", (x,), {"dtype": target, "via": via}, f"astype:{target}") is not None
 
 
+def gen_integer(b: Builder) -> bool:
+    """An integer constant (labels, counts) reduced by an op that keeps integers, then cast to
+    a float dtype and so joined to the graph. (``mean``/``var`` of integers are TypeErrors, as
+    in torch.)"""
+    shape = b.random_shape(1)
+    b.leaves.append(Leaf(b.rng.integers(-3, 4, shape), requires_grad=False))
+    (x,) = b.run("leaf", (), {"leaf": len(b.leaves) - 1}, "leaf")
+    b.leaf_nodes.append(x)
+    kind = b.c.choice(("sum", "max", "min"))
+    params = {"kind": kind, "axis": _draw_axis(b, len(shape)), "keepdims": b.c.boolean()}
+    reduced = b.attempt("reduce", (x,), params, f"{kind}:int")
+    if reduced is None:
+        return False
+    target = "float32" if b.precision == "float32" else "float64"
+    return (
+        b.attempt("astype", reduced, {"dtype": target, "via": "astype"}, "astype:int") is not None
+    )
+
+
 def gen_gelu_silu(b: Builder) -> bool:
     x = b.pick()
     if b.c.boolean():
@@ -1367,6 +1390,7 @@ GENERATORS: dict[str, Callable[[Builder], bool]] = {
     "split": gen_split,
     "join": gen_join,
     "astype": gen_astype,
+    "integer": gen_integer,
     "gelu_silu": gen_gelu_silu,
     "linear": gen_linear,
     "attention": gen_attention,
@@ -1375,7 +1399,7 @@ GENERATORS: dict[str, Callable[[Builder], bool]] = {
     "batch_norm": gen_batch_norm,
 }
 OP_NAMES = list(GENERATORS)
-OP_WEIGHTS = [10, 10, 5, 8, 8, 8, 5, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2]
+OP_WEIGHTS = [10, 10, 5, 8, 8, 8, 5, 3, 3, 3, 3, 3, 2, 1, 2, 2, 2, 2, 2, 2]
 
 
 def generate(chooser: Chooser, n_ops: int | None = None) -> Graph:
