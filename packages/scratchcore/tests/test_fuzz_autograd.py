@@ -9,6 +9,8 @@ fuzzer must notice within a few dozen graphs.
 """
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +132,19 @@ def test_planted_defect_the_two_backward_levels_disagreeing_is_caught(monkeypatc
     monkeypatch.setattr(fuzz, "backward_reference", reference_off)
     error = _first_mismatch(60)
     assert error is not None and "run_backward vs backward_reference" in str(error)
+
+
+def test_without_torch_the_fuzzer_says_what_it_needs():
+    """scratchcore itself never imports the fuzzer; importing it without torch names the
+    missing test-time dependencies."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import scratchcore\n"
+        "assert 'scratchcore.fuzz' not in sys.modules\n"
+        "try:\n"
+        "    import scratchcore.fuzz\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "needs hypothesis and torch" in done.stdout
