@@ -478,3 +478,25 @@ def test_two_levels_agree_bitwise_when_a_gradient_arrives_transposed():
     x.grad = w.grad = None
     autograd.backward_reference(r, weights)
     assert np.array_equal(fast, x.grad)
+
+
+@pytest.mark.parametrize("composed", [False, True], ids=["fused", "composed"])
+def test_an_ignored_row_with_non_finite_logits_counts_zero(composed):
+    # torch: loss 0 for the ignored row (its gradient there is NaN in torch, whose log_softmax
+    # backward still reads the row; here the row is not looked at, so its gradient is 0)
+    import scratchcore.nn.functional as F
+    from scratchcore.nn.functional import reference
+
+    loss_fn = reference.cross_entropy if composed else F.cross_entropy
+    logits = np.array([[np.inf, 0.5], [0.1, 0.7], [np.nan, 1.0]])
+    target = np.array([0, 1, 0])
+    x = Tensor(logits, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        out = loss_fn(x, target, ignore_index=0, reduction="none")
+        expected = torch.nn.functional.cross_entropy(
+            torch.tensor(logits), torch.tensor(target), ignore_index=0, reduction="none"
+        )
+        assert_close(out, expected)
+        out.backward(np.array([np.nan, 1.0, 2.0]))
+    assert np.array_equal(x.grad[[0, 2]], np.zeros((2, 2)))
+    assert np.isfinite(x.grad[1]).all()

@@ -197,6 +197,9 @@ def _cross_entropy_indices(
     losses = (1 - eps) * w_y * (log_total - picked)  # -log p_y = log_total - shifted_y
     if eps:
         losses += (eps / n_classes) * keep * (weight_total * log_total - smooth)
+    ignored = ~keep
+    if ignored.any():  # an ignored row counts 0 even when its logits are NaN or inf (as torch)
+        losses[ignored] = 0
 
     if reduction == "none":
         out, denominator = losses.reshape(t.shape), None
@@ -224,6 +227,8 @@ def _cross_entropy_indices(
         if eps:
             w = 1.0 if class_weight is None else class_weight
             grad -= (s * (eps / n_classes))[:, None] * w
+        if ignored.any():  # p of a row of NaN logits is NaN, and NaN * 0 is not 0
+            grad[ignored] = 0
         moved_shape = (*t.shape, n_classes)  # (N, d..., C): the class axis back to 1
         return (np.moveaxis(grad.reshape(moved_shape), -1, 1),)
 

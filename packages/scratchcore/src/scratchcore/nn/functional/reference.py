@@ -199,11 +199,10 @@ def cross_entropy(
         if weight is None
         else np.asarray(weight.data if isinstance(weight, Tensor) else weight, logits.dtype)
     )
-    logp = logits.log_softmax(axis=1)  # (N, C, d...)
-
     target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
     if np.issubdtype(target_data.dtype, np.floating):  # class probabilities, (N, C, d...)
         probs = _as_tensor(target)
+        logp = logits.log_softmax(axis=1)  # (N, C, d...)
         if eps > 0:
             probs = probs * (1 - eps) + eps / n_classes
         w = class_weight.reshape((1, -1) + (1,) * (logits.ndim - 2))  # broadcasts along axis 1
@@ -212,10 +211,13 @@ def cross_entropy(
             return losses.sum() / (losses.numel() or np.nan)
         return losses.sum() if reduction == "sum" else losses
 
-    # class indices: one row of C log-probabilities per target, (M, C) with M = N * d1 * ...
-    logp_rows = logp.permute(0, *range(2, logits.ndim), 1).reshape(-1, n_classes)
+    # class indices: one row of C logits per target, (M, C) with M = N * d1 * ...
     targets = target_data.reshape(-1)  # (M,)
     keep = (targets != ignore_index).astype(logits.dtype)  # 1 where a target counts, else 0
+    # An ignored row is not looked at: its logits are replaced by zeros (``where`` sends them
+    # no gradient), so even NaN or infinite logits there give a loss of 0 and a gradient of 0.
+    rows = logits.permute(0, *range(2, logits.ndim), 1).reshape(-1, n_classes)
+    logp_rows = where(keep[:, None] > 0, rows, 0.0).log_softmax(axis=1)
     safe_targets = np.where(keep > 0, targets, 0)  # an ignored row points at class 0, weighted 0
     w_y = class_weight[safe_targets] * keep  # (M,): the weight each target counts with
     picked = logp_rows[np.arange(len(targets)), safe_targets]  # (M,): log p_y
