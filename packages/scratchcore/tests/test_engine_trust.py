@@ -500,3 +500,22 @@ def test_an_ignored_row_with_non_finite_logits_counts_zero(composed):
         out.backward(np.array([np.nan, 1.0, 2.0]))
     assert np.array_equal(x.grad[[0, 2]], np.zeros((2, 2)))
     assert np.isfinite(x.grad[1]).all()
+
+
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("layer_norm", lambda F, x: F.layer_norm(x, 3)),
+        ("batch_norm", lambda F, x: F.batch_norm(x, np.zeros(3), np.ones(3))),
+        ("silu", lambda F, x: F.silu(x)),
+        ("gelu", lambda F, x: F.gelu(x)),
+        ("scaled_dot_product_attention", lambda F, x: F.scaled_dot_product_attention(x, x, x)),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_fused_kernels_refuse_integer_input(name, call):
+    # an integer layer norm returned the normalised values truncated to -1, 0, 1
+    import scratchcore.nn.functional as F
+
+    with pytest.raises(TypeError, match=f"{name}: .*floating-point"):
+        call(F, Tensor(np.array([[1, 2, 4], [0, 3, 5]])))

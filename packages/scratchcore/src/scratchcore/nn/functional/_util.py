@@ -14,6 +14,19 @@ def as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def float_tensor(x: Any, op: str, name: str = "input") -> Tensor:
+    """``as_tensor(x)``, refusing integer and boolean data: the fused kernels compute in the
+    input's dtype, where an integer dtype would truncate (a layer norm to -1, 0, 1) or fail deep
+    inside NumPy. PyTorch refuses these too."""
+    x = as_tensor(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(
+            f"{op}: {name} must be a floating-point tensor; got dtype {x.dtype} (convert first, "
+            "e.g. x.astype(np.float32))"
+        )
+    return x
+
+
 def pair(value: int | tuple[int, int], name: str, op: str) -> tuple[int, int]:
     """An ``int`` or a pair of ints as ``(height, width)``, as PyTorch's 2-d ops accept."""
     if isinstance(value, int | np.integer):

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from scratchcore.nn.functional._util import as_tensor
+from scratchcore.nn.functional._util import as_tensor, float_tensor
 from scratchcore.nn.functional.erf import erf
 from scratchcore.tensor import Tensor, sigmoid_array
 
@@ -64,7 +64,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     forward + backward time, but the forward alone 9.7 instead of 15.9 ms and a forward peak of
     one array less (16 instead of 32 MB), and no slope computed when no gradient is wanted.
     """
-    x = as_tensor(x)
+    x = float_tensor(x, "gelu")
     a = x.data
     dtype = np.result_type(a, 1.0)  # float32 stays float32; integers are computed in float64
     if approximate == "none":
@@ -127,7 +127,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(x: Tensor) -> Tensor:
     """Sigmoid-weighted linear unit (swish) ``x * sigmoid(x)`` (any shape)."""
-    x = as_tensor(x)
+    x = float_tensor(x, "silu")
     a = x.data
     s = sigmoid_array(a)  # the engine's sigmoid: fast, float32 stays float32, accurate tails
     slope = s * (1 + a * (1 - s))  # d(x s)/dx = s + x s (1 - s)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from scratchcore.autograd import unbroadcast
-from scratchcore.nn.functional._util import as_tensor
+from scratchcore.nn.functional._util import float_tensor
 from scratchcore.random import default_generator
 from scratchcore.tensor import Tensor
 
@@ -62,7 +62,10 @@ def scaled_dot_product_attention(
     weights (with ``rng``, else the engine's generator), drawn exactly as ``F.dropout`` would.
     A query that may attend to nothing gets a zero output (and zero gradients), as torch's SDPA.
     """
-    q, k, v = as_tensor(query), as_tensor(key), as_tensor(value)
+    op = "scaled_dot_product_attention"
+    q, k, v = (
+        float_tensor(t, op, n) for t, n in ((query, "query"), (key, "key"), (value, "value"))
+    )
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ValueError(
             f"scaled_dot_product_attention: query, key, value need at least 2 dims; got "

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchcore.nn.functional._util import as_tensor
+from scratchcore.nn.functional._util import as_tensor, float_tensor
 from scratchcore.tensor import Tensor
 
 
@@ -107,7 +107,7 @@ def layer_norm(
 
     ``weight`` and ``bias`` have shape ``normalized_shape`` (an elementwise affine map).
     """
-    x = as_tensor(x)
+    x = float_tensor(x, "layer_norm")
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or x.shape[x.ndim - k :] != shape or k > x.ndim:
@@ -143,7 +143,7 @@ def batch_norm(
     Evaluation: the running statistics normalise ``x`` (they must be given).
     ``weight`` and ``bias`` have shape (C,).
     """
-    x = as_tensor(x)
+    x = float_tensor(x, "batch_norm")
     if x.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C) or (N, C, d1, ...); got {x.shape}")
     n_channels = x.shape[1]
