@@ -122,8 +122,8 @@ def test_planted_defect_in_a_composed_definition_is_caught(monkeypatch):
 
 
 def test_planted_defect_the_two_backward_levels_disagreeing_is_caught(monkeypatch):
-    """backward_reference off by one part in 1e12: far below torch's tolerance, far above the
-    few ulps the two levels may differ by."""
+    """backward_reference off by one part in 1e12: far below torch's tolerance; the two levels
+    must agree to the bit."""
     original = fuzz.backward_reference
 
     def reference_off(root, grad):
