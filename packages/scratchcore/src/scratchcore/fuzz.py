@@ -764,15 +764,19 @@ class Builder:
         """Apply ``op`` now (scratchcore, fused kernels) and register its outputs as nodes."""
         step = Step(op, tuple(inputs), params, (), label)
         out = _apply(self.backend, step, [self.nodes[i] for i in inputs], None, self.leaves)
+        return self._register(step, out)
+
+    def _register(self, step: Step, out: list) -> tuple[int, ...]:
+        """Record ``step``'s outputs ``out`` as new nodes, with their float64 shadows."""
         with torch.no_grad():
-            shadow = _apply(self.shadow_backend, step, [self.shadow[i] for i in inputs], None,
-                            self.leaves)  # fmt: skip
+            shadow = _apply(self.shadow_backend, step, [self.shadow[i] for i in step.inputs],
+                            None, self.leaves)  # fmt: skip
         ids = tuple(range(len(self.nodes), len(self.nodes) + len(out)))
         step.outputs = ids
         self.nodes.extend(out)
         self.shadow.extend(shadow)
         self.uses.extend([0] * len(out))
-        for i in inputs:
+        for i in step.inputs:
             self.uses[i] += 1
         self.steps.append(step)
         return ids
@@ -790,18 +794,7 @@ class Builder:
                 or (v.size and np.abs(v).max() > MAX_MAGNITUDE)
             ):
                 return None
-        with torch.no_grad():
-            shadow = _apply(self.shadow_backend, step, [self.shadow[i] for i in inputs], None,
-                            self.leaves)  # fmt: skip
-        ids = tuple(range(len(self.nodes), len(self.nodes) + len(out)))
-        step.outputs = ids
-        self.nodes.extend(out)
-        self.shadow.extend(shadow)
-        self.uses.extend([0] * len(out))
-        for i in inputs:
-            self.uses[i] += 1
-        self.steps.append(step)
-        return ids
+        return self._register(step, out)
 
     # -- the graph -----------------------------------------------------------------------
 
