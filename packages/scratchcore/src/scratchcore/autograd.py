@@ -208,8 +208,10 @@ def backward_reference(root: Tensor, grad: np.ndarray) -> None:
             if isinstance(parent_grad, SliceGrad):  # a slice's gradient, written out in full
                 parent_grad = parent_grad.dense(parent.shape)
             previous = grads.get(id(parent))
-            total = parent_grad if previous is None else previous + parent_grad
-            grads[id(parent)] = np.asarray(total)  # 0-d sums are NumPy scalars: keep arrays
+            # order="C": every sum laid out alike in both levels (a later matmul's rounding
+            # depends on its operands' layout); np.asarray: a 0-d sum is a NumPy scalar
+            total = parent_grad if previous is None else np.add(previous, parent_grad, order="C")
+            grads[id(parent)] = np.asarray(total)
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,7 +262,9 @@ def _add(pending: dict, owned: set, key: int, grad: np.ndarray) -> None:
         # ``np.asarray``: the sum of two 0-d arrays is a NumPy *scalar*, immutable, and
         # ``scalar += grad`` would rebind a local name instead of adding (the third use of a 0-d
         # node would be lost). Every pending gradient is an ndarray.
-        pending[key] = np.asarray(current + grad)
+        # order="C": as in backward_reference, so the two levels give bitwise equal gradients
+        # (a later matmul rounds differently on a differently laid-out operand)
+        pending[key] = np.asarray(np.add(current, grad, order="C"))
         owned.add(key)
 
 
