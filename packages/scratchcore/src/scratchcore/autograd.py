@@ -301,7 +301,8 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
         for parent, parent_grad in zip(node._parents, parent_grads, strict=True):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            parent_grad = in_dtype_of(parent, parent_grad)  # also: a NumPy scalar -> 0-d array
+            if type(parent_grad) is not np.ndarray or parent_grad.dtype != parent._data.dtype:
+                parent_grad = in_dtype_of(parent, parent_grad)  # also: NumPy scalar -> 0-d array
             if isinstance(parent_grad, SliceGrad):
                 _add_slice(pending, owned, id(parent), parent, parent_grad)
             else:

@@ -127,6 +127,20 @@ def sigmoid_array(a: np.ndarray) -> np.ndarray:
     return np.reciprocal(out, out=out)
 
 
+def _gate(g: np.ndarray, open_: np.ndarray) -> np.ndarray:
+    """``g`` where ``open_``, else exactly 0 (the backward of relu and clip), as PyTorch's select.
+
+    A multiply, ``g * open_``, would let a NaN through a closed gate (``NaN * 0`` is NaN);
+    ``np.where`` selects, but is several times slower on a random mask (a branch per element).
+    So: multiply, and only if a NaN shows up (``max`` propagates it, and costs a seventh of the
+    multiply) select instead.
+    """
+    out = g * open_
+    if out.size and np.isnan(out.max()):
+        out = np.where(open_, g, 0)
+    return out
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation.
 
@@ -202,7 +216,7 @@ class Tensor:
         # also ``p.data -= lr * p.grad`` (Python reads the attribute, updates the array in place,
         # then assigns it back). Counting the writes lets ``backward`` notice that a value an op
         # saved for its gradient was changed after the forward pass.
-        self._data = np.asarray(value)
+        self._data = value if type(value) is np.ndarray else np.asarray(value)
         self._version += 1
 
     @property
@@ -525,7 +539,7 @@ class Tensor:
         passes = ~(self.data <= 0)  # not "a > 0": a NaN input passes its gradient, as in torch
 
         def backward(g):  # d relu(a)/da = 1 where a > 0, else 0 (0 at a = 0, as PyTorch)
-            return (np.where(passes, g, 0),)  # a closed gate stops even a NaN (NaN * 0 = NaN)
+            return (_gate(g, passes),)
 
         return Tensor._make(np.maximum(self.data, 0), (self,), backward, "relu")
 
@@ -538,7 +552,7 @@ class Tensor:
             inside &= a < max
 
         def backward(g):  # 1 inside (min, max); 0 outside and AT the ends (as torch.clamp, relu)
-            return (np.where(inside, g, 0),)  # select: a NaN gradient stops here too
+            return (_gate(g, inside),)
 
         return Tensor._make(np.clip(a, min, max), (self,), backward, "clip")
 

@@ -197,9 +197,9 @@ def _cross_entropy_indices(
     losses = (1 - eps) * w_y * (log_total - picked)  # -log p_y = log_total - shifted_y
     if eps:
         losses += (eps / n_classes) * keep * (weight_total * log_total - smooth)
-    ignored = ~keep
-    if ignored.any():  # an ignored row counts 0 even when its logits are NaN or inf (as torch)
-        losses[ignored] = 0
+    all_kept = bool(keep.all())
+    if not all_kept:  # an ignored row counts 0 even when its logits are NaN or inf (as torch)
+        losses[~keep] = 0
 
     if reduction == "none":
         out, denominator = losses.reshape(t.shape), None
@@ -213,7 +213,8 @@ def _cross_entropy_indices(
     def backward(g):
         # an ignored target's gradient is selected away, not multiplied by 0: a NaN arriving
         # from above (after an all-padding batch's NaN loss, say) must not reach its logits
-        s = np.where(keep, np.reshape(g, -1) if reduction == "none" else g, 0)  # (M,)
+        g = np.reshape(g, -1) if reduction == "none" else g
+        s = g if all_kept else np.where(keep, g, 0)  # (M,) or a scalar
         # every target ignored: the loss is NaN but nothing counted, so the gradient is 0 (as
         # PyTorch), not 0/0: one batch of padding must not turn every parameter into NaN
         if denominator is not None and keep.any():
@@ -227,8 +228,8 @@ def _cross_entropy_indices(
         if eps:
             w = 1.0 if class_weight is None else class_weight
             grad -= (s * (eps / n_classes))[:, None] * w
-        if ignored.any():  # p of a row of NaN logits is NaN, and NaN * 0 is not 0
-            grad[ignored] = 0
+        if not all_kept:  # p of a row of NaN logits is NaN, and NaN * 0 is not 0
+            grad[~keep] = 0
         moved_shape = (*t.shape, n_classes)  # (N, d..., C): the class axis back to 1
         return (np.moveaxis(grad.reshape(moved_shape), -1, 1),)
 
