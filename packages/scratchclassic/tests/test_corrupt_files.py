@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import re
 import zipfile
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from scratchclassic.datasets import (
 )
 from scratchclassic.wordle import feedback_matrix
 from scratchcore.data.datasets import DatasetNotFoundError
+from scratchcore.testing import assert_file_error
 
 try:  # the engine's one type for a damaged file (a ValueError)
     from scratchcore.data.datasets import CorruptFileError
@@ -315,14 +315,7 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_corrupt_file_error_names_the_file_and_the_problem(tmp_path, case):
     build, read, pattern = CASES[case]
-    path = build(tmp_path)
-    with pytest.raises(Exception) as info:  # (the type is asserted just below)
-        read(path)
-    error = info.value
-    assert isinstance(error, CorruptFileError), f"{type(error).__name__}: {error}"
-    assert str(path) in str(error), f"the message does not name {path}: {error}"
-    assert error.path == Path(path)
-    assert re.search(pattern, str(error)), f"{pattern!r} not in {error}"
+    assert_file_error(read, build(tmp_path), pattern, CorruptFileError)
 
 
 def test_catalogue_covers_every_reader():

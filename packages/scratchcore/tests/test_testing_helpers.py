@@ -66,3 +66,26 @@ def test_check_parity_catches_a_wrong_gradient_of_a_second_input():
     check_parity(lambda s, t: s * t, lambda s, t: s * t, [a, b])
     with pytest.raises(AssertionError, match="grad of input 1"):
         check_parity(wrong_mul, lambda s, t: s * t, [a, b])
+
+
+def test_assert_file_error_fails_on_an_unclear_error(tmp_path):
+    from scratchcore.data.datasets.download import CorruptFileError
+    from scratchcore.testing import assert_file_error
+
+    path = tmp_path / "broken.bin"
+
+    def clear(p):
+        raise CorruptFileError(p, "the header is truncated")
+
+    def raw(p):
+        raise KeyError("header")
+
+    def anonymous(p):
+        raise ValueError("the header is truncated")
+
+    assert isinstance(assert_file_error(clear, path, "truncated", CorruptFileError), ValueError)
+    for reader in (raw, anonymous):
+        with pytest.raises(AssertionError):
+            assert_file_error(reader, path, "truncated", Exception, KeyError)
+    with pytest.raises(AssertionError):  # the right error, the wrong problem
+        assert_file_error(clear, path, "checksum", CorruptFileError)

@@ -16,12 +16,12 @@ generated; results JSON is only ever written.)
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from scratchcore.testing import assert_file_error
 from scratchseq.tokenizers import BPETokenizer, CharTokenizer
 
 try:  # the engine's one type for a damaged file (a ValueError)
@@ -253,15 +253,7 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_corrupt_file_error_names_the_file_and_the_problem(tmp_path, case):
     build, read, pattern = CASES[case]
-    path = build(tmp_path)
-    with pytest.raises(Exception) as info:  # (the type is asserted just below)
-        read(path)
-    error = info.value
-    assert isinstance(error, CorruptFileError), f"{type(error).__name__}: {error}"
-    assert not isinstance(error, RAW_TYPES), f"{type(error).__name__}: {error}"
-    assert str(path) in str(error), f"the message does not name {path}: {error}"
-    assert error.path == Path(path)
-    assert re.search(pattern, str(error)), f"{pattern!r} not in {error}"
+    assert_file_error(read, build(tmp_path), pattern, CorruptFileError, RAW_TYPES)
 
 
 def test_catalogue_covers_every_reader():

@@ -142,6 +142,35 @@ def check_module_parity(
         assert_close(param.grad, expected, atol, rtol, name=f"grad of parameter {name}")
 
 
+def assert_file_error(
+    read: Callable[[Any], Any],
+    path: str | Path,
+    pattern: str,
+    expected: type | tuple[type, ...] = Exception,
+    refused: type | tuple[type, ...] = (),
+) -> BaseException:
+    """``read(path)`` must fail with an ``expected`` error (and not a ``refused`` one, such as a
+    raw ``KeyError`` or ``JSONDecodeError``) whose message names ``path`` and matches the regex
+    ``pattern``, and whose ``path`` attribute is ``path``. Returns the error.
+
+    The corrupt-file catalogues of every package use it: a learner who hands a reader a broken
+    file must be told which file and what is wrong with it.
+    """
+    import re
+
+    import pytest
+
+    with pytest.raises(Exception) as info:  # (the type is asserted just below)
+        read(path)
+    error = info.value
+    assert isinstance(error, expected), f"{type(error).__name__}: {error}"
+    assert not (refused and isinstance(error, refused)), f"{type(error).__name__}: {error}"
+    assert str(path) in str(error), f"the message does not name {path}: {error}"
+    assert getattr(error, "path", None) == Path(path), f"error.path is not {path}"
+    assert re.search(pattern, str(error)), f"{pattern!r} not in {error}"
+    return error
+
+
 def load_experiment(path: str | Path) -> ModuleType:
     """Import an experiment script by path (experiments are scripts, not a package).
 
