@@ -37,6 +37,7 @@ from scratchcore.nn.functional.losses import (
 from scratchcore.nn.functional.normalization import batch_norm, layer_norm
 from scratchcore.nn.functional.padding import pad
 from scratchcore.nn.functional.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from scratchcore.nn.functional.tiled_attention import tiled_attention
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -63,4 +64,5 @@ __all__ = [
     "silu",
     "softmax",
     "tanh",
+    "tiled_attention",
 ]

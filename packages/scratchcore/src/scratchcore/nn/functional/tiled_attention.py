@@ -1,0 +1,182 @@
+"""Scaled dot-product attention in key blocks, without the (L, S) matrix (FlashAttention's idea).
+
+Notes: ``packages/scratchcore/notes/06-performance.md``. The same function as
+``F.scaled_dot_product_attention`` (no dropout), computed with the online softmax: keys and
+values are read ``block_size`` at a time, and each query row keeps a running maximum ``m``, a
+running normaliser ``l = sum_j exp(s_j - m)`` and an accumulator ``a = sum_j exp(s_j - m) v_j``.
+When a new block raises the maximum to ``m'``, the old ``l`` and ``a`` are rescaled by
+``exp(m - m')``; at the end ``O = a / l``. The graph keeps only q, k, v, O and the per-row
+log-sum-exp ``lse = m + log l``. The backward recomputes each block's weights
+``P = exp(s - lse)`` and uses ``dS = P * (dP - D)`` with ``D = rowsum(dO * O)``.
+
+Memory: the largest temporaries are (..., L, block_size) arrays, against the fused kernel's
+(..., L, S) scores. Time: the same matmul work in ``S / block_size`` smaller pieces, plus the
+recomputation of the scores in the backward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchcore.autograd import unbroadcast
+from scratchcore.nn.functional._util import float_tensor
+from scratchcore.tensor import Tensor
+
+
+def _block_bias(mask, is_causal, rows, start, stop, dtype):
+    """The additive bias for key columns ``start:stop``: 0 or -inf (causal, bool) or the mask."""
+    if is_causal:  # query i sees keys j <= i, top-left aligned as in PyTorch
+        keep = rows[:, None] >= np.arange(start, stop)[None, :]
+        return np.where(keep, dtype.type(0), dtype.type(-np.inf))
+    if mask is None:
+        return None
+    block = mask[..., start:stop]
+    if block.dtype == np.bool_:
+        return np.where(block, dtype.type(0), dtype.type(-np.inf))
+    return block.astype(dtype, copy=False)
+
+
+def tiled_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Any = None,
+    is_causal: bool = False,
+    scale: float | None = None,
+    block_size: int = 64,
+) -> Tensor:
+    """Attention for ``query`` (..., L, E), ``key`` (..., S, E), ``value`` (..., S, Ev).
+
+    Output (..., L, Ev), equal to ``F.scaled_dot_product_attention`` without dropout. Leading
+    (batch, head) axes broadcast. ``scale`` defaults to ``1 / sqrt(E)``. ``attn_mask``
+    broadcasts to (..., L, S): boolean (True = may attend) or float (added to the scores); a
+    float mask gets no gradient, so a mask Tensor that requires grad is refused.
+    ``is_causal`` lets query ``i`` see keys ``0..i`` (top-left aligned). A query that may
+    attend to nothing gets a zero output and zero gradients, as the fused kernel.
+    """
+    op = "tiled_attention"
+    q, k, v = (
+        float_tensor(t, op, n) for t, n in ((query, "query"), (key, "key"), (value, "value"))
+    )
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(
+            f"tiled_attention: query, key, value need at least 2 dims; got "
+            f"{q.shape}, {k.shape}, {v.shape}"
+        )
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"tiled_attention: query {q.shape} and key {k.shape} need the same last axis, "
+            f"and key and value {v.shape} the same length (axis -2)"
+        )
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
+        raise TypeError(f"tiled_attention: block_size must be an int; got {block_size!r}")
+    if block_size < 1:
+        raise ValueError(f"tiled_attention: block_size must be >= 1; got {block_size}")
+    if is_causal and attn_mask is not None:
+        raise ValueError("tiled_attention: give attn_mask or is_causal, not both")
+    try:
+        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"tiled_attention: the leading axes of query {q.shape}, key {k.shape} and value "
+            f"{v.shape} do not broadcast"
+        ) from None
+    length, source = q.shape[-2], k.shape[-2]
+    mask = None
+    if attn_mask is not None:
+        if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
+            raise ValueError(
+                "tiled_attention: a float attn_mask that requires grad is not supported (it "
+                "would need the (L, S) gradient this kernel avoids); use "
+                "F.scaled_dot_product_attention"
+            )
+        mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        if mask.dtype != np.bool_ and not np.issubdtype(mask.dtype, np.floating):
+            raise TypeError(
+                f"tiled_attention: attn_mask must be boolean or floating; got {mask.dtype}"
+            )
+        scores_shape = (*batch, length, source)
+        try:
+            fits = np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"tiled_attention: attn_mask of shape {mask.shape} does not broadcast to the "
+                f"scores' shape {scores_shape}"
+            )
+        if mask.ndim < 2:  # give it a key axis to slice (a view, no copy)
+            mask = np.broadcast_to(mask, (length, source))
+
+    dtype = np.result_type(q.data, k.data, v.data)
+    scale_ = dtype.type(1.0 / np.sqrt(q.shape[-1]) if scale is None else scale)
+    rows = np.arange(length)
+    # with is_causal, key blocks past the last query see no query at all: skip them
+    stop_all = min(source, length) if is_causal else source
+    starts = range(0, stop_all, block_size)
+    qd, kd, vd = q.data, k.data, v.data
+
+    def scores(start):
+        """(..., L, B): the scaled, masked scores of one key block."""
+        stop = min(start + block_size, source)
+        s = qd @ np.swapaxes(kd[..., start:stop, :], -1, -2)
+        s *= scale_
+        bias = _block_bias(mask, is_causal, rows, start, stop, dtype)
+        if bias is not None:
+            s = s + bias  # not in place: the mask may broadcast s to a larger batch
+        if s.shape[:-2] != batch:  # value's batch axes may be wider: the updates below need them
+            s = np.broadcast_to(s, (*batch, *s.shape[-2:])).copy()
+        return s, stop
+
+    # forward: the online softmax. The Python loop runs over key blocks only — that is the
+    # algorithm; everything inside a block is vectorised over batch, heads and query rows.
+    peak = np.full((*batch, length, 1), -np.inf, dtype=dtype)  # m, the running max
+    total = np.zeros((*batch, length, 1), dtype=dtype)  # l, the running normaliser
+    acc = np.zeros((*batch, length, v.shape[-1]), dtype=dtype)  # sum_j exp(s_j - m) v_j
+    for start in starts:
+        s, stop = scores(start)
+        new_peak = np.maximum(peak, s.max(axis=-1, keepdims=True))
+        # a row that has seen only -inf keeps exponent base 0, so exp(-inf - 0) = 0, not NaN
+        base = np.where(new_peak == -np.inf, dtype.type(0), new_peak)
+        rescale = np.exp(peak - base)  # exp(m - m'): 1 if the max did not move, 0 at first
+        s -= base
+        p = np.exp(s, out=s)
+        total *= rescale
+        total += p.sum(axis=-1, keepdims=True)
+        acc *= rescale
+        acc += p @ vd[..., start:stop, :]
+        peak = new_peak
+    seen = total > 0  # False for a query that may attend to nothing: output 0, as the fused
+    out = acc / np.where(seen, total, dtype.type(1))
+    # lse = m + log l; +inf for an empty row makes every recomputed weight exp(s - inf) = 0
+    with np.errstate(divide="ignore"):
+        lse = np.where(seen, peak + np.log(total), dtype.type(np.inf))
+    del acc, total, peak
+
+    def backward(g):
+        g = np.broadcast_to(g, out.shape)
+        delta = (g * out).sum(axis=-1, keepdims=True)  # D = rowsum(dO * O) = rowsum(dP * P)
+        grad_q = np.zeros((*batch, length, q.shape[-1]), dtype=dtype)
+        grad_k = np.zeros((*batch, source, k.shape[-1]), dtype=dtype)
+        grad_v = np.zeros((*batch, source, v.shape[-1]), dtype=dtype)
+        for start in starts:  # the same loop over key blocks, recomputing P from q, k, lse
+            s, stop = scores(start)
+            s -= lse
+            p = np.exp(s, out=s)  # P for this block, exactly normalised by the saved lse
+            grad_v[..., start:stop, :] = np.swapaxes(p, -1, -2) @ g
+            d_s = g @ np.swapaxes(vd[..., start:stop, :], -1, -2)  # dP
+            d_s -= delta
+            d_s *= p  # dS = P * (dP - D)
+            grad_q += d_s @ kd[..., start:stop, :]
+            grad_k[..., start:stop, :] = np.swapaxes(d_s, -1, -2) @ qd
+        grad_q *= scale_  # the chain rule through S = scale q k^T, on the (.., E) products
+        grad_k *= scale_
+        return (
+            unbroadcast(grad_q, q.shape) if q.requires_grad else None,
+            unbroadcast(grad_k, k.shape) if k.requires_grad else None,
+            unbroadcast(grad_v, v.shape) if v.requires_grad else None,
+        )
+
+    return Tensor._make(out, (q, k, v), backward, "tiled_attention")
