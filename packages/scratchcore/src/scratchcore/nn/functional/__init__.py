@@ -11,6 +11,8 @@ NumPy's ``axis=`` for PyTorch's ``dim=``. One module per concept:
 * ``pooling`` — max_pool2d, avg_pool2d, adaptive_avg_pool2d
 * ``normalization`` — layer_norm, batch_norm;  ``dropout``;  ``embedding``
 * ``attention`` — scaled_dot_product_attention;  ``padding`` — pad
+* ``tiled_attention`` — the same attention in key blocks (online softmax): memory linear in T
+* ``reference`` — the composed definitions of the fused kernels above, for reading and testing
 """
 
 from scratchcore.nn.functional.activations import (
