@@ -1,8 +1,8 @@
-"""Each kernel issue 9 rewrote, timed against the form it replaced, in one run.
+"""Each kernel the performance work rewrote, timed against the form it replaced, in one run.
 
 ``step_time.py`` says how fast a whole training step is; this script says which change made it
 so. For every kernel the engine rewrote for speed, the *previous* form — the engine's own code
-before issue 9 (commit ``f11222a``), kept here as a baseline built from the same engine
+before the performance work (commit ``f11222a``), kept here as a baseline built from the same engine
 primitives — and today's engine op run forward and backward on the same float32 input at the
 size the benchmark models use. Each row records both median times, the speed-up, and the largest
 difference between the two forms' outputs and input gradients, scaled by their size (they
@@ -49,17 +49,17 @@ class Config:
 SMOKE = Config(repeats=2, warmup=1, scale=16)
 
 
-# --- the forms issue 9 replaced (the engine's code before it, as single ops) ---------------------
+# --- the forms the performance work replaced (the engine's code before it, as single ops) ---------------------
 
 
 def sigmoid_before(x: Tensor) -> Tensor:
-    """The engine's sigmoid before issue 9: ``exp(-log(1 + e^-a))`` through ``logaddexp``."""
+    """The engine's sigmoid before the rewrite: ``exp(-log(1 + e^-a))`` through ``logaddexp``."""
     out = np.exp(-np.logaddexp(0, -x.data)).astype(x.dtype, copy=False)
     return Tensor._make(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid_before")
 
 
 def _erf_before(x: np.ndarray) -> np.ndarray:
-    """The engine's erf before issue 9: 50 series terms below 1.5, an 80-deep continued
+    """The engine's erf before the rewrite: 50 series terms below 1.5, an 80-deep continued
     fraction above, always in float64 (see ``nn/functional/erf.py`` at ``f11222a``)."""
     z = np.abs(x.astype(np.float64))
     small = z < 1.5
@@ -105,7 +105,7 @@ def attention_before(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
 
 def embedding_before(weight: Tensor, idx: np.ndarray) -> Tensor:
     """A row lookup whose backward scatters with ``np.add.at`` (unbuffered, element by element
-    inside NumPy: the slow path the issue names)."""
+    inside NumPy: the slow path the profile pointed at)."""
 
     def backward(g):
         grad = np.zeros_like(weight.data)

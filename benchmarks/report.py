@@ -8,7 +8,7 @@ them from ``results/``. ``tests/test_report.py`` fails when a table is out of da
     uv run python benchmarks/report.py --write   # rewrite them
 
 Tables: ``step_time`` (the latest run, every column), ``before_after`` (the engine before and
-after issue 9's changes, the same script on the same machine), ``kernels`` (each rewritten
+after the performance work, the same script on the same machine), ``kernels`` (each rewritten
 kernel against the form it replaced).
 """
 

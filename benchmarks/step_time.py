@@ -1,6 +1,6 @@
 """Training-step time of scratchcore against PyTorch's CPU eager mode on the same four models.
 
-The first measurement of issue 9 (see ``benchmarks/README.md``). For each model — an MLP at
+The engine's step time against PyTorch (see ``benchmarks/README.md``). For each model — an MLP at
 digits scale, scratchvision's CIFAR CNN (BN + Dropout), scratchseq's GPT and LSTM language
 models at the ``lm_ladder`` size — the same network is built in scratchcore and as a PyTorch
 twin (``torch_twins.py``) with the scratchcore weights copied in, float32 both, on the same
@@ -60,7 +60,7 @@ from scratchseq.recurrent import RecurrentLanguageModel
 from scratchvision.models.cnn import CNN, VARIANTS
 
 MODELS = ("mlp", "cnn", "gpt", "lstm")
-TARGETS = {"mlp": 1.5, "cnn": 3.0, "gpt": 2.0, "lstm": 2.0}  # issue 9: scratchcore / PyTorch
+TARGETS = {"mlp": 1.5, "cnn": 3.0, "gpt": 2.0, "lstm": 2.0}  # targets: scratchcore / PyTorch
 
 
 @dataclass
