@@ -42,6 +42,29 @@ def _causal_additive_mask(length: int, source: int, dtype: np.dtype) -> np.ndarr
     return mask
 
 
+def attention_inputs(
+    query: Any, key: Any, value: Any, attn_mask: Any, is_causal: bool, op: str
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(q, k, v)`` as float tensors, after the checks every attention kernel shares: at least
+    2 dims each, query and key with the same last axis, key and value of the same length, and
+    not both a mask and ``is_causal``."""
+    q, k, v = (
+        float_tensor(t, op, n) for t, n in ((query, "query"), (key, "key"), (value, "value"))
+    )
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(
+            f"{op}: query, key, value need at least 2 dims; got {q.shape}, {k.shape}, {v.shape}"
+        )
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"{op}: query {q.shape} and key {k.shape} need the same last axis, and key and "
+            f"value {v.shape} the same length (axis -2)"
+        )
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: give attn_mask or is_causal, not both")
+    return q, k, v
+
+
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,
@@ -62,22 +85,9 @@ def scaled_dot_product_attention(
     weights (with ``rng``, else the engine's generator), drawn exactly as ``F.dropout`` would.
     A query that may attend to nothing gets a zero output (and zero gradients), as torch's SDPA.
     """
-    op = "scaled_dot_product_attention"
-    q, k, v = (
-        float_tensor(t, op, n) for t, n in ((query, "query"), (key, "key"), (value, "value"))
+    q, k, v = attention_inputs(
+        query, key, value, attn_mask, is_causal, "scaled_dot_product_attention"
     )
-    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
-        raise ValueError(
-            f"scaled_dot_product_attention: query, key, value need at least 2 dims; got "
-            f"{q.shape}, {k.shape}, {v.shape}"
-        )
-    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(
-            f"scaled_dot_product_attention: query {q.shape} and key {k.shape} need the same "
-            f"last axis, and key and value {v.shape} the same length (axis -2)"
-        )
-    if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(
             f"scaled_dot_product_attention: dropout_p must be in [0, 1]; got {dropout_p}"

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from scratchcore.autograd import unbroadcast
-from scratchcore.nn.functional._util import float_tensor
+from scratchcore.nn.functional.attention import attention_inputs
 from scratchcore.tensor import Tensor
 
 
@@ -56,26 +56,11 @@ def tiled_attention(
     ``is_causal`` lets query ``i`` see keys ``0..i`` (top-left aligned). A query that may
     attend to nothing gets a zero output and zero gradients, as the fused kernel.
     """
-    op = "tiled_attention"
-    q, k, v = (
-        float_tensor(t, op, n) for t, n in ((query, "query"), (key, "key"), (value, "value"))
-    )
-    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
-        raise ValueError(
-            f"tiled_attention: query, key, value need at least 2 dims; got "
-            f"{q.shape}, {k.shape}, {v.shape}"
-        )
-    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(
-            f"tiled_attention: query {q.shape} and key {k.shape} need the same last axis, "
-            f"and key and value {v.shape} the same length (axis -2)"
-        )
+    q, k, v = attention_inputs(query, key, value, attn_mask, is_causal, "tiled_attention")
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
         raise TypeError(f"tiled_attention: block_size must be an int; got {block_size!r}")
     if block_size < 1:
         raise ValueError(f"tiled_attention: block_size must be >= 1; got {block_size}")
-    if is_causal and attn_mask is not None:
-        raise ValueError("tiled_attention: give attn_mask or is_causal, not both")
     try:
         batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     except ValueError:
