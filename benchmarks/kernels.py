@@ -49,7 +49,7 @@ class Config:
 SMOKE = Config(repeats=2, warmup=1, scale=16)
 
 
-# --- the forms the performance work replaced (the engine's code before it, as single ops) ---------------------
+# --- the forms the performance work replaced (the engine's code before it, as single ops) ---------
 
 
 def sigmoid_before(x: Tensor) -> Tensor:
