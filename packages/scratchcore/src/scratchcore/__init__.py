@@ -5,6 +5,7 @@ Start with ``tensor.py`` (the ``Tensor`` and every op's derivative) and ``autogr
 """
 
 from scratchcore.autograd import enable_grad, gradcheck, is_grad_enabled, no_grad
+from scratchcore.parallel import get_num_threads, set_num_threads
 from scratchcore.random import default_generator, manual_seed
 from scratchcore.tensor import (
     Tensor,
@@ -25,6 +26,7 @@ __all__ = [
     "concatenate",
     "default_generator",
     "enable_grad",
+    "get_num_threads",
     "gradcheck",
     "is_grad_enabled",
     "manual_seed",
@@ -32,6 +34,7 @@ __all__ = [
     "maximum",
     "minimum",
     "no_grad",
+    "set_num_threads",
     "stack",
     "where",
 ]

@@ -1,0 +1,167 @@
+"""The engine's blocks-over-threads mechanism (``scratchcore.parallel``) and the kernels built on
+it: every block runs exactly once, errors and NumPy's error state reach the caller, and each
+parallel kernel gives the same numbers at one thread and at several, with blocks small enough
+that every code path (many blocks, uneven runs, a last partial block) is taken."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import scratchcore
+import scratchcore.nn.functional as F
+from scratchcore import Tensor, parallel
+
+
+@pytest.fixture
+def threads():
+    """Set the thread count inside a test; the previous one comes back afterwards."""
+    before = scratchcore.get_num_threads()
+    yield scratchcore.set_num_threads
+    scratchcore.set_num_threads(before)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_blocks_cover_the_range_exactly_once(threads, seed):
+    rng = np.random.default_rng(seed)
+    n, per_block, n_threads = (
+        int(rng.integers(0, 200)),
+        int(rng.integers(1, 40)),
+        int(rng.integers(1, 6)),
+    )
+    threads(n_threads)
+    hits = np.zeros(n, dtype=int)
+    lock = threading.Lock()
+
+    def body(block: slice) -> None:
+        assert block.step is None and 0 <= block.start < block.stop <= n
+        assert block.stop - block.start <= per_block
+        with lock:
+            hits[block] += 1
+
+    parallel.for_blocks(n, body, per_block)
+    np.testing.assert_array_equal(hits, 1)
+
+
+def test_work_really_runs_on_other_threads(threads):
+    threads(3)
+    seen = set()
+    all_three = threading.Barrier(3, timeout=10)  # passes only if three runs are live at once
+
+    def body(block: slice) -> None:
+        seen.add(threading.get_ident())
+        all_three.wait()
+
+    parallel.for_blocks(3, body, 1)
+    assert len(seen) == 3 and threading.get_ident() in seen
+    threads(1)
+    seen.clear()
+    parallel.for_blocks(9, lambda block: seen.add(threading.get_ident()), 1)
+    assert seen == {threading.get_ident()}
+
+
+@pytest.mark.parametrize("failing_block", [0, 5])  # a worker's run, the caller's run
+def test_an_error_in_any_block_reaches_the_caller_after_every_run_finished(threads, failing_block):
+    threads(2)
+    done = np.zeros(6, dtype=bool)
+
+    def body(block: slice) -> None:
+        if block.start == failing_block:
+            raise KeyError("block failed")
+        done[block] = True
+
+    with pytest.raises(KeyError, match="block failed"):
+        parallel.for_blocks(6, body, 1)
+    expected = np.ones(6, dtype=bool)
+    expected[failing_block] = False
+    if failing_block == 0:  # the worker's run (blocks 0-2) stops there; the caller's runs on
+        expected[1:3] = False
+    np.testing.assert_array_equal(done, expected)
+
+
+def test_nested_calls_run_serially_instead_of_waiting_on_the_pool(threads):
+    threads(2)
+    total = np.zeros(4, dtype=int)
+
+    def outer(block: slice) -> None:
+        def inner(b: slice) -> None:
+            total[block] += b.stop - b.start
+
+        parallel.for_blocks(10, inner, 3)
+
+    parallel.for_blocks(4, outer, 1)
+    np.testing.assert_array_equal(total, 10)
+
+
+def test_numpy_error_state_applies_inside_the_workers(threads):
+    threads(2)
+    big = np.full(8, 100.0, dtype=np.float32)
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        parallel.for_blocks(8, lambda block: np.exp(big[block]), 1)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_a_bad_thread_count_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="positive integer"):
+        scratchcore.set_num_threads(bad)
+
+
+def test_for_blocks_refuses_a_bad_block_size():
+    with pytest.raises(ValueError, match="items_per_block"):
+        parallel.for_blocks(4, lambda block: None, 0)
+
+
+def test_map_blocks_refuses_arrays_it_would_not_write_into():
+    a = np.zeros((4, 6))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        parallel.map_blocks(np.copyto, a[:, ::2], np.ones((4, 3)))
+    with pytest.raises(ValueError, match="one shape"):
+        parallel.map_blocks(np.copyto, a, np.ones((4, 5)))
+
+
+def test_map_blocks_writes_through_to_the_arrays(threads, monkeypatch):
+    threads(3)
+    monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", 7)
+    a = np.arange(101.0).reshape(101, 1)
+    out = np.zeros_like(a)
+    parallel.map_blocks(lambda x, y: np.multiply(x, 2, out=y), a, out)
+    np.testing.assert_array_equal(out, 2 * a)
+
+
+# --- each parallel kernel: the same numbers at one thread and at three, with tiny blocks -------
+
+
+def _forward_backward(fn, inputs):
+    tensors = [Tensor(a.copy(), requires_grad=True) for a in inputs]
+    out = fn(*tensors)
+    g = np.random.default_rng(1).standard_normal(out.shape).astype(out.dtype)
+    out.backward(g)
+    return [out.data] + [t.grad for t in tensors]
+
+
+def _random(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+KERNELS = {
+    "gelu_erf": (lambda x: F.gelu(x), [(5, 7, 9)]),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), [(3, 11, 13)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_give_the_same_numbers_at_any_thread_count(threads, monkeypatch, name, dtype):
+    fn, shapes = KERNELS[name]
+    rng = np.random.default_rng(0)
+    inputs = [_random(rng, shape, dtype) for shape in shapes]
+    threads(1)
+    serial = _forward_backward(fn, inputs)
+    monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", 16)  # many blocks, a partial last one
+    threads(3)
+    blocked = _forward_backward(fn, inputs)
+    for a, b in zip(serial, blocked, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)  # the same operations on each element: bitwise
