@@ -145,23 +145,55 @@ def _random(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
+def _batch_norm_eval(x, w, b):
+    mean, var = np.linspace(-1, 1, x.shape[1]), np.linspace(0.5, 2, x.shape[1])
+    return F.batch_norm(x, mean, var, w, b, training=False)
+
+
+# name -> (function of tensors, input shapes, whether blocks leave every sum's order alone: a
+# per-channel sum over a block of channels may add in another order than over all of them)
 KERNELS = {
-    "gelu_erf": (lambda x: F.gelu(x), [(5, 7, 9)]),
-    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), [(3, 11, 13)]),
+    "gelu_erf": (lambda x: F.gelu(x), [(5, 7, 9)], True),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), [(3, 11, 13)], True),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, 12, w, b), [(6, 5, 12), (12,), (12,)], False),
+    "layer_norm_2d_no_affine": (lambda x: F.layer_norm(x, (3, 4)), [(7, 3, 4)], True),
+    "batch_norm_train": (
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+        [(4, 9, 3, 5), (9,), (9,)],
+        False,
+    ),
+    "batch_norm_train_2d": (lambda x: F.batch_norm(x, None, None, training=True), [(6, 11)], False),
+    "batch_norm_eval": (_batch_norm_eval, [(3, 7, 4, 2), (7,), (7,)], False),
 }
+
+
+def _run(fn, inputs, threads, block=None, monkeypatch=None):
+    if block is not None:
+        monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", block)
+    threads_before = scratchcore.get_num_threads()
+    scratchcore.set_num_threads(threads)
+    try:
+        return _forward_backward(fn, inputs)
+    finally:
+        scratchcore.set_num_threads(threads_before)
+        monkeypatch.undo()
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_kernels_give_the_same_numbers_at_any_thread_count(threads, monkeypatch, name, dtype):
-    fn, shapes = KERNELS[name]
+def test_kernels_give_the_same_numbers_at_any_thread_count(monkeypatch, name, dtype):
+    fn, shapes, order_free = KERNELS[name]
     rng = np.random.default_rng(0)
     inputs = [_random(rng, shape, dtype) for shape in shapes]
-    threads(1)
-    serial = _forward_backward(fn, inputs)
-    monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", 16)  # many blocks, a partial last one
-    threads(3)
-    blocked = _forward_backward(fn, inputs)
-    for a, b in zip(serial, blocked, strict=True):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_array_equal(a, b)  # the same operations on each element: bitwise
+    whole = _run(fn, inputs, 1, None, monkeypatch)  # one block: the plain whole-array chain
+    serial = _run(fn, inputs, 1, 16, monkeypatch)  # many blocks, a partial last one
+    threaded = _run(fn, inputs, 3, 16, monkeypatch)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
+    for a, b, c in zip(whole, serial, threaded, strict=True):
+        assert a.dtype == b.dtype == c.dtype and a.shape == b.shape == c.shape
+        # the same blocks give bitwise the same numbers on any number of threads
+        np.testing.assert_array_equal(b, c)
+        if order_free:  # the same operations on each element, whatever the blocks
+            np.testing.assert_array_equal(a, b)
+        else:  # another order of the same sums
+            np.testing.assert_allclose(a, b, **tol)
