@@ -7,9 +7,11 @@ them from ``results/``. ``tests/test_report.py`` fails when a table is out of da
     uv run python benchmarks/report.py           # list the tables that are out of date
     uv run python benchmarks/report.py --write   # rewrite them
 
-Tables: ``step_time`` (the latest run, every column), ``before_after`` (the engine before and
-after the performance work, the same script on the same machine), ``kernels`` (each rewritten
-kernel against the form it replaced).
+Tables: ``step_time_models`` (what each benchmarked model is, its matmul work and GFLOP/s),
+``step_time`` (step time at the full thread count and at one, peak step memory, each against its
+target), ``before_after`` (the engine before and after, the same ``step_time.py`` on the same
+machine; both files in its format), ``kernels`` (each rewritten kernel against the form it
+replaced).
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ BENCHMARKS = Path(__file__).resolve().parent
 ROOT = BENCHMARKS.parent
 RESULTS = BENCHMARKS / "results"
 AFTER = RESULTS / "step_time.json"
-BEFORE = RESULTS / "before" / "step_time.json"  # the same script run on the engine at f11222a
+BEFORE = RESULTS / "before" / "step_time.json"  # the same script, on the engine before
 KERNELS = RESULTS / "kernels.json"
-MODELS = ("mlp", "cnn", "gpt", "lstm")
 
 # Where each table is shown.
 DOCUMENTS = (
@@ -49,96 +50,176 @@ def _row(cells) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def step_time_table() -> str:
-    """Every column of the latest run, one row per model."""
+def _models(metrics: dict) -> list[tuple[str, dict]]:
+    """``(name, record)`` of every model, in the order they were run (the registry's)."""
+    return [(name, metrics["models"][name]) for name in metrics["model_order"]]
+
+
+def _met(ok: bool, target: float) -> str:
+    return f"{'yes' if ok else '**no**'} (≤ {target:g})"
+
+
+def _threads_line(m: dict) -> str:
+    """The thread counts asked for and in effect in each pool, at the full count."""
+    full, effect = m["threads"]["full"], m["threads_in_effect"]["full"]
+    blas = ", ".join(f"{b['internal_api']} {b['num_threads']}" for b in effect["blas"]) or "none"
+    ours = effect["scratchcore"] if effect["scratchcore"] is not None else "none (no pool)"
+    return (
+        f"Full thread count **{full}** (in effect: BLAS {blas}, torch {effect['torch']}, "
+        f"scratchcore {ours}), and one thread"
+    )
+
+
+def step_time_models_table() -> str:
+    """What each model is, its size in parameters and matmul work, and the GFLOP/s achieved."""
     record = _load(AFTER)
     m = record["metrics"]
+    peaks, full = m["matmul_peak_gflops"], m["threads"]["full"]
     lines = [
-        f"Single-thread float32 matmul peak: **{m['matmul_peak_gflops_numpy']:.1f} GFLOP/s** "
-        f"through NumPy, {m['matmul_peak_gflops_torch']:.1f} through torch "
-        f"(commit `{record['git_commit'][:7]}`).",
+        f"Float32 matmul peak, 1024³: NumPy **{peaks['full']['numpy']:.0f} GFLOP/s** at {full} "
+        f"threads, {peaks['one']['numpy']:.0f} at one; torch {peaks['full']['torch']:.0f} and "
+        f"{peaks['one']['torch']:.0f}. GFLOP/s columns: {full} threads / one thread, in brackets "
+        f"the fraction of that engine's matmul peak at {full} threads.",
         "",
         _row(
             (
                 "model",
+                "what",
                 "parameters",
                 "matmul GFLOP / step",
-                "scratchcore ms",
-                "PyTorch ms",
-                "ratio (CPU)",
-                "target",
-                "met",
-                "scratchcore MB",
-                "PyTorch MB",
-                "scratchcore GFLOP/s (% of peak)",
+                "scratchcore GFLOP/s",
                 "PyTorch GFLOP/s",
             )
         ),
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | :-: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
-    for name in MODELS:
-        r = m["models"][name]
-        ours, theirs = r["scratchcore"], r["pytorch"]
-        met = "yes" if r["ratio"] <= r["target_ratio"] else "**no**"
+    for name, r in _models(m):
+        flops = []
+        for engine in ("scratchcore", "pytorch"):
+            a, b = r["full"][engine], r["one"][engine]
+            flops.append(
+                f"{a['matmul_gflops_per_s']:.1f} / {b['matmul_gflops_per_s']:.1f} "
+                f"({a['fraction_of_matmul_peak']:.0%})"
+            )
         lines.append(
             _row(
                 (
-                    name,
+                    f"`{name}`",
+                    r["description"],
                     f"{r['parameters']:,}",
                     f"{r['matmul_gflop_per_step']:.3f}",
-                    f"{1e3 * ours['median_step_s']:.1f}",
-                    f"{1e3 * theirs['median_step_s']:.1f}",
-                    f"{r['ratio']:.2f} ({r['ratio_cpu']:.2f})",
-                    f"≤ {r['target_ratio']:g}",
-                    met,
-                    f"{ours['peak_step_memory_mb']:.1f}",
-                    f"{theirs['peak_step_memory_mb']:.1f}",
-                    f"{ours['matmul_gflops_per_s']:.1f} ({ours['fraction_of_numpy_peak']:.0%})",
-                    f"{theirs['matmul_gflops_per_s']:.1f}",
+                    *flops,
                 )
             )
         )
     return "\n".join(lines)
 
 
-def before_after_table() -> str:
-    """The engine before (commit of ``results/before``) and after, ratio and memory per model."""
-    before, after = _load(BEFORE), _load(AFTER)
+def step_time_table() -> str:
+    """Step time at both thread counts and peak step memory, each against its target."""
+    record = _load(AFTER)
+    m = record["metrics"]
+    full = m["threads"]["full"]
     lines = [
-        f"Before: commit `{before['git_commit'][:7]}`; after: commit "
-        f"`{after['git_commit'][:7]}`; the same `step_time.py`, one thread each.",
+        f"{_threads_line(m)}; engine at commit `{_engine_commit(record)}`, "
+        f"{record['machine']['processor']} ({record['machine']['cpu_count']} cores), "
+        f"{record['config']['repeats']} timed steps, machine load: "
+        f"{record['config']['machine_load']}.",
         "",
         _row(
             (
                 "model",
-                "scratchcore / PyTorch before",
-                "after",
-                "target",
-                "scratchcore ms before → after",
-                "scratchcore MB before → after",
+                f"{full} threads: scratchcore ms",
+                "PyTorch ms",
+                "ratio (CPU)",
+                "met",
+                "1 thread: scratchcore ms",
+                "PyTorch ms",
+                "ratio (CPU)",
+                "met",
+                "peak step MB: scratchcore",
+                "PyTorch",
+                "met",
+            )
+        ),
+        "| --- | ---: | ---: | ---: | :-: | ---: | ---: | ---: | :-: | ---: | ---: | :-: |",
+    ]
+    for name, r in _models(m):
+        cells = [f"`{name}`"]
+        for label in ("full", "one"):
+            run = r[label]
+            cells += [
+                _num(1e3 * run["scratchcore"]["median_step_s"]),
+                _num(1e3 * run["pytorch"]["median_step_s"]),
+                f"{run['ratio']:.2f} ({run['ratio_cpu']:.2f})",
+                _met(r["met"][label], r["targets"][label]),
+            ]
+        mem = r["memory"]
+        cells += [
+            _num(mem["scratchcore_mb"]),
+            _num(mem["pytorch_mb"]),
+            _met(r["met"]["memory"], r["targets"]["memory"]),
+        ]
+        lines.append(_row(cells))
+    return "\n".join(lines)
+
+
+def _engine_commit(record: dict) -> str:
+    """The short commit of the scratchcore checkout that was measured."""
+    return (record["metrics"]["engine"]["git_commit"] or "unknown")[:7]
+
+
+def _same_format(record: dict) -> bool:
+    """Whether a step_time record holds both thread counts (the format this script reads)."""
+    return "threads" in record["metrics"]
+
+
+def before_after_table() -> str:
+    """The engine before (commit of ``results/before``) and after: ratios at both thread counts,
+    step time and memory, per model measured in both runs."""
+    after = _load(AFTER)
+    before = _load(BEFORE) if BEFORE.exists() else None
+    if before is None or not _same_format(before):
+        return (
+            "No before run of this `step_time.py` yet: `results/before/step_time.json` must be "
+            "written by the same script (both thread counts) on the engine as it was before."
+        )
+    full = after["metrics"]["threads"]["full"]
+    lines = [
+        f"Before: the engine at commit `{_engine_commit(before)}`; after: at "
+        f"`{_engine_commit(after)}`; the same `step_time.py`, {full} threads and one "
+        "(scratchcore / PyTorch step time, before → after).",
+        "",
+        _row(
+            (
+                "model",
+                f"ratio, {full} threads",
+                "ratio, 1 thread",
+                f"scratchcore ms, {full} threads",
+                "scratchcore ms, 1 thread",
+                "scratchcore MB",
                 "PyTorch MB",
             )
         ),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name in MODELS:
-        b, a = before["metrics"]["models"][name], after["metrics"]["models"][name]
-        met = "" if a["ratio"] <= a["target_ratio"] else " (**not met**)"
-        lines.append(
-            _row(
-                (
-                    name,
-                    f"{b['ratio']:.2f}",
-                    f"**{a['ratio']:.2f}**",
-                    f"≤ {a['target_ratio']:g}{met}",
-                    f"{_num(1e3 * b['scratchcore']['median_step_s'])} → "
-                    f"{_num(1e3 * a['scratchcore']['median_step_s'])}",
-                    f"{_num(b['scratchcore']['peak_step_memory_mb'])} → "
-                    f"{_num(a['scratchcore']['peak_step_memory_mb'])}",
-                    _num(a["pytorch"]["peak_step_memory_mb"]),
-                )
-            )
+    models_before = before["metrics"]["models"]
+    for name, a in _models(after["metrics"]):
+        if name not in models_before:
+            continue
+        b = models_before[name]
+        cells = [f"`{name}`"]
+        cells += [f"{b[k]['ratio']:.2f} → **{a[k]['ratio']:.2f}**" for k in ("full", "one")]
+        cells += [
+            f"{_num(1e3 * b[k]['scratchcore']['median_step_s'])} → "
+            f"{_num(1e3 * a[k]['scratchcore']['median_step_s'])}"
+            for k in ("full", "one")
+        ]
+        cells.append(
+            f"{_num(b['memory']['scratchcore_mb'])} → {_num(a['memory']['scratchcore_mb'])}"
         )
+        cells.append(_num(a["memory"]["pytorch_mb"]))
+        lines.append(_row(cells))
     return "\n".join(lines)
 
 
@@ -167,6 +248,7 @@ def kernels_table() -> str:
 
 
 TABLES: dict[str, Callable[[], str]] = {
+    "step_time_models": step_time_models_table,
     "step_time": step_time_table,
     "before_after": before_after_table,
     "kernels": kernels_table,

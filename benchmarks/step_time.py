@@ -1,54 +1,59 @@
-"""Training-step time of scratchcore against PyTorch's CPU eager mode on the same four models.
+"""Training-step time and memory of scratchcore against PyTorch's best CPU path, model by model.
 
-The engine's step time against PyTorch (see ``benchmarks/README.md``). For each model — an MLP at
-digits scale, scratchvision's CIFAR CNN (BN + Dropout), scratchseq's GPT and LSTM language
-models at the ``lm_ladder`` size — the same network is built in scratchcore and as a PyTorch
-twin (``torch_twins.py``) with the scratchcore weights copied in, float32 both, on the same
-batch. A training step is forward, backward and an AdamW step (same hyperparameters both). After
-a few warm-up steps, ``--repeats`` steps are timed one by one and the median is reported, with:
+The engine's step time against PyTorch (see ``benchmarks/README.md``). Every entry of the
+registry ``BENCHMARKS`` builds one network in scratchcore and as a PyTorch twin
+(``torch_twins.py``: fused ``scaled_dot_product_attention``, ``nn.LSTM``, ``nn.Conv2d``'s default
+path), copies the scratchcore weights into the twin, and takes the same float32 batch. A training
+step is forward, backward and an AdamW step (same hyperparameters both). Before any step, both
+engines' losses on the batch must agree (dropout off for that one forward pass).
 
-* the ratio scratchcore / PyTorch (wall time; the CPU-time ratio too, which a busy neighbour on a
-  shared machine disturbs less);
-* each engine's peak memory *allocated during one step* above what was live before it:
-  ``tracemalloc`` for scratchcore (NumPy reports its array buffers to it), and for PyTorch the
-  running sum of the CPU allocator's allocation/free events recorded by ``torch.profiler``;
+Each model is timed at two thread counts, switched inside the process: the machine's full count
+(the cores this process may use, or ``--threads N``) and one. Three pools follow the count: BLAS
+(through ``threadpoolctl``), torch's (``torch.set_num_threads``) and scratchcore's own
+(``scratchcore.set_num_threads``); the counts actually in effect are recorded. At each count, after
+``warmup`` untimed steps, ``--repeats`` steps are timed one by one; the medians are reported:
+
+* the ratio scratchcore / PyTorch (wall time; the CPU-time ratio too);
+* each engine's peak memory *allocated during one step* above what was live before it, measured
+  once, at the full thread count: ``tracemalloc`` for scratchcore (NumPy reports its array
+  buffers to it), and for PyTorch the running sum of the CPU allocator's allocation/free events
+  recorded by ``torch.profiler``;
 * the matmul FLOPs of a step, counted analytically (a forward matmul ``(m, k) @ (k, n)`` costs
-  ``2 m k n``; backward ≈ twice the forward), divided by the step time, against the machine's
-  single-thread float32 matmul peak measured through NumPy (and through torch) on 1024^3.
+  ``2 m k n``; backward ≈ twice the forward), divided by the step time, against the float32
+  matmul peak of ``(n, n) @ (n, n)`` through NumPy and torch at the same thread count;
+* the targets of each model and whether they are met.
 
-One thread each: ``OPENBLAS_NUM_THREADS=1`` is set before NumPy loads, ``torch.set_num_threads(1)``.
-
-    uv run python benchmarks/step_time.py [--smoke] [--repeats N] [--seed N] [--out DIR]
+    uv run python benchmarks/step_time.py [--smoke] [--repeats N] [--threads N] [--out DIR]
+    uv run python benchmarks/step_time.py --models gpt lstm --repeats 2 --out /tmp/st
     uv run python benchmarks/step_time.py --profile lstm   # cProfile of 5 scratchcore steps
 
-A development tool, run from the workspace: it imports scratchcore, scratchvision, scratchseq
-and torch (all in the dev environment). Writes ``results/step_time.json``.
+A development tool, run from the workspace: it imports scratchcore, scratchvision, scratchseq,
+torch and threadpoolctl (all in the dev environment). Writes ``results/step_time.json``.
 """
 
 from __future__ import annotations
 
-import os
-
-# One BLAS thread, set before NumPy loads, so both engines get one core each.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
+import contextlib
 import cProfile
 import itertools
-import math
+import os
 import pstats
 import statistics
+import subprocess
 import time
 import tracemalloc
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch_twins
+from threadpoolctl import threadpool_info, threadpool_limits
 from torch.profiler import ProfilerActivity, profile
 
+import scratchcore
 import scratchcore.nn as nn
 import scratchcore.nn.functional as F
 from scratchcore import Tensor, optim
@@ -59,52 +64,7 @@ from scratchseq.gpt import GPT, GPTConfig
 from scratchseq.recurrent import RecurrentLanguageModel
 from scratchvision.models.cnn import CNN, VARIANTS
 
-MODELS = ("mlp", "cnn", "gpt", "lstm")
-TARGETS = {"mlp": 1.5, "cnn": 3.0, "gpt": 2.0, "lstm": 2.0}  # targets: scratchcore / PyTorch
-
-
-@dataclass
-class Config:
-    repeats: int = 20  # timed steps per engine and model (the median is reported)
-    warmup: int = 3
-    learning_rate: float = 1e-3  # AdamW, both engines
-    weight_decay: float = 1e-2
-    mlp_sizes: tuple[int, ...] = (64, 128, 128, 10)
-    mlp_batch: int = 128
-    cnn_batch: int = 64
-    cnn_image_size: int = 32
-    cnn_channels: tuple[int, int, int] = (32, 64, 128)
-    cnn_hidden: int = 256
-    cnn_variant: str = "bn+dropout"  # the one cnn_cifar10 trains
-    seq_batch: int = 32
-    block_size: int = 128
-    gpt_n_layer: int = 4
-    gpt_n_head: int = 4
-    gpt_n_embd: int = 128
-    gpt_gelu: str = "tanh"
-    lstm_embedding_dim: int = 64
-    lstm_hidden_size: int = 256
-    matmul_size: int = 1024
-
-
-SMOKE = Config(
-    repeats=2,
-    warmup=1,
-    mlp_sizes=(64, 16, 10),
-    mlp_batch=8,
-    cnn_batch=4,
-    cnn_image_size=8,
-    cnn_channels=(4, 8, 8),
-    cnn_hidden=16,
-    seq_batch=2,
-    block_size=16,
-    gpt_n_layer=1,
-    gpt_n_head=2,
-    gpt_n_embd=16,
-    lstm_embedding_dim=8,
-    lstm_hidden_size=16,
-    matmul_size=128,
-)
+Sizes = dict[str, Any]
 
 
 @dataclass
@@ -120,6 +80,24 @@ class Case:
     forward_matmul_flops: int  # analytical count of one forward pass
 
 
+@dataclass(frozen=True)
+class Benchmark:
+    """One registry entry: ``build(sizes, rng) -> Case`` at ``sizes`` (``smoke`` for the tests),
+    described in one line, with its targets (scratchcore / PyTorch, at most)."""
+
+    build: Callable[[Sizes, np.random.Generator], Case]
+    sizes: Sizes
+    smoke: Sizes
+    description: str
+    target_full: float = 1.5  # step time at the full thread count
+    target_one: float = 1.2  # step time at one thread
+    target_memory: float = 1.5  # peak step memory
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders: one per model family, each usable at any size.
+
+
 def _classifier_loss(model, x, y):
     return F.cross_entropy(model(Tensor(x)), Tensor(y))
 
@@ -132,66 +110,232 @@ def _sequence_loss(model, x, y):
     return model(x, y)[1]
 
 
-def build_case(name: str, config: Config, rng: np.random.Generator) -> Case:
-    """The scratchcore model, its twin with the same weights, a batch, and the forward FLOPs.
+def _torch_sequence_loss(model, x, y):
+    return model(x, y)
 
-    Image inputs are seeded Gaussian noise (the step's cost does not depend on the pixels);
-    the sequence models read random windows of the Python docs corpus, as in ``lm_ladder``.
-    """
-    if name == "mlp":
-        sizes, b = config.mlp_sizes, config.mlp_batch
-        layers: list[nn.Module] = []
-        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-            layers += [nn.Linear(n_in, n_out)] + ([nn.ReLU()] if i < len(sizes) - 2 else [])
-        ours = nn.Sequential(*layers)
-        theirs = torch_twins.mlp(sizes)
-        x = rng.standard_normal((b, sizes[0])).astype(np.float32)
-        y = rng.integers(0, sizes[-1], b)
-        flops = sum(2 * b * n_in * n_out for n_in, n_out in itertools.pairwise(sizes))
-        return Case(ours, theirs, x, y, _classifier_loss, _torch_classifier_loss, flops)
-    if name == "cnn":
-        b, size, channels = config.cnn_batch, config.cnn_image_size, config.cnn_channels
-        shape = {"image_size": size, "channels": channels, "hidden": config.cnn_hidden}
-        ours = CNN.variant(config.cnn_variant, **shape)
-        theirs = torch_twins.CNN(3, 10, **VARIANTS[config.cnn_variant], **shape)
-        x = rng.standard_normal((b, 3, size, size)).astype(np.float32)
-        y = rng.integers(0, 10, b)
-        # Each 3x3 convolution as a matmul: every output pixel is a dot product of length 9 C_in.
-        flops, previous, side = 0, 3, size
-        for c in channels:
-            flops += 2 * b * side * side * c * 9 * previous
-            previous, side = c, side // 2
-        flops += 2 * b * (channels[-1] * side * side * config.cnn_hidden + config.cnn_hidden * 10)
-        return Case(ours, theirs, x, y, _classifier_loss, _torch_classifier_loss, flops)
 
+def build_mlp(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """``Linear -> ReLU -> ... -> Linear`` through ``sizes["layers"]``; x (batch, layers[0])
+    Gaussian noise, y (batch,) random classes. Forward FLOPs ``sum 2 batch n_in n_out``."""
+    layers, b = tuple(sizes["layers"]), sizes["batch"]
+    modules: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(layers)):
+        modules += [nn.Linear(n_in, n_out)] + ([nn.ReLU()] if i < len(layers) - 2 else [])
+    x = rng.standard_normal((b, layers[0])).astype(np.float32)
+    y = rng.integers(0, layers[-1], b)
+    flops = sum(2 * b * n_in * n_out for n_in, n_out in itertools.pairwise(layers))
+    ours, theirs = nn.Sequential(*modules), torch_twins.mlp(layers)
+    return Case(ours, theirs, x, y, _classifier_loss, _torch_classifier_loss, flops)
+
+
+def build_cnn(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchvision's ``CNN.variant(sizes["variant"])``; x (batch, 3, S, S) Gaussian noise, y
+    (batch,) random classes out of 10. Each 3x3 convolution counted as its im2col matmul."""
+    b, side = sizes["batch"], sizes["image_size"]
+    shape = {"image_size": side, "channels": tuple(sizes["channels"]), "hidden": sizes["hidden"]}
+    ours = CNN.variant(sizes["variant"], **shape)
+    theirs = torch_twins.CNN(3, 10, **VARIANTS[sizes["variant"]], **shape)
+    x = rng.standard_normal((b, 3, side, side)).astype(np.float32)
+    y = rng.integers(0, 10, b)
+    flops, previous = 0, 3
+    for c in shape["channels"]:  # every output pixel is a dot product of length 9 C_in
+        flops += 2 * b * side * side * c * 9 * previous
+        previous, side = c, side // 2
+    flops += 2 * b * (previous * side * side * sizes["hidden"] + sizes["hidden"] * 10)
+    return Case(ours, theirs, x, y, _classifier_loss, _torch_classifier_loss, flops)
+
+
+def _text_batch(sizes: Sizes, rng: np.random.Generator) -> tuple[int, np.ndarray, np.ndarray]:
+    """The vocabulary size and ``batch`` random windows (batch, block) of the Python docs corpus,
+    inputs and next-character targets, as ``lm_ladder`` reads them."""
     corpus = python_docs_chars()
-    vocab, b, t = corpus.vocab_size, config.seq_batch, config.block_size
-    x, y = random_windows(corpus.train, t, b, rng)
-    if name == "gpt":
-        gpt_config = GPTConfig(
-            vocab_size=vocab,
-            block_size=t,
-            n_layer=config.gpt_n_layer,
-            n_head=config.gpt_n_head,
-            n_embd=config.gpt_n_embd,
-            gelu=config.gpt_gelu,
-        )
-        ours = GPT(gpt_config, rng=rng)
-        theirs = torch_twins.GPT(gpt_config)
-        c = config.gpt_n_embd
-        # Per layer: qkv (C -> 3C), proj (C -> C), MLP (C -> 4C -> C) = 12 C^2 per position, and
-        # scores q k^T plus weights @ v = 2 T C per position (the full T x T, masked or not).
-        per_layer = 2 * b * t * 12 * c * c + 2 * 2 * b * t * t * c
-        flops = config.gpt_n_layer * per_layer + 2 * b * t * c * vocab
-        return Case(ours, theirs, x, y, _sequence_loss, lambda m, x, y: m(x, y), flops)
-    if name == "lstm":
-        e, h = config.lstm_embedding_dim, config.lstm_hidden_size
-        ours = RecurrentLanguageModel(vocab, "lstm", e, h, rng=rng)
-        theirs = torch_twins.RecurrentLM(vocab, e, h)
-        # Input projection (E -> 4H), recurrent projection (H -> 4H), read-out (H -> V).
-        flops = 2 * b * t * (e * 4 * h + h * 4 * h + h * vocab)
-        return Case(ours, theirs, x, y, _sequence_loss, lambda m, x, y: m(x, y), flops)
-    raise ValueError(f"build_case: unknown model {name!r}; choose from {MODELS}")
+    x, y = random_windows(corpus.train, sizes["block"], sizes["batch"], rng)
+    return corpus.vocab_size, x, y
+
+
+def build_gpt(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchseq's ``GPT`` over (batch, block) characters. Per layer and position: qkv, proj and
+    the MLP cost ``2 * 12 C^2``, scores and weights @ v ``2 * 2 T C`` (the full T x T)."""
+    vocab, x, y = _text_batch(sizes, rng)
+    b, t, c, n_layer = sizes["batch"], sizes["block"], sizes["n_embd"], sizes["n_layer"]
+    config = GPTConfig(
+        vocab_size=vocab,
+        block_size=t,
+        n_layer=n_layer,
+        n_head=sizes["n_head"],
+        n_embd=c,
+        gelu=sizes["gelu"],
+    )
+    ours, theirs = GPT(config, rng=rng), torch_twins.GPT(config)
+    per_layer = 2 * b * t * 12 * c * c + 2 * 2 * b * t * t * c
+    flops = n_layer * per_layer + 2 * b * t * c * vocab
+    return Case(ours, theirs, x, y, _sequence_loss, _torch_sequence_loss, flops)
+
+
+def build_lstm(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchseq's ``RecurrentLanguageModel("lstm")`` over (batch, block) characters. Per
+    position: each layer's input (E or H -> 4H) and recurrent (H -> 4H) projections, the
+    read-out (H -> V)."""
+    vocab, x, y = _text_batch(sizes, rng)
+    b, t, e, h, layers = (sizes[k] for k in ("batch", "block", "embedding", "hidden", "layers"))
+    ours = RecurrentLanguageModel(vocab, "lstm", e, h, num_layers=layers, rng=rng)
+    theirs = torch_twins.RecurrentLM(vocab, e, h, num_layers=layers)
+    inputs = [e] + [h] * (layers - 1)
+    flops = 2 * b * t * (sum(n * 4 * h + h * 4 * h for n in inputs) + h * vocab)
+    return Case(ours, theirs, x, y, _sequence_loss, _torch_sequence_loss, flops)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry: adding a model is one entry (a builder, its sizes, smoke sizes, one line).
+
+_SMOKE_SEQ = {"batch": 2, "block": 16}
+_SMOKE_GPT = _SMOKE_SEQ | {"n_layer": 1, "n_head": 2, "n_embd": 16, "gelu": "tanh"}
+_SMOKE_LSTM = _SMOKE_SEQ | {"embedding": 8, "hidden": 16, "layers": 1}
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "mlp": Benchmark(
+        build_mlp,
+        sizes={"layers": (64, 128, 128, 10), "batch": 128},
+        smoke={"layers": (64, 16, 10), "batch": 8},
+        description="MLP 64 → 128 → 128 → 10 at digits scale, batch 128",
+        target_full=1.0,
+    ),
+    "mlp_wide": Benchmark(
+        build_mlp,
+        sizes={"layers": (784, 1024, 1024, 10), "batch": 256},
+        smoke={"layers": (32, 24, 10), "batch": 8},
+        description="MLP 784 → 1024 → 1024 → 10 at MNIST scale, batch 256",
+        target_full=1.0,
+    ),
+    "cnn": Benchmark(
+        build_cnn,
+        sizes={
+            "variant": "bn+dropout",
+            "image_size": 32,
+            "channels": (32, 64, 128),
+            "hidden": 256,
+            "batch": 64,
+        },
+        smoke={
+            "variant": "bn+dropout",
+            "image_size": 8,
+            "channels": (4, 8, 8),
+            "hidden": 16,
+            "batch": 4,
+        },
+        description="scratchvision's CNN (BatchNorm + Dropout), the cnn_cifar10 model, 32×32×3, "
+        "batch 64",
+    ),
+    "gpt": Benchmark(
+        build_gpt,
+        sizes={"batch": 32, "block": 128, "n_layer": 4, "n_head": 4, "n_embd": 128, "gelu": "tanh"},
+        smoke=_SMOKE_GPT,
+        description="scratchseq's GPT at the lm_ladder size: 4 layers, C = 128, 4 heads, "
+        "T = 128, batch 32",
+    ),
+    "gpt_long": Benchmark(
+        build_gpt,
+        sizes={"batch": 4, "block": 512, "n_layer": 2, "n_head": 4, "n_embd": 128, "gelu": "tanh"},
+        smoke=_SMOKE_GPT | {"block": 32},
+        description="scratchseq's GPT on long context: 2 layers, C = 128, 4 heads, T = 512, "
+        "batch 4",
+    ),
+    "lstm": Benchmark(
+        build_lstm,
+        sizes={"batch": 32, "block": 128, "embedding": 64, "hidden": 256, "layers": 1},
+        smoke=_SMOKE_LSTM,
+        description="scratchseq's LSTM language model at the lm_ladder size: E = 64, H = 256, "
+        "T = 128, batch 32",
+    ),
+    "lstm_2layer": Benchmark(
+        build_lstm,
+        sizes={"batch": 32, "block": 64, "embedding": 64, "hidden": 256, "layers": 2},
+        smoke=_SMOKE_LSTM | {"layers": 2},
+        description="scratchseq's LSTM language model, two layers: E = 64, H = 256, T = 64, "
+        "batch 32",
+    ),
+}
+
+
+@dataclass
+class Config:
+    repeats: int = 20  # timed steps per engine, model and thread count (the median is reported)
+    warmup: int = 3
+    learning_rate: float = 1e-3  # AdamW, both engines
+    weight_decay: float = 1e-2
+    matmul_size: int = 1024  # the peak-GFLOP/s matmul is (n, n) @ (n, n)
+    settle_s: float = 0.2  # seconds of rest before each engine is timed (see ``settle``)
+
+
+SMOKE = Config(repeats=2, warmup=1, matmul_size=128, settle_s=0.01)
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads, and which engine is measured.
+
+
+def engine_version() -> dict[str, Any]:
+    """Where the scratchcore being measured was imported from, and that checkout's commit (the
+    engine may come from another checkout than this script, through ``PYTHONPATH``)."""
+    folder = Path(scratchcore.__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        done = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "scratchcore_path": str(folder),
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+    }
+
+
+def full_thread_count() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_in_effect() -> dict[str, Any]:
+    """Each pool's thread count as the libraries report it: every BLAS library threadpoolctl
+    finds, torch's intra-op pool, scratchcore's block pool (``None`` if this engine has none)."""
+    blas = [
+        {k: lib.get(k) for k in ("internal_api", "prefix", "version", "num_threads")}
+        for lib in threadpool_info()
+        if lib["user_api"] == "blas"
+    ]
+    get_ours = getattr(scratchcore, "get_num_threads", None)
+    return {
+        "blas": blas,
+        "torch": torch.get_num_threads(),
+        "scratchcore": get_ours() if get_ours else None,
+    }
+
+
+@contextlib.contextmanager
+def thread_count(n: int) -> Iterator[dict[str, Any]]:
+    """Run the block with BLAS, torch and scratchcore all at ``n`` threads; yields the counts in
+    effect, and restores the previous ones on exit."""
+    set_ours = getattr(scratchcore, "set_num_threads", None)
+    before_torch = torch.get_num_threads()
+    before_ours = scratchcore.get_num_threads() if set_ours else None
+    with threadpool_limits(n, user_api="blas"):
+        torch.set_num_threads(n)
+        if set_ours:
+            set_ours(n)
+        try:
+            yield threads_in_effect()
+        finally:
+            torch.set_num_threads(before_torch)
+            if set_ours:
+                set_ours(before_ours)
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring.
 
 
 def _without_dropout(modules, dropout_type) -> list[tuple[Any, float]]:
@@ -260,7 +404,8 @@ def time_steps(step: Callable[[], float], warmup: int, repeats: int) -> dict[str
 
 def numpy_step_peak_bytes(step: Callable[[], float]) -> int:
     """Peak bytes traced during one step above the bytes traced when it starts (NumPy reports
-    its array buffers to tracemalloc, so this counts the graph, gradients and temporaries)."""
+    its array buffers to tracemalloc, from every thread, so this counts the graph, gradients and
+    temporaries)."""
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
@@ -285,16 +430,26 @@ def torch_step_peak_bytes(step: Callable[[], float]) -> int:
     return max(0, *running)
 
 
-def matmul_peak_gflops(n: int, repeats: int = 5) -> dict[str, float]:
-    """Best-of-``repeats`` GFLOP/s of one float32 ``(n, n) @ (n, n)`` through NumPy and torch."""
+def matmul_peak_gflops(n: int, settle_s: float, repeats: int = 5) -> dict[str, float]:
+    """Best-of-``repeats`` GFLOP/s of one float32 ``(n, n) @ (n, n)`` through NumPy and torch, at
+    the thread count in effect."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
     ta = torch.from_numpy(a)
     out = {}
     for name, matmul in (("numpy", lambda: a @ a), ("torch", lambda: ta @ ta)):
+        settle(settle_s)
         matmul()  # warm-up
         best = min(_seconds(matmul) for _ in range(repeats))
         out[name] = 2 * n**3 / best / 1e9
     return out
+
+
+def settle(seconds: float) -> None:
+    """Pause so the other library's idle threads stop spinning. OpenBLAS workers busy-wait for a
+    while after each product (torch's OpenMP workers too, more briefly); on a machine with few
+    cores, an engine timed right after the other would share its cores with them (measured here:
+    a torch matmul right after a NumPy one at two threads ran at about half its speed)."""
+    time.sleep(seconds)
 
 
 def _seconds(fn: Callable[[], Any]) -> float:
@@ -303,83 +458,88 @@ def _seconds(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def hint_timings(config: Config) -> dict[str, float]:
-    """A colleague's suspects, timed on arrays of the sizes the models use (milliseconds, best of
-    5, forward only): the engine's sigmoid (``exp(-logaddexp(0, -a))``) against the tanh form,
-    and its GELUs (exact erf; tanh approximation) against a tanh GELU kept in float32 (Python
-    float constants, ``a * a * a``) that computes the same output and slope."""
-    rng = np.random.default_rng(0)
-    gates = rng.standard_normal((config.seq_batch, 4 * config.lstm_hidden_size), np.float32)
-    a = rng.standard_normal((config.seq_batch * config.block_size, 4 * config.gpt_n_embd))
-    a = a.astype(np.float32)
-    k = math.sqrt(2 / math.pi)
-
-    def gelu_tanh_float32():
-        t = np.tanh(k * (a + 0.044715 * (a * a * a)))
-        slope = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (k * (1 + 3 * 0.044715 * (a * a)))
-        return 0.5 * a * (1 + t), slope
-
-    candidates = {
-        "sigmoid_engine_ms": lambda: Tensor(gates).sigmoid(),
-        "sigmoid_tanh_form_ms": lambda: 0.5 * (1 + np.tanh(0.5 * gates)),
-        "gelu_erf_engine_ms": lambda: F.gelu(Tensor(a), approximate="none"),
-        "gelu_tanh_engine_ms": lambda: F.gelu(Tensor(a), approximate="tanh"),
-        "gelu_tanh_float32_ms": gelu_tanh_float32,
-    }
-    return {name: 1e3 * min(_seconds(fn) for _ in range(5)) for name, fn in candidates.items()}
+def time_both(steps, config: Config, step_flops: float, peaks: dict[str, float]) -> dict:
+    """Both engines' step times at the thread count in effect, their ratios and GFLOP/s."""
+    run = {}
+    for engine, step in zip(("scratchcore", "pytorch"), steps, strict=True):
+        settle(config.settle_s)
+        run[engine] = time_steps(step, config.warmup, config.repeats)
+    for engine, peak in (("scratchcore", peaks["numpy"]), ("pytorch", peaks["torch"])):
+        run[engine]["matmul_gflops_per_s"] = step_flops / run[engine]["median_step_s"] / 1e9
+        run[engine]["fraction_of_matmul_peak"] = run[engine]["matmul_gflops_per_s"] / peak
+    run["ratio"] = run["scratchcore"]["median_step_s"] / run["pytorch"]["median_step_s"]
+    run["ratio_cpu"] = run["scratchcore"]["median_step_cpu_s"] / run["pytorch"]["median_step_cpu_s"]
+    return run
 
 
-def measure(name: str, config: Config, seed: int) -> dict[str, Any]:
-    """Every number of one model: losses at step 0, step times, memory, FLOPs."""
-    case = build_case(name, config, np.random.default_rng(seed))
+def peak_memory(steps, threads: int) -> dict[str, Any]:
+    """Each engine's peak step memory (MB), one step each, and their ratio."""
+    ours, theirs = steps
+    mb = {"scratchcore_mb": numpy_step_peak_bytes(ours) / 2**20}
+    mb["pytorch_mb"] = torch_step_peak_bytes(theirs) / 2**20
+    return mb | {"ratio": mb["scratchcore_mb"] / mb["pytorch_mb"], "threads": threads}
+
+
+def measure(
+    name: str, sizes: Sizes, config: Config, seed: int, threads: dict[str, int], peaks: dict
+) -> dict[str, Any]:
+    """Every number of one model: step-0 losses, then at each thread count (``threads`` maps a
+    label, "full" or "one", to a count) the step times, then the memory at the full count."""
+    bench = BENCHMARKS[name]
+    case = bench.build(sizes, np.random.default_rng(seed))
     torch_twins.load_from(case.theirs, case.ours)
     loss_ours, loss_theirs = initial_losses(case)
-    ours, theirs = step_functions(case, config)
-    timing = {
-        "scratchcore": time_steps(ours, config.warmup, config.repeats),
-        "pytorch": time_steps(theirs, config.warmup, config.repeats),
-    }
-    timing["scratchcore"]["peak_step_memory_mb"] = numpy_step_peak_bytes(ours) / 2**20
-    timing["pytorch"]["peak_step_memory_mb"] = torch_step_peak_bytes(theirs) / 2**20
+    steps = step_functions(case, config)
     step_flops = 3 * case.forward_matmul_flops  # forward + backward (≈ 2x forward)
-    for engine in timing.values():
-        engine["matmul_gflops_per_s"] = step_flops / engine["median_step_s"] / 1e9
-    return {
-        "initial_loss_scratchcore": loss_ours,
-        "initial_loss_pytorch": loss_theirs,
+    record: dict[str, Any] = {
+        "description": bench.description,
+        "sizes": sizes,
         "parameters": int(sum(p.data.size for p in case.ours.parameters())),
         "matmul_gflop_per_step": step_flops / 1e9,
-        **timing,
-        "ratio": timing["scratchcore"]["median_step_s"] / timing["pytorch"]["median_step_s"],
-        "ratio_cpu": (
-            timing["scratchcore"]["median_step_cpu_s"] / timing["pytorch"]["median_step_cpu_s"]
-        ),
-        "target_ratio": TARGETS[name],
+        "initial_loss_scratchcore": loss_ours,
+        "initial_loss_pytorch": loss_theirs,
     }
+    for label, n in threads.items():
+        with thread_count(n):
+            record[label] = time_both(steps, config, step_flops, peaks[label])
+    with thread_count(threads["full"]):
+        record["memory"] = peak_memory(steps, threads["full"])
+    targets = {"full": bench.target_full, "one": bench.target_one, "memory": bench.target_memory}
+    record["targets"] = targets
+    record["met"] = {
+        "full": record["full"]["ratio"] <= targets["full"],
+        "one": record["one"]["ratio"] <= targets["one"],
+        "memory": record["memory"]["ratio"] <= targets["memory"],
+    }
+    return record
 
 
 def print_table(metrics: dict[str, Any]) -> None:
-    peak = metrics["matmul_peak_gflops_numpy"]
+    """One line per model: step times and ratios at both thread counts, memory."""
+    threads = metrics["threads"]
+    print(f"threads: full = {threads['full']}, one = {threads['one']}")
     print(
-        f"single-thread float32 matmul peak: NumPy {peak:.1f} GFLOP/s, "
-        f"torch {metrics['matmul_peak_gflops_torch']:.1f} GFLOP/s"
+        "model        full: ours ms torch ms ratio  one: ours ms torch ms ratio   ours MB torch MB"
     )
-    header = "model   ours ms  torch ms  ratio (cpu)  target  ours MB  torch MB  ours GFLOP/s"
-    print(header)
-    for name in MODELS:
-        m = metrics["models"][name]
-        ours, theirs = m["scratchcore"], m["pytorch"]
+    for name in metrics["model_order"]:
+        m, cells = metrics["models"][name], []
+        for label in ("full", "one"):
+            r = m[label]
+            cells.append(
+                f"{1e3 * r['scratchcore']['median_step_s']:12.1f} "
+                f"{1e3 * r['pytorch']['median_step_s']:8.1f} {r['ratio']:5.2f}"
+            )
+        mem = m["memory"]
         print(
-            f"{name:6s} {1e3 * ours['median_step_s']:8.1f} {1e3 * theirs['median_step_s']:9.1f} "
-            f"{m['ratio']:6.2f} ({m['ratio_cpu']:5.2f}) {m['target_ratio']:6.1f} "
-            f"{ours['peak_step_memory_mb']:8.1f} {theirs['peak_step_memory_mb']:9.1f} "
-            f"{ours['matmul_gflops_per_s']:8.2f} ({100 * ours['matmul_gflops_per_s'] / peak:.0f}%)"
+            f"{name:12s}{cells[0]} {cells[1]}  "
+            f"{mem['scratchcore_mb']:8.1f} {mem['pytorch_mb']:8.1f}"
         )
 
 
 def profile_ours(name: str, config: Config, seed: int, steps: int = 5) -> None:
     """cProfile of ``steps`` scratchcore training steps of one model, top 25 by cumulative time."""
-    case = build_case(name, config, np.random.default_rng(seed))
+    bench = BENCHMARKS[name]
+    case = bench.build(bench.sizes, np.random.default_rng(seed))
     ours, _ = step_functions(case, config)
     ours()  # warm-up
     profiler = cProfile.Profile()
@@ -387,59 +547,89 @@ def profile_ours(name: str, config: Config, seed: int, steps: int = 5) -> None:
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+# ---------------------------------------------------------------------------------------------
+# The command line.
+
+
+def parse_args(argv: list[str] | None):
     parser = experiment_parser(__doc__, default_out=Path(__file__).parent / "results")
     parser.add_argument("--repeats", type=int, default=None, help="timed steps (default 20)")
-    parser.add_argument("--profile", choices=MODELS, default=None, help="profile ours, then exit")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="the full thread count (default: every core)"
+    )
+    parser.add_argument(
+        "--models", nargs="+", choices=list(BENCHMARKS), default=None, help="default: all"
+    )
+    parser.add_argument("--profile", choices=list(BENCHMARKS), help="profile ours, then exit")
     parser.add_argument(
         "--machine-load",
         default="not stated",
         help="what else was running, recorded in the results (e.g. 'idle otherwise')",
     )
     args = parser.parse_args(argv)
-    config = SMOKE if args.smoke else Config()
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be >= 1; got {args.repeats}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1; got {args.threads}")
+    return args
+
+
+CAVEATS = {
+    "threads": (
+        "each model timed at the full thread count and at one, switched in-process: BLAS via "
+        "threadpoolctl, torch.set_num_threads, scratchcore.set_num_threads"
+    ),
+    "pytorch": "fused scaled_dot_product_attention, nn.LSTM, nn.Conv2d's default path; eager mode",
+    "memory": (
+        "measured once per engine, at the full thread count: bytes allocated during one step "
+        "above those live at its start; tracemalloc (NumPy buffers) for scratchcore, "
+        "torch.profiler CPU allocator events for PyTorch; neither counts memory held before the "
+        "step (weights, optimizer state) nor allocator caching / fragmentation (RSS)"
+    ),
+    "settle": "settle_s of rest before each engine is timed, so the other's threads idle",
+    "flops": "analytical matmul FLOPs only (attention counts the full T x T), backward as 2x",
+}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    config = Config() if not args.smoke else SMOKE
     if args.repeats is not None:
-        if args.repeats < 1:
-            raise ValueError(f"step_time: --repeats must be >= 1; got {args.repeats}")
-        config = replace(config, repeats=args.repeats)
-    torch.set_num_threads(1)
+        config.repeats = args.repeats
     seed_everything(args.seed)
     torch.manual_seed(args.seed)
     if args.profile:
         profile_ours(args.profile, config, args.seed)
         return {}
 
-    start = time.perf_counter()
-    peaks = matmul_peak_gflops(config.matmul_size)
-    metrics: dict[str, Any] = {
-        "matmul_peak_gflops_numpy": peaks["numpy"],
-        "matmul_peak_gflops_torch": peaks["torch"],
-        "models": {name: measure(name, config, args.seed) for name in MODELS},
-        "hint_timings": hint_timings(config),
+    start, engine = time.perf_counter(), engine_version()
+    threads = {"full": args.threads or full_thread_count(), "one": 1}
+    in_effect, peaks = {}, {}
+    for label, n in threads.items():
+        with thread_count(n) as counts:
+            in_effect[label] = counts
+            peaks[label] = matmul_peak_gflops(config.matmul_size, config.settle_s)
+    names = args.models or list(BENCHMARKS)
+    models = {}
+    for name in names:
+        sizes = BENCHMARKS[name].smoke if args.smoke else BENCHMARKS[name].sizes
+        models[name] = measure(name, sizes, config, args.seed, threads, peaks)
+    metrics = {
+        "engine": engine,
+        "threads": threads,
+        "threads_in_effect": in_effect,
+        "matmul_peak_gflops": peaks,
+        "model_order": names,
+        "models": models,
     }
-    for m in metrics["models"].values():
-        m["scratchcore"]["fraction_of_numpy_peak"] = (
-            m["scratchcore"]["matmul_gflops_per_s"] / peaks["numpy"]
-        )
     print_table(metrics)
-    notes = {
-        "threads": "one each: OPENBLAS_NUM_THREADS=1 before NumPy loads, torch.set_num_threads(1)",
-        "machine_load": args.machine_load,
-        "torch_attention": "explicit softmax attention in plain ops (no fused SDPA kernel)",
-        "memory": (
-            "bytes allocated during one step above those live at its start: tracemalloc "
-            "(NumPy buffers) for scratchcore, torch.profiler CPU allocator events for PyTorch; "
-            "neither counts memory held before the step (weights, optimizer state) nor "
-            "allocator caching / fragmentation (RSS)"
-        ),
-        "flops": "analytical matmul FLOPs only, backward counted as 2x forward",
-    }
+    run_config = {"smoke": args.smoke, "machine_load": args.machine_load, "caveats": CAVEATS}
     write_results(
         args.out,
         experiment="step_time",
         package="benchmarks",
         seed=args.seed,
-        config=asdict(config) | {"smoke": args.smoke, "caveats": notes},
+        config=asdict(config) | run_config,
         metrics=metrics,
         wall_time_s=time.perf_counter() - start,
     )

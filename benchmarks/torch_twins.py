@@ -1,4 +1,4 @@
-"""PyTorch twins of the four benchmarked scratchcore models, for ``step_time.py``.
+"""PyTorch twins of the benchmarked scratchcore models, for ``step_time.py``.
 
 Each twin is a plain ``torch.nn.Module`` whose ``state_dict`` names and layouts are exactly those
 of the scratchcore model, so ``load_from(twin, ours)`` starts both from the same weights (the
@@ -6,13 +6,16 @@ parity tests in ``packages/scratchvision/tests/test_models.py`` and
 ``packages/scratchseq/tests/test_gpt.py`` / ``test_recurrent_lm.py`` check the same
 equivalences in float64; here the point is speed, so everything is float32).
 
+Each twin computes the same function as its model by PyTorch's fastest CPU path, as a PyTorch
+user would write it: attention through the fused ``scaled_dot_product_attention``, the recurrence
+through ``nn.LSTM``, convolutions through ``nn.Conv2d`` as it comes (its default backend).
+
 This is a development tool: it imports torch, which no ScratchMind package depends on.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import torch
@@ -88,8 +91,8 @@ class _Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """scratchseq's ``GPT`` (biases on, no dropout) with explicit softmax attention in plain
-    tensor ops — the same computation ours does, not a fused attention kernel.
+    """scratchseq's ``GPT`` (biases on, no dropout); attention is PyTorch's fused kernel,
+    ``scaled_dot_product_attention(q, k, v, is_causal=True)`` on (B, heads, T, C / heads).
 
     ``forward(idx (B, T), targets (B, T)) -> mean cross-entropy``.
     """
@@ -109,12 +112,10 @@ class GPT(nn.Module):
         b, t = idx.shape
         h = self.n_head
         x = self.wte(idx) + self.wpe(torch.arange(t))
-        causal = torch.ones(t, t, dtype=torch.bool).tril()
         for block in self.h:
             q, k, v = block.attn.c_attn(block.ln_1(x)).chunk(3, dim=-1)
             q, k, v = (z.view(b, t, h, -1).transpose(1, 2) for z in (q, k, v))
-            scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
-            y = scores.masked_fill(~causal, float("-inf")).softmax(-1) @ v
+            y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, heads, T, C / heads)
             x = x + block.attn.c_proj(y.transpose(1, 2).reshape(b, t, -1))
             m = TF.gelu(block.mlp.c_fc(block.ln_2(x)), approximate=self.gelu)
             x = x + block.mlp.c_proj(m)
@@ -123,16 +124,19 @@ class GPT(nn.Module):
 
 
 class RecurrentLM(nn.Module):
-    """scratchseq's ``RecurrentLanguageModel`` with ``torch.nn.LSTM`` (one layer, batch first).
+    """scratchseq's ``RecurrentLanguageModel("lstm")`` with ``torch.nn.LSTM`` (``num_layers``
+    stacked, batch first).
 
     ``forward(idx (B, T), targets (B, T)) -> mean cross-entropy``.
     """
 
-    def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int) -> None:
+    def __init__(
+        self, vocab_size: int, embedding_dim: int, hidden_size: int, num_layers: int = 1
+    ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
-        self.rnn = nn.LSTM(embedding_dim, hidden_size, batch_first=True)
+        self.rnn = nn.LSTM(embedding_dim, hidden_size, num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
