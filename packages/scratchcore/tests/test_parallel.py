@@ -5,6 +5,8 @@ that every code path (many blocks, uneven runs, a last partial block) is taken."
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 
 import numpy as np
@@ -150,26 +152,71 @@ def _batch_norm_eval(x, w, b):
     return F.batch_norm(x, mean, var, w, b, training=False)
 
 
-# name -> (function of tensors, input shapes, whether blocks leave every sum's order alone: a
-# per-channel sum over a block of channels may add in another order than over all of them)
+_CAUSAL_MASK = np.tril(np.ones((5, 6), dtype=bool))
+
+
+# name -> (function of tensors, input shapes, how the numbers may differ): "none" when each
+# element gets the same operations in the same order whatever the blocks and threads; "blocks"
+# when a block of channels may sum in another order than all of them (the same blocks still
+# agree bitwise at any thread count); "threads" when a product split over threads may add in
+# another order (BLAS's kernels for a part of a matrix need not match the whole's)
 KERNELS = {
-    "gelu_erf": (lambda x: F.gelu(x), [(5, 7, 9)], True),
-    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), [(3, 11, 13)], True),
-    "layer_norm": (lambda x, w, b: F.layer_norm(x, 12, w, b), [(6, 5, 12), (12,), (12,)], False),
-    "layer_norm_2d_no_affine": (lambda x: F.layer_norm(x, (3, 4)), [(7, 3, 4)], True),
+    "gelu_erf": (lambda x: F.gelu(x), [(5, 7, 9)], "none"),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), [(3, 11, 13)], "none"),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, 12, w, b), [(6, 5, 12), (12,), (12,)], "blocks"),
+    "layer_norm_2d_no_affine": (lambda x: F.layer_norm(x, (3, 4)), [(7, 3, 4)], "none"),
     "batch_norm_train": (
         lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
         [(4, 9, 3, 5), (9,), (9,)],
-        False,
+        "blocks",
     ),
-    "batch_norm_train_2d": (lambda x: F.batch_norm(x, None, None, training=True), [(6, 11)], False),
-    "batch_norm_eval": (_batch_norm_eval, [(3, 7, 4, 2), (7,), (7,)], False),
+    "batch_norm_train_2d": (
+        lambda x: F.batch_norm(x, None, None, training=True),
+        [(6, 11)],
+        "blocks",
+    ),
+    "batch_norm_eval": (_batch_norm_eval, [(3, 7, 4, 2), (7,), (7,)], "blocks"),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 2), [(5, 3, 8, 6)], "none"),
+    "max_pool2d_uneven": (lambda x: F.max_pool2d(x, (2, 3)), [(3, 2, 7, 8)], "none"),
+    "conv2d": (
+        lambda x, w, b: F.conv2d(x, w, b, padding=1),
+        [(3, 4, 7, 6), (5, 4, 3, 3), (5,)],
+        "threads",
+    ),
+    "conv2d_strided_grouped": (
+        lambda x, w: F.conv2d(x, w, stride=2, padding=(2, 1), groups=2),
+        [(2, 4, 9, 8), (6, 2, 3, 2)],
+        "threads",
+    ),
+    "conv_transpose2d": (
+        lambda x, w: F.conv_transpose2d(x, w, stride=2),
+        [(2, 3, 5, 4), (3, 4, 3, 3)],
+        "threads",
+    ),
+    "linear": (lambda x, w, b: F.linear(x, w, b), [(4, 5, 6), (7, 6), (7,)], "threads"),
+    "matmul_stacked": (lambda a, b: a @ b, [(3, 4, 5, 6), (3, 4, 6, 2)], "threads"),
+    "attention_causal": (
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+        [(2, 3, 5, 4), (2, 3, 5, 4), (2, 3, 5, 3)],
+        "threads",
+    ),
+    "attention_bool_mask": (
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=_CAUSAL_MASK),
+        [(3, 2, 5, 4), (3, 2, 6, 4), (3, 2, 6, 4)],
+        "threads",
+    ),
+    "attention_values_broadcast": (
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+        [(5, 4), (6, 4), (3, 6, 2)],
+        "threads",
+    ),
 }
 
 
 def _run(fn, inputs, threads, block=None, monkeypatch=None):
-    if block is not None:
+    if block is not None:  # tiny blocks, and every product split
         monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", block)
+        monkeypatch.setattr(parallel, "MIN_SPLIT_MULTIPLY_ADDS", 1)
     threads_before = scratchcore.get_num_threads()
     scratchcore.set_num_threads(threads)
     try:
@@ -182,7 +229,7 @@ def _run(fn, inputs, threads, block=None, monkeypatch=None):
 @pytest.mark.parametrize("name", sorted(KERNELS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_give_the_same_numbers_at_any_thread_count(monkeypatch, name, dtype):
-    fn, shapes, order_free = KERNELS[name]
+    fn, shapes, differs = KERNELS[name]
     rng = np.random.default_rng(0)
     inputs = [_random(rng, shape, dtype) for shape in shapes]
     whole = _run(fn, inputs, 1, None, monkeypatch)  # one block: the plain whole-array chain
@@ -191,9 +238,109 @@ def test_kernels_give_the_same_numbers_at_any_thread_count(monkeypatch, name, dt
     tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
     for a, b, c in zip(whole, serial, threaded, strict=True):
         assert a.dtype == b.dtype == c.dtype and a.shape == b.shape == c.shape
-        # the same blocks give bitwise the same numbers on any number of threads
-        np.testing.assert_array_equal(b, c)
-        if order_free:  # the same operations on each element, whatever the blocks
+        if differs == "threads":
+            np.testing.assert_allclose(c, b, **tol)
+        else:  # the same blocks give bitwise the same numbers on any number of threads
+            np.testing.assert_array_equal(b, c)
+        if differs == "none":
             np.testing.assert_array_equal(a, b)
-        else:  # another order of the same sums
+        else:
             np.testing.assert_allclose(a, b, **tol)
+
+
+# --- products: split over the threads, equal to NumPy's ------------------------------------
+
+
+def _operands(rng, case, dtype):
+    """(a, b) for one shape case; views that are not contiguous on purpose for some."""
+    m, k, n, s = (int(v) for v in rng.integers(1, 40, 4))
+    shapes = {
+        "one": ((m, k), (k, n)),
+        "tall": ((8 * m, k), (k, n)),
+        "wide": ((m, k), (k, 8 * n)),
+        "stack": ((s, 3, m, k), (s, 3, k, n)),
+        "stack_of_one": ((1, m, k), (1, k, n)),
+        "rows_on_matrix": ((s, m, k), (k, n)),
+        "broadcast": ((s, 1, m, k), (3, k, n)),
+    }
+    a_shape, b_shape = shapes[case]
+    a, b = (rng.standard_normal(shape).astype(dtype) for shape in (a_shape, b_shape))
+    if rng.random() < 0.5:  # a transposed view of a contiguous array
+        b = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)
+    return a, b
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize(
+    "case", ["one", "tall", "wide", "stack", "stack_of_one", "rows_on_matrix", "broadcast"]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_equals_numpy(threads, monkeypatch, seed, case, dtype):
+    rng = np.random.default_rng(seed)
+    a, b = _operands(rng, case, dtype)
+    expected = a @ b
+    monkeypatch.setattr(parallel, "MIN_SPLIT_MULTIPLY_ADDS", 1)  # split even small products
+    splits = []
+    real_for_blocks = parallel.for_blocks
+    monkeypatch.setattr(
+        parallel,
+        "for_blocks",
+        lambda n, body, per: (splits.append(n), real_for_blocks(n, body, per)),
+    )
+    threads(int(rng.integers(2, 5)))
+    out = parallel.matmul(a, b)
+    assert out.shape == expected.shape and out.dtype == expected.dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    # every case but a broadcast stack is split (a stack of fewer products than threads is
+    # split by rows instead)
+    assert bool(splits) == (case != "broadcast")
+
+
+def test_matmul_leaves_vectors_small_products_and_one_thread_to_numpy(threads, monkeypatch):
+    rng = np.random.default_rng(0)
+    calls = []
+    monkeypatch.setattr(parallel, "for_blocks", lambda *args: calls.append(args))
+    threads(2)
+    v, m = rng.standard_normal(5), rng.standard_normal((5, 5))
+    np.testing.assert_array_equal(parallel.matmul(m, v), m @ v)  # a vector operand
+    np.testing.assert_array_equal(parallel.matmul(m, m), m @ m)  # below the split size
+    threads(1)
+    big = rng.standard_normal((300, 300))
+    np.testing.assert_array_equal(parallel.matmul(big, big), big @ big)
+    assert calls == []
+
+
+def test_matmul_shape_errors_are_numpys():
+    with pytest.raises(ValueError, match="matmul"):
+        parallel.matmul(np.ones((200, 300)), np.ones((200, 300)))
+
+
+def test_blas_is_kept_to_one_thread_when_it_can_be_found():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    scratchcore.set_num_threads(scratchcore.get_num_threads())
+    blas = [i for i in threadpoolctl.threadpool_info() if i["internal_api"] == "openblas"]
+    if parallel.blas_is_managed():
+        assert blas and all(i["num_threads"] == 1 for i in blas)
+    else:  # nothing found to manage: then there must be no OpenBLAS loaded
+        assert not blas
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_gets_a_pool_of_its_own(threads):
+    threads(2)
+    parallel.for_blocks(4, lambda block: None, 1)  # the parent's pool now has a thread
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:  # the child would wait forever on the parent's (absent) thread
+        result = pool.apply_async(_sum_in_blocks, (100,))
+        assert result.get(timeout=30) == sum(range(100))
+
+
+def _sum_in_blocks(n: int) -> int:
+    parts = np.zeros(n, dtype=int)
+
+    def body(block: slice) -> None:
+        parts[block] = np.arange(block.start, block.stop)
+
+    parallel.for_blocks(n, body, 7)
+    return int(parts.sum())

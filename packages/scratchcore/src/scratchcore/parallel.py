@@ -25,14 +25,26 @@ outputs (never shared state), so the order the blocks run in cannot matter. PyTo
 thing in C++ (``at::parallel_for`` over a grain size, on an OpenMP or native thread pool); this is
 that idea in a dozen lines of Python.
 
+**One pool for everything.** BLAS has threads of its own, and after each product they keep
+spinning for a while, waiting for the next one (that answers a stream of products quickly). On
+a machine with as many threads as cores, a spinning BLAS thread takes the core one of our block
+threads needs, and the step measured up to several times slower, erratically. PyTorch avoids
+this by running its BLAS inside its own thread pool; so does this module: NumPy's OpenBLAS is
+set to one thread, and :func:`matmul` splits a large product into one block per thread itself
+(rows of the output, columns, or the batch of a stacked product), each block one BLAS call.
+
 The thread count defaults to the cores this process may use, ``SCRATCHCORE_NUM_THREADS``
 overrides it, and :func:`set_num_threads` changes it at run time (1: every block runs in the
-calling thread, in order). BLAS keeps its own count (``OPENBLAS_NUM_THREADS``).
+calling thread, in order). Importing scratchcore therefore makes NumPy's own ``a @ b`` single
+-threaded in this process; ``scratchcore.parallel.matmul(a, b)`` is the every-core product.
+Where the BLAS cannot be found (only OpenBLAS on Linux is looked for), it is left as it is.
 """
 
 from __future__ import annotations
 
 import contextvars
+import ctypes
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -77,14 +89,68 @@ _num_threads = _default_threads()
 
 
 def get_num_threads() -> int:
-    """How many threads :func:`for_blocks` uses (BLAS products are threaded separately)."""
+    """How many threads the engine's blocks and products use."""
     return _num_threads
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (``n >= 1``) for the engine's elementwise, copy and reduction blocks."""
+    """Use ``n`` threads (``n >= 1``) for the engine's blocks and products (BLAS: one each)."""
     global _num_threads
     _num_threads = _checked(n)
+    _single_threaded_blas()
+
+
+def _openblas_thread_setters() -> list[Callable[[int], None]]:
+    """The ``set_num_threads`` function of every OpenBLAS this process has loaded (Linux)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if ".so" in line and "/" in line}
+    except OSError:  # not Linux: nothing found, BLAS is left alone
+        return []
+    setters = []
+    for path in sorted(p for p in paths if "openblas" in os.path.basename(p).lower()):
+        try:
+            library = ctypes.CDLL(path)  # already loaded: this only looks it up
+        except OSError:
+            continue
+        for name in _OPENBLAS_SETTERS:
+            if hasattr(library, name):
+                setters.append(getattr(library, name))
+                break
+    return setters
+
+
+# the name differs with how OpenBLAS was built (64-bit integers, NumPy's scipy-openblas prefix)
+_OPENBLAS_SETTERS = (
+    "openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "scipy_openblas_set_num_threads64_",
+)
+_blas_setters = _openblas_thread_setters()
+
+
+def blas_is_managed() -> bool:
+    """Whether scratchcore found NumPy's BLAS and keeps it to one thread per call."""
+    return bool(_blas_setters)
+
+
+def _single_threaded_blas() -> None:
+    for setter in _blas_setters:
+        setter(1)
+
+
+_single_threaded_blas()
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child (a DataLoader worker, say) inherits the pool but none of its threads."""
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _workers(n: int) -> ThreadPoolExecutor:
@@ -170,3 +236,68 @@ def map_blocks(kernel: Callable[..., object], *arrays: np.ndarray) -> None:
             )
     flat = [a.reshape(-1) for a in arrays]
     for_blocks(flat[0].size, lambda s: kernel(*(f[s] for f in flat)), BLOCK_ELEMENTS)
+
+
+def contiguous(a: np.ndarray) -> np.ndarray:
+    """``a`` as a C-contiguous array (``a`` itself if it already is one), copied on every thread.
+
+    The copy that turns a transposed or sliding-window *view* into an array (im2col's gather,
+    a layout change) is one strided NumPy loop on one core. Here it is split over the leading
+    axes: enough of them that there are a few items per thread (item = one index into those
+    axes), each item's copy one NumPy call, the items grouped into cache-sized blocks.
+    """
+    if a.flags.c_contiguous:
+        return a
+    out = np.empty(a.shape, a.dtype)
+    lead = 1  # the fewest leading axes that give every thread several items
+    while lead < a.ndim and math.prod(a.shape[:lead]) < 4 * _num_threads:
+        lead += 1
+    items = math.prod(a.shape[:lead])
+    item_shape = a.shape[:lead]
+
+    def copy_items(block: slice) -> None:
+        for item in range(block.start, block.stop):  # a loop over items, never elements
+            index = np.unravel_index(item, item_shape)
+            out[index] = a[index]
+
+    for_blocks(items, copy_items, block_items(math.prod(a.shape[lead:])))
+    return out
+
+
+# Below this many multiply-adds a product is left whole: splitting costs tens of microseconds.
+MIN_SPLIT_MULTIPLY_ADDS = 1 << 21
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` (NumPy's rules, any shapes), a large product split into one block per thread.
+
+    Each block is one BLAS call on a part of the output: for a stack of products, a run of the
+    stack; for one product (or ``a`` stacked on a 2-d ``b``, as a linear layer is), rows of the
+    output, or columns when there are more of them. Each output element is computed by the
+    same BLAS kernel as without the split, though not always in the same order of additions.
+    """
+    if _num_threads == 1 or a.ndim < 2 or b.ndim < 2:
+        return a @ b
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if math.prod(batch) * m * k * n < MIN_SPLIT_MULTIPLY_ADDS or k != b.shape[-2]:
+        return a @ b  # small, or a shape error for NumPy to report
+    out = np.empty((*batch, m, n), dtype=np.result_type(a, b))
+    stack = math.prod(batch)
+    if stack == 1:  # one product
+        a2, b2, out2 = a.reshape(m, k), b.reshape(k, n), out.reshape(m, n)
+    elif b.ndim == 2 and a.flags.c_contiguous:  # a's stack folded into rows: one product
+        a2, b2, out2 = a.reshape(-1, k), b, out.reshape(-1, n)
+    elif a.shape[:-2] == b.shape[:-2] and stack >= _num_threads:  # a stack: split the stack
+        a3, b3, out3 = a.reshape(-1, m, k), b.reshape(-1, k, n), out.reshape(-1, m, n)
+        for_blocks(stack, lambda s: np.matmul(a3[s], b3[s], out=out3[s]), -(-stack // _num_threads))
+        return out
+    else:  # a broadcast stack: left to NumPy
+        return a @ b
+    rows, columns = out2.shape
+    if rows >= columns:
+        split, body = rows, lambda s: np.matmul(a2[s], b2, out=out2[s])
+    else:
+        split, body = columns, lambda s: np.matmul(a2, b2[:, s], out=out2[:, s])
+    for_blocks(split, body, -(-split // _num_threads))
+    return out

@@ -29,6 +29,7 @@ from scratchcore.autograd import (
     run_backward,
     unbroadcast,
 )
+from scratchcore.parallel import matmul as matmul_arrays
 
 BackwardFn = Callable[[np.ndarray], tuple[np.ndarray | None, ...]]
 
@@ -903,7 +904,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             f"{a.shape[-1]} and {b.shape[-2 if b.ndim > 1 else 0]} differ"
         )
     try:
-        out = a.data @ b.data
+        out = matmul_arrays(a.data, b.data)  # split over the threads when large
     except ValueError:
         raise ValueError(
             f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast"
@@ -919,9 +920,13 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             g2 = np.expand_dims(g2, -1)  # now (..., n, m)
         grad_a = grad_b = None
         if a.requires_grad:
-            grad_a = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            grad_a = unbroadcast(matmul_arrays(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(
+                a.shape
+            )
         if b.requires_grad:
-            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+            grad_b = unbroadcast(matmul_arrays(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(
+                b.shape
+            )
         return grad_a, grad_b
 
     return Tensor._make(out, (a, b), backward, "matmul")

@@ -27,6 +27,7 @@ import numpy as np
 
 from scratchcore.autograd import unbroadcast
 from scratchcore.nn.functional._util import float_tensor
+from scratchcore.parallel import block_items, for_blocks, matmul
 from scratchcore.random import default_generator
 from scratchcore.tensor import Tensor
 
@@ -96,13 +97,12 @@ def scaled_dot_product_attention(
     length, source = q.shape[-2], k.shape[-2]
 
     # the scores, in one buffer that the softmax below overwrites in place
-    scores = q.data @ np.swapaxes(k.data, -1, -2)  # (..., L, S)
+    scores = matmul(q.data, np.swapaxes(k.data, -1, -2))  # (..., L, S)
     dtype = scores.dtype
-    scores *= dtype.type(scale)  # a NumPy scalar of the scores' dtype: float32 stays float32
+    causal = _causal_additive_mask(length, source, dtype) if is_causal else None
     mask_parent = None  # a float mask that wants its gradient
-    if is_causal:
-        scores += _causal_additive_mask(length, source, dtype)
-    elif attn_mask is not None:
+    if attn_mask is not None:
+        scores *= dtype.type(scale)  # a NumPy scalar of the scores' dtype: float32 stays float32
         mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
         try:
             shape = np.broadcast_shapes(mask.shape, scores.shape)
@@ -120,15 +120,28 @@ def scaled_dot_product_attention(
             if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
                 mask_parent = attn_mask
 
-    # softmax along the keys, in place. A query that may see no key (a row of -inf) gets all
-    # weights 0, as torch's SDPA: its peak is taken as 0 and its sum of exps (0) as 1.
-    peak = scores.max(axis=-1, keepdims=True)
-    peak[peak == -np.inf] = 0
-    scores -= peak
-    probs = np.exp(scores, out=scores)
-    total = probs.sum(axis=-1, keepdims=True)
-    total[total == 0] = 1
-    probs /= total
+    # softmax along the keys, in place, in blocks of the (batch, head) stack on every thread
+    # (scaling first, and adding the causal mask, when no other mask did that above)
+    stack = scores.reshape(-1, length, source)
+
+    def softmax_block(s: slice) -> None:
+        block = stack[s]
+        if attn_mask is None:
+            block *= dtype.type(scale)
+            if causal is not None:
+                block += causal
+        # A query that may see no key (a row of -inf) gets all weights 0, as torch's SDPA:
+        # its peak is taken as 0 and its sum of exps (0) as 1.
+        peak = block.max(axis=-1, keepdims=True)
+        peak[peak == -np.inf] = 0
+        block -= peak
+        np.exp(block, out=block)
+        total = block.sum(axis=-1, keepdims=True)
+        total[total == 0] = 1
+        block /= total
+
+    for_blocks(stack.shape[0], softmax_block, block_items(length * source))
+    probs = scores
 
     kept = probs  # P' = P * keep / (1 - p): the weights the values are averaged with
     drop = None  # the dropout mask scaled by 1 / (1 - p), as F.dropout builds it
@@ -139,24 +152,39 @@ def scaled_dot_product_attention(
         else:  # the same draws as F.dropout on the weights
             drop = ((rng.random(probs.shape) >= dropout_p) / (1.0 - dropout_p)).astype(dtype)
         kept = probs * drop
-    out = kept @ v.data  # (..., L, Ev)
+    out = matmul(kept, v.data)  # (..., L, Ev)
     parents = (q, k, v) if mask_parent is None else (q, k, v, mask_parent)
 
     def backward(g):
-        grad_v = unbroadcast(np.swapaxes(kept, -1, -2) @ g, v.shape) if v.requires_grad else None
-        d_scores = g @ np.swapaxes(v.data, -1, -2)  # dP' (..., L, S), then dP, then dS in place
-        if drop is not None:
-            d_scores *= drop
+        grad_v = None
+        if v.requires_grad:
+            grad_v = unbroadcast(matmul(np.swapaxes(kept, -1, -2), g), v.shape)
+        d_scores = matmul(g, np.swapaxes(v.data, -1, -2))  # dP' (..., L, S), then dP, then dS
         row = (g * out).sum(axis=-1, keepdims=True)  # rowsum(dP * P) = rowsum(G * O)
-        d_scores -= row
-        d_scores *= probs
+
+        def softmax_backward(d, row, probs, drop):  # dP' -> dS, in place
+            if drop is not None:
+                d *= drop
+            d -= row
+            d *= probs
+
+        if d_scores.shape != scores.shape:  # values with more (batch, head) axes than scores
+            softmax_backward(d_scores, row, probs, drop)
+        else:  # in blocks of the (batch, head) stack, on every thread
+            d_, row_, probs_ = (a.reshape(-1, *a.shape[-2:]) for a in (d_scores, row, probs))
+            drop_ = None if drop is None else drop.reshape(probs_.shape)
+
+            def block(s: slice) -> None:
+                softmax_backward(d_[s], row_[s], probs_[s], None if drop_ is None else drop_[s])
+
+            for_blocks(d_.shape[0], block, block_items(length * source))
         # the chain rule through S = scale q k^T; scaling the (..., L, E) products is cheaper
         # than scaling dS
         grad_q = grad_k = None
         if q.requires_grad:
-            grad_q = unbroadcast((d_scores @ k.data) * dtype.type(scale), q.shape)
+            grad_q = unbroadcast(matmul(d_scores, k.data) * dtype.type(scale), q.shape)
         if k.requires_grad:
-            grad_k = (np.swapaxes(d_scores, -1, -2) @ q.data) * dtype.type(scale)
+            grad_k = matmul(np.swapaxes(d_scores, -1, -2), q.data) * dtype.type(scale)
             grad_k = unbroadcast(grad_k, k.shape)
         if mask_parent is None:
             return grad_q, grad_k, grad_v

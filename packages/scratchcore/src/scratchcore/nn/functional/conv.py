@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from scratchcore.nn.functional._util import as_tensor, pair
-from scratchcore.nn.functional.windows import col2im, output_size, windows
+from scratchcore.nn.functional.windows import col2im, output_size, windows, zero_padded
+from scratchcore.parallel import contiguous, matmul
 from scratchcore.tensor import Tensor
 
 Pads = tuple[int, int, int, int]  # (top, bottom, left, right)
@@ -39,19 +40,17 @@ def _cols(x, kernel, stride, pads, dilation, groups, out_hw=None):
     the image, read in order, instead of a 3-wide window row (much slower to gather).
     """
     n = x.shape[0]
-    top, bottom, left, right = pads
-    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    win = windows(xp, kernel, stride, dilation)
+    win = windows(zero_padded(x, pads), kernel, stride, dilation)
     if out_hw is not None:  # keep only the windows an output of this size used
         win = win[:, :, : out_hw[0], : out_hw[1]]
     h_out, w_out = win.shape[2:4]
-    cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))
+    cols = contiguous(win.transpose(1, 4, 5, 0, 2, 3))  # the gather, on every thread
     return cols.reshape(groups, -1, n * h_out * w_out), (h_out, w_out)
 
 
 def _grouped(g: np.ndarray, groups: int) -> np.ndarray:
     """An output-shaped (N, O, H, W) array as (G, O/G, N*H*W), matching ``_cols``' columns."""
-    return g.transpose(1, 0, 2, 3).reshape(groups, g.shape[1] // groups, -1)
+    return contiguous(g.transpose(1, 0, 2, 3)).reshape(groups, g.shape[1] // groups, -1)
 
 
 def _conv_forward(x, weight, stride, pads, dilation, groups):
@@ -59,8 +58,8 @@ def _conv_forward(x, weight, stride, pads, dilation, groups):
     o, _, kh, kw = weight.shape
     cols, (h_out, w_out) = _cols(x, (kh, kw), stride, pads, dilation, groups)
     w_rows = weight.reshape(groups, o // groups, -1)  # (G, O/G, C/G*kh*kw)
-    out = (w_rows @ cols).reshape(o, x.shape[0], h_out, w_out)  # one BLAS product per group
-    return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
+    out = matmul(w_rows, cols).reshape(o, x.shape[0], h_out, w_out)  # one BLAS product per group
+    return contiguous(out.transpose(1, 0, 2, 3))
 
 
 def _conv_input_grad(g, weight, x_shape, stride, pads, dilation, groups):
@@ -69,7 +68,7 @@ def _conv_input_grad(g, weight, x_shape, stride, pads, dilation, groups):
     n, c, h, w = x_shape
     h_out, w_out = g.shape[2:]
     w_rows = weight.reshape(groups, o // groups, -1)
-    d_cols = w_rows.transpose(0, 2, 1) @ _grouped(g, groups)  # (G, C/G*kh*kw, N*H_out*W_out)
+    d_cols = matmul(w_rows.transpose(0, 2, 1), _grouped(g, groups))  # (G, C/G*kh*kw, N*H_out*W_out)
     # col2im sums windows onto an image (A, B, Hp, Wp) for any two leading axes: giving it the
     # columns' own order, channels first — (C, N, H_out, W_out, kh, kw), a view — makes every
     # offset's += read and write whole (N, H, W) blocks in order (~1.5x faster than N first)
@@ -87,7 +86,7 @@ def _conv_weight_grad(x, g, kernel_shape, stride, pads, dilation, groups):
     benchmark's step memory), and rebuilding them measured no slower.
     """
     cols, _ = _cols(x, kernel_shape[2:], stride, pads, dilation, groups, out_hw=g.shape[2:])
-    return (_grouped(g, groups) @ cols.transpose(0, 2, 1)).reshape(kernel_shape)
+    return matmul(_grouped(g, groups), cols.transpose(0, 2, 1)).reshape(kernel_shape)
 
 
 def _pads(padding, kernel, dilation, stride, op) -> Pads:

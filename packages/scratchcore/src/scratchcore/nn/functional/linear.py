@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchcore.nn.functional._util import as_tensor
+from scratchcore.parallel import matmul
 from scratchcore.tensor import Tensor
 
 
@@ -36,7 +37,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                 f"linear: bias must have shape ({weight.shape[0]},) for weight {weight.shape}; "
                 f"got {bias.shape}"
             )
-    out = x.data @ weight.data.T
+    out = matmul(x.data, weight.data.T)  # one BLAS call per thread
     if bias is not None:
         if out.dtype == np.result_type(out, bias.data):
             out += bias.data  # in place: the product is ours, and nothing else holds it
@@ -47,10 +48,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     def backward(g):  # g: (..., out); never written into
         grad_x = grad_w = grad_b = None
         if x.requires_grad:
-            grad_x = g @ weight.data  # (..., out) @ (out, in)
+            grad_x = matmul(g, weight.data)  # (..., out) @ (out, in)
         g2 = g.reshape(-1, n_out)  # (rows, out): every leading axis is a row of the same map
         if weight.requires_grad:
-            grad_w = g2.T @ x.data.reshape(-1, n_in)  # (out, rows) @ (rows, in)
+            grad_w = matmul(g2.T, x.data.reshape(-1, n_in))  # (out, rows) @ (rows, in)
         if bias is None:
             return grad_x, grad_w
         if bias.requires_grad:

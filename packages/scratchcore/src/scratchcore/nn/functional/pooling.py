@@ -15,6 +15,7 @@ import numpy as np
 
 from scratchcore.nn.functional._util import as_tensor, pair
 from scratchcore.nn.functional.windows import col2im, output_size, windows
+from scratchcore.parallel import block_items, for_blocks
 from scratchcore.tensor import Tensor
 
 
@@ -79,26 +80,38 @@ def _max_pool_tiles(x: Tensor, kernel: tuple[int, int]) -> Tensor:
     (kh, kw), (n, c, h, w) = kernel, x.shape
     h_out, w_out = h // kh, w // kw
     tiles = x.data[:, :, : h_out * kh, : w_out * kw].reshape(n, c, h_out, kh, w_out, kw)
-    offsets = [tiles[:, :, :, i, :, j] for i in range(kh) for j in range(kw)]  # row-major views
-    # A running max over the kh*kw offsets, remembering which one won: elementwise passes over
-    # (N, C, H_out, W_out), several times faster than an argmax over a window axis. Strictly
-    # greater replaces, so at a tie the earlier offset keeps it (PyTorch's CPU rule).
-    out = offsets[0].copy()
-    winner = np.zeros(out.shape, dtype=np.min_scalar_type(kh * kw - 1))  # the winning offset
-    better = np.empty(out.shape, dtype=bool)
-    for k in range(1, kh * kw):  # a loop over kernel offsets, not pixels
-        np.greater(offsets[k], out, out=better)
-        np.maximum(out, offsets[k], out=out)
-        winner *= ~better  # winner = k where better: arithmetic, as masked assignment is slow
-        winner += better * winner.dtype.type(k)
+    out = np.empty((n, c, h_out, w_out), dtype=x.dtype)
+    winner = np.empty(out.shape, dtype=np.min_scalar_type(kh * kw - 1))  # the winning offset
+
+    def pool_block(b: slice) -> None:  # examples b; each thread takes its own blocks
+        offsets = [tiles[b, :, :, i, :, j] for i in range(kh) for j in range(kw)]  # row-major
+        # A running max over the kh*kw offsets, remembering which one won: elementwise passes
+        # over (N, C, H_out, W_out), several times faster than an argmax over a window axis.
+        # Strictly greater replaces, so at a tie the earlier offset keeps it (PyTorch's rule).
+        best, won = out[b], winner[b]
+        best[...] = offsets[0]
+        won[...] = 0
+        better = np.empty(best.shape, dtype=bool)
+        for k in range(1, kh * kw):  # a loop over kernel offsets, not pixels
+            np.greater(offsets[k], best, out=better)
+            np.maximum(best, offsets[k], out=best)
+            won *= ~better  # won = k where better: arithmetic, as masked assignment is slow
+            won += better * won.dtype.type(k)
+
+    per_example = c * h * w
+    for_blocks(n, pool_block, block_items(per_example))
 
     def backward(g):
         # each offset's gradient written straight into its strided slots of d_x
         d_x = np.zeros(x.shape, dtype=g.dtype)
         d_tiles = d_x[:, :, : h_out * kh, : w_out * kw].reshape(n, c, h_out, kh, w_out, kw)
-        for i in range(kh):  # kernel offsets again
-            for j in range(kw):
-                np.multiply(g, winner == i * kw + j, out=d_tiles[:, :, :, i, :, j])
+
+        def unpool_block(b: slice) -> None:
+            for i in range(kh):  # kernel offsets again
+                for j in range(kw):
+                    np.multiply(g[b], winner[b] == i * kw + j, out=d_tiles[b, :, :, i, :, j])
+
+        for_blocks(n, unpool_block, block_items(per_example))
         return (d_x,)
 
     return Tensor._make(out, (x,), backward, "max_pool2d", reads_values=False)
