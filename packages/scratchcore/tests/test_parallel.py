@@ -176,6 +176,8 @@ KERNELS = {
         "blocks",
     ),
     "batch_norm_eval": (_batch_norm_eval, [(3, 7, 4, 2), (7,), (7,)], "blocks"),
+    "relu": (lambda x: x.relu(), [(6, 7, 5)], "none"),
+    "clip": (lambda x: x.clip(-0.5, 0.7), [(9, 13)], "none"),
     "max_pool2d": (lambda x: F.max_pool2d(x, 2), [(5, 3, 8, 6)], "none"),
     "max_pool2d_uneven": (lambda x: F.max_pool2d(x, (2, 3)), [(3, 2, 7, 8)], "none"),
     "conv2d": (
@@ -259,6 +261,7 @@ def _operands(rng, case, dtype):
         "tall": ((8 * m, k), (k, n)),
         "wide": ((m, k), (k, 8 * n)),
         "stack": ((s, 3, m, k), (s, 3, k, n)),
+        "short_stack": ((1, 5, m, k), (1, 5, k, n)),
         "stack_of_one": ((1, m, k), (1, k, n)),
         "rows_on_matrix": ((s, m, k), (k, n)),
         "broadcast": ((s, 1, m, k), (3, k, n)),
@@ -272,7 +275,8 @@ def _operands(rng, case, dtype):
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize(
-    "case", ["one", "tall", "wide", "stack", "stack_of_one", "rows_on_matrix", "broadcast"]
+    "case",
+    ["one", "tall", "wide", "stack", "short_stack", "stack_of_one", "rows_on_matrix", "broadcast"],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_matmul_equals_numpy(threads, monkeypatch, seed, case, dtype):
@@ -344,3 +348,14 @@ def _sum_in_blocks(n: int) -> int:
 
     parallel.for_blocks(n, body, 7)
     return int(parts.sum())
+
+
+def test_a_nan_gradient_stays_behind_a_closed_gate_in_every_block(threads, monkeypatch):
+    monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", 5)
+    threads(3)
+    x = Tensor(np.tile([-1.0, 2.0, 0.0, 3.0], 10), requires_grad=True)
+    g = np.full(40, np.nan)
+    g[1::4] = 1.0  # finite where x > 0 at index 1; NaN everywhere else, open or closed
+    x.relu().backward(g)
+    expected = np.tile([0.0, 1.0, 0.0, np.nan], 10)  # NaN passes only where the gate is open
+    np.testing.assert_array_equal(x.grad, expected)

@@ -288,9 +288,13 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a2, b2, out2 = a.reshape(m, k), b.reshape(k, n), out.reshape(m, n)
     elif b.ndim == 2 and a.flags.c_contiguous:  # a's stack folded into rows: one product
         a2, b2, out2 = a.reshape(-1, k), b, out.reshape(-1, n)
-    elif a.shape[:-2] == b.shape[:-2] and stack >= _num_threads:  # a stack: split the stack
-        a3, b3, out3 = a.reshape(-1, m, k), b.reshape(-1, k, n), out.reshape(-1, m, n)
-        for_blocks(stack, lambda s: np.matmul(a3[s], b3[s], out=out3[s]), -(-stack // _num_threads))
+    elif a.shape[:-2] == b.shape[:-2]:  # a stack of products: split the stack
+        if a.shape[0] < _num_threads:  # too few along its first axis: flatten it (may copy)
+            a, b, out3 = a.reshape(-1, m, k), b.reshape(-1, k, n), out.reshape(-1, m, n)
+        else:  # its first axis: flattening a transposed view, such as attention's (batch,
+            out3 = out  # time, head, E) seen as (batch, head, time, E), would copy it
+        first = a.shape[0]
+        for_blocks(first, lambda s: np.matmul(a[s], b[s], out=out3[s]), -(-first // _num_threads))
         return out
     else:  # a broadcast stack: left to NumPy
         return a @ b

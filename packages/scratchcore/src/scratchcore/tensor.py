@@ -29,6 +29,7 @@ from scratchcore.autograd import (
     run_backward,
     unbroadcast,
 )
+from scratchcore.parallel import map_blocks
 from scratchcore.parallel import matmul as matmul_arrays
 
 BackwardFn = Callable[[np.ndarray], tuple[np.ndarray | None, ...]]
@@ -134,11 +135,17 @@ def _gate(g: np.ndarray, open_: np.ndarray) -> np.ndarray:
     A multiply, ``g * open_``, would let a NaN through a closed gate (``NaN * 0`` is NaN);
     ``np.where`` selects, but is several times slower on a random mask (a branch per element).
     So: multiply, and only if a NaN shows up (``max`` propagates it, and costs a seventh of the
-    multiply) select instead.
+    multiply) select instead. In cache-sized blocks on every thread, each block checked alone.
     """
-    out = g * open_
-    if out.size and np.isnan(out.max()):
-        out = np.where(open_, g, 0)
+    g = np.asarray(g, order="C")
+    out = np.empty(g.shape, np.result_type(g, open_))
+
+    def block(g, open_, out):
+        np.multiply(g, open_, out=out)
+        if out.size and np.isnan(out.max()):
+            out[...] = np.where(open_, g, 0)
+
+    map_blocks(block, g, np.asarray(open_, order="C"), out)
     return out
 
 
@@ -537,12 +544,21 @@ class Tensor:
         return Tensor._make(out, (self,), backward, "sigmoid")
 
     def relu(self) -> Tensor:
-        passes = ~(self.data <= 0)  # not "a > 0": a NaN input passes its gradient, as in torch
+        a = np.asarray(self.data, order="C")
+        passes = np.empty(a.shape, dtype=bool)  # where the gradient gets through
+        out = np.empty(a.shape, np.result_type(a, 0))
+
+        def block(a, passes, out):  # in cache-sized blocks on every thread
+            np.less_equal(a, 0, out=passes)
+            np.logical_not(passes, out=passes)  # not "a > 0": a NaN passes its gradient (torch)
+            np.maximum(a, 0, out=out)
+
+        map_blocks(block, a, passes, out)
 
         def backward(g):  # d relu(a)/da = 1 where a > 0, else 0 (0 at a = 0, as PyTorch)
             return (_gate(g, passes),)
 
-        return Tensor._make(np.maximum(self.data, 0), (self,), backward, "relu")
+        return Tensor._make(out, (self,), backward, "relu")
 
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
         a = self.data

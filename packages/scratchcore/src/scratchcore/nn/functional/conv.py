@@ -26,67 +26,105 @@ import numpy as np
 
 from scratchcore.nn.functional._util import as_tensor, pair
 from scratchcore.nn.functional.windows import col2im, output_size, windows, zero_padded
-from scratchcore.parallel import contiguous, matmul
+from scratchcore.parallel import block_items, for_blocks
 from scratchcore.tensor import Tensor
 
 Pads = tuple[int, int, int, int]  # (top, bottom, left, right)
 
 
-def _cols(x, kernel, stride, pads, dilation, groups, out_hw=None):
-    """``x`` (N, C, H, W) as grouped columns of windows: (G, C/G*kh*kw, N*H_out*W_out).
+def _windows(x, kernel, stride, pads, dilation, out_hw=None):
+    """Every window of the zero-padded ``x`` (N, C, H, W): a view (N, C, H_out, W_out, kh, kw).
 
-    Column ``(n, y, x)`` is the window under output pixel ``(y, x)`` of example ``n``. The one
-    copy is made in the order (C, kh, kw, N, H_out, W_out): its innermost run is then a row of
-    the image, read in order, instead of a 3-wide window row (much slower to gather).
+    With ``out_hw``, only the windows an output of that size used (a strided transposed
+    convolution's output may be shorter than the windows that fit).
     """
-    n = x.shape[0]
     win = windows(zero_padded(x, pads), kernel, stride, dilation)
-    if out_hw is not None:  # keep only the windows an output of this size used
-        win = win[:, :, : out_hw[0], : out_hw[1]]
-    h_out, w_out = win.shape[2:4]
-    cols = contiguous(win.transpose(1, 4, 5, 0, 2, 3))  # the gather, on every thread
-    return cols.reshape(groups, -1, n * h_out * w_out), (h_out, w_out)
+    return win if out_hw is None else win[:, :, : out_hw[0], : out_hw[1]]
 
 
-def _grouped(g: np.ndarray, groups: int) -> np.ndarray:
-    """An output-shaped (N, O, H, W) array as (G, O/G, N*H*W), matching ``_cols``' columns."""
-    return contiguous(g.transpose(1, 0, 2, 3)).reshape(groups, g.shape[1] // groups, -1)
+def _gather(win: np.ndarray, groups: int) -> np.ndarray:
+    """Windows (n, C, H_out, W_out, kh, kw) as columns, one matrix per example and group:
+    (n, G, C/G*kh*kw, H_out*W_out), the row index ``(c, i, j)`` and the column ``(y, x)``.
+
+    The copy is made in the order (n, C, kh, kw, H_out, W_out): its innermost run is a row of
+    the image, read in order, not a 3-wide window row (much slower to gather).
+    """
+    n, c, h_out, w_out, kh, kw = win.shape
+    cols = np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3))
+    return cols.reshape(n, groups, c // groups * kh * kw, h_out * w_out)
 
 
 def _conv_forward(x, weight, stride, pads, dilation, groups):
-    """Convolution of ``x`` (N, C, H, W) with ``weight`` (O, C/G, kh, kw): (N, O, H_out, W_out)."""
+    """Convolution of ``x`` (N, C, H, W) with ``weight`` (O, C/G, kh, kw): (N, O, H_out, W_out).
+
+    In blocks of examples, each on one thread: gather the block's windows, then one stacked
+    product ``weight (G, O/G, C/G*kh*kw) @ cols (n, G, C/G*kh*kw, H_out*W_out)``, written
+    straight into the output in its (N, O, H_out, W_out) layout. The block's columns are made
+    and used while they sit in the core's cache, and the whole batch's columns never exist.
+    """
     o, _, kh, kw = weight.shape
-    cols, (h_out, w_out) = _cols(x, (kh, kw), stride, pads, dilation, groups)
-    w_rows = weight.reshape(groups, o // groups, -1)  # (G, O/G, C/G*kh*kw)
-    out = matmul(w_rows, cols).reshape(o, x.shape[0], h_out, w_out)  # one BLAS product per group
-    return contiguous(out.transpose(1, 0, 2, 3))
+    win = _windows(x, (kh, kw), stride, pads, dilation)
+    n, c, h_out, w_out = win.shape[:4]
+    w_rows = weight.reshape(groups, o // groups, -1)
+    out = np.empty((n, groups, o // groups, h_out * w_out), np.result_type(x, weight))
+
+    def block(b: slice) -> None:
+        np.matmul(w_rows, _gather(win[b], groups), out=out[b])
+
+    for_blocks(n, block, block_items(c * kh * kw * h_out * w_out))
+    return out.reshape(n, o, h_out, w_out)
 
 
 def _conv_input_grad(g, weight, x_shape, stride, pads, dilation, groups):
-    """d(conv)/dx applied to ``g`` (N, O, H_out, W_out): an array of the input's ``x_shape``."""
+    """d(conv)/dx applied to ``g`` (N, O, H_out, W_out): an array of the input's ``x_shape``.
+
+    In blocks of examples: the columns' gradient ``weight^T g`` for the block, then ``col2im``
+    sums each window back onto its pixels, and the padding is cropped off.
+    """
     o, _, kh, kw = weight.shape
     n, c, h, w = x_shape
     h_out, w_out = g.shape[2:]
-    w_rows = weight.reshape(groups, o // groups, -1)
-    d_cols = matmul(w_rows.transpose(0, 2, 1), _grouped(g, groups))  # (G, C/G*kh*kw, N*H_out*W_out)
-    # col2im sums windows onto an image (A, B, Hp, Wp) for any two leading axes: giving it the
-    # columns' own order, channels first — (C, N, H_out, W_out, kh, kw), a view — makes every
-    # offset's += read and write whole (N, H, W) blocks in order (~1.5x faster than N first)
-    d_win = d_cols.reshape(c, kh, kw, n, h_out, w_out).transpose(0, 3, 4, 5, 1, 2)
+    w_t = weight.reshape(groups, o // groups, -1).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
+    g4 = g.reshape(n, groups, o // groups, h_out * w_out)
     top, bottom, left, right = pads
-    padded = col2im(d_win, (c, n, h + top + bottom, w + left + right), stride, dilation)
-    return padded[:, :, top : top + h, left : left + w].transpose(1, 0, 2, 3)  # (N, C, H, W)
+    padded_hw = (h + top + bottom, w + left + right)
+    grad = np.empty(x_shape, np.result_type(g, weight))
+
+    def block(b: slice) -> None:
+        d_cols = np.matmul(w_t, g4[b])  # (n, G, C/G*kh*kw, H_out*W_out)
+        count = d_cols.shape[0]
+        # as (n, C, H_out, W_out, kh, kw), a view, for col2im's sum over kernel offsets
+        d_win = d_cols.reshape(count, c, kh, kw, h_out, w_out).transpose(0, 1, 4, 5, 2, 3)
+        padded = col2im(d_win, (count, c, *padded_hw), stride, dilation)
+        grad[b] = padded[:, :, top : top + h, left : left + w]
+
+    for_blocks(n, block, block_items(c * kh * kw * h_out * w_out))
+    return grad
 
 
 def _conv_weight_grad(x, g, kernel_shape, stride, pads, dilation, groups):
     """d(conv)/dweight applied to ``g`` (N, O, H_out, W_out): an array of ``kernel_shape``.
 
-    ``x``'s columns are rebuilt here rather than kept from the forward pass: kept, they would
-    hold ``kh * kw`` copies of every layer's input until the backward (a third of the CNN
-    benchmark's step memory), and rebuilding them measured no slower.
+    ``sum_n g[n] cols[n]^T``, in blocks of examples: each block rebuilds its columns from ``x``
+    (kept from the forward pass, they would hold ``kh * kw`` copies of every layer's input until
+    the backward) and adds its examples' products; the blocks' sums are then added in block
+    order, so the result does not depend on the number of threads.
     """
-    cols, _ = _cols(x, kernel_shape[2:], stride, pads, dilation, groups, out_hw=g.shape[2:])
-    return matmul(_grouped(g, groups), cols.transpose(0, 2, 1)).reshape(kernel_shape)
+    o, _, kh, kw = kernel_shape
+    win = _windows(x, (kh, kw), stride, pads, dilation, out_hw=g.shape[2:])
+    n, c, h_out, w_out = win.shape[:4]
+    g4 = g.reshape(n, groups, o // groups, h_out * w_out)
+    parts = {}
+
+    def block(b: slice) -> None:
+        cols = _gather(win[b], groups)  # (n, G, C/G*kh*kw, H_out*W_out)
+        parts[b.start] = np.matmul(g4[b], cols.transpose(0, 1, 3, 2)).sum(axis=0)
+
+    for_blocks(n, block, block_items(c * kh * kw * h_out * w_out))
+    total = np.zeros((groups, o // groups, c // groups * kh * kw), np.result_type(x, g))
+    for start in sorted(parts):
+        total += parts[start]
+    return total.reshape(kernel_shape)
 
 
 def _pads(padding, kernel, dilation, stride, op) -> Pads:
