@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchcore import Tensor
+from scratchcore import Tensor, get_num_threads
+from scratchcore.parallel import for_blocks, matmul
 from scratchcore.tensor import sigmoid_array
 
 
@@ -52,45 +53,59 @@ def lstm_layer(
     gates = np.empty((n, steps, four_h), dtype=dtype)  # activated i, f, g, o of every step
     states = np.empty((n, steps, 2 * hidden), dtype=dtype)  # [h_t, c_t]
     tanh_c = np.empty((n, steps, hidden), dtype=dtype)
-    h, c = h0.data, c0.data
-    for t in range(steps):  # the recurrence: step t needs step t - 1 (a loop on purpose)
-        pre = h @ w.T
-        pre += xp[:, t]
-        if bias_hh is not None:
-            pre += bias_hh.data
-        a = gates[:, t]
-        a[:, : 2 * hidden] = sigmoid_array(pre[:, : 2 * hidden])  # i and f are adjacent
-        np.tanh(pre[:, 2 * hidden : 3 * hidden], out=a[:, 2 * hidden : 3 * hidden])
-        a[:, 3 * hidden :] = sigmoid_array(pre[:, 3 * hidden :])
-        i, f, g, o = (a[:, k * hidden : (k + 1) * hidden] for k in range(4))
-        c = f * c + i * g
-        np.tanh(c, out=tanh_c[:, t])
-        h = o * tanh_c[:, t]
-        states[:, t, :hidden], states[:, t, hidden:] = h, c
+    # Sequences are independent, so each thread runs the whole time loop for its own block of
+    # the batch (its rows ``r``); the loop over time is sequential on purpose.
+    rows_per_thread = -(-n // get_num_threads())
+
+    def forward_rows(r: slice) -> None:
+        h, c = h0.data[r], c0.data[r]
+        for t in range(steps):  # the recurrence: step t needs step t - 1
+            pre = h @ w.T
+            pre += xp[r, t]
+            if bias_hh is not None:
+                pre += bias_hh.data
+            a = gates[r, t]
+            a[:, : 2 * hidden] = sigmoid_array(pre[:, : 2 * hidden])  # i and f are adjacent
+            np.tanh(pre[:, 2 * hidden : 3 * hidden], out=a[:, 2 * hidden : 3 * hidden])
+            a[:, 3 * hidden :] = sigmoid_array(pre[:, 3 * hidden :])
+            i, f, g, o = (a[:, k * hidden : (k + 1) * hidden] for k in range(4))
+            c = f * c + i * g
+            np.tanh(c, out=tanh_c[r, t])
+            h = o * tanh_c[r, t]
+            states[r, t, :hidden], states[r, t, hidden:] = h, c
+
+    for_blocks(n, forward_rows, rows_per_thread)
 
     def backward(d_states):
         d_pre = np.empty_like(gates)
-        dh = np.zeros((n, hidden), dtype=dtype)
-        dc = np.zeros((n, hidden), dtype=dtype)
-        for t in range(steps - 1, -1, -1):  # backpropagation through time, last step first
-            i, f, g, o = (gates[:, t, k * hidden : (k + 1) * hidden] for k in range(4))
-            c_prev = c0.data if t == 0 else states[:, t - 1, hidden:]
-            dh = dh + d_states[:, t, :hidden]
-            tc = tanh_c[:, t]
-            dc = dc + d_states[:, t, hidden:] + dh * o * (1 - tc * tc)
-            d = d_pre[:, t]
-            d[:, :hidden] = dc * g * i * (1 - i)
-            d[:, hidden : 2 * hidden] = dc * c_prev * f * (1 - f)
-            d[:, 2 * hidden : 3 * hidden] = dc * i * (1 - g * g)
-            d[:, 3 * hidden :] = dh * tc * o * (1 - o)
-            dh = d @ w
-            dc = dc * f
+        dh_first = np.empty((n, hidden), dtype=dtype)  # the gradients at h0 and c0
+        dc_first = np.empty((n, hidden), dtype=dtype)
+
+        def backward_rows(r: slice) -> None:
+            dh = np.zeros((r.stop - r.start, hidden), dtype=dtype)
+            dc = np.zeros_like(dh)
+            for t in range(steps - 1, -1, -1):  # backpropagation through time, last step first
+                i, f, g, o = (gates[r, t, k * hidden : (k + 1) * hidden] for k in range(4))
+                c_prev = c0.data[r] if t == 0 else states[r, t - 1, hidden:]
+                dh = dh + d_states[r, t, :hidden]
+                tc = tanh_c[r, t]
+                dc = dc + d_states[r, t, hidden:] + dh * o * (1 - tc * tc)
+                d = d_pre[r, t]
+                d[:, :hidden] = dc * g * i * (1 - i)
+                d[:, hidden : 2 * hidden] = dc * c_prev * f * (1 - f)
+                d[:, 2 * hidden : 3 * hidden] = dc * i * (1 - g * g)
+                d[:, 3 * hidden :] = dh * tc * o * (1 - o)
+                dh = d @ w
+                dc = dc * f
+            dh_first[r], dc_first[r] = dh, dc
+
+        for_blocks(n, backward_rows, rows_per_thread)
         # every step's h_{t-1}: h0, then h_0 .. h_{T-2}
         h_prev = np.concatenate([h0.data[:, None], states[:, :-1, :hidden]], axis=1)
         rows = d_pre.reshape(-1, four_h)
-        d_weight = rows.T @ h_prev.reshape(-1, hidden)  # all N * T steps in one matmul
+        d_weight = matmul(rows.T, h_prev.reshape(-1, hidden))  # all N * T steps in one product
         d_bias = rows.sum(axis=0) if bias_hh is not None else None
-        return d_pre, dh, dc, d_weight, d_bias
+        return d_pre, dh_first, dc_first, d_weight, d_bias
 
     parents = (x_proj, h0, c0, weight_hh, bias_hh if bias_hh is not None else Tensor(0.0))
     out = Tensor._make(states, parents, backward, "lstm_layer")
