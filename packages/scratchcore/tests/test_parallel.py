@@ -14,7 +14,7 @@ import pytest
 
 import scratchcore
 import scratchcore.nn.functional as F
-from scratchcore import Tensor, parallel
+from scratchcore import Tensor, nn, optim, parallel
 
 
 @pytest.fixture
@@ -359,3 +359,38 @@ def test_a_nan_gradient_stays_behind_a_closed_gate_in_every_block(threads, monke
     x.relu().backward(g)
     expected = np.tile([0.0, 1.0, 0.0, np.nan], 10)  # NaN passes only where the gate is open
     np.testing.assert_array_equal(x.grad, expected)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: optim.Adam(p, lr=0.1),
+        lambda p: optim.Adam(p, lr=0.1, weight_decay=0.3, amsgrad=True),
+        lambda p: optim.AdamW(p, lr=0.1, weight_decay=0.3),
+    ],
+)
+def test_adam_steps_are_bitwise_the_same_in_blocks_on_threads(monkeypatch, make):
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(shape).astype(np.float32) for shape in [(13, 7), (5,), ()]]
+    values.append(rng.standard_normal((6, 4)).astype(np.float32).T)  # a non-contiguous value
+    grads = [[rng.standard_normal(v.shape).astype(np.float32) for v in values] for _ in range(3)]
+
+    def train(threads, block):
+        if block:
+            monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", block)
+        before = scratchcore.get_num_threads()
+        scratchcore.set_num_threads(threads)
+        try:
+            params = [nn.Parameter(v.copy()) for v in values]
+            opt = make(params)
+            for step_grads in grads:
+                for p, g in zip(params, step_grads, strict=True):
+                    p.grad = g.copy()
+                opt.step()
+            return [p.data for p in params]
+        finally:
+            scratchcore.set_num_threads(before)
+            monkeypatch.undo()
+
+    for a, b in zip(train(1, None), train(3, 4), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from scratchcore.optim.optimizer import Optimizer
+from scratchcore.parallel import map_blocks
 from scratchcore.tensor import Tensor
 
 
@@ -69,47 +70,52 @@ class Adam(Optimizer):
     def _update(self, param: Tensor, grad: np.ndarray, state: dict, group: dict) -> None:
         if not state:
             state["step"] = 0
-            state["exp_avg"] = np.zeros_like(param.data)
-            state["exp_avg_sq"] = np.zeros_like(param.data)
+            zeros = lambda: np.zeros(param.shape, param.dtype)  # noqa: E731 (C order, for blocks)
+            state["exp_avg"], state["exp_avg_sq"] = zeros(), zeros()
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(param.data)
+                state["max_exp_avg_sq"] = zeros()
         state["step"] += 1
         t = state["step"]
         lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
 
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                # Shrink θ directly: the decay is not divided by sqrt(v) like the gradient is.
-                param.data *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * param.data
-
-        # In place, through one scratch buffer per call: the same operations in the same order
-        # as the textbook form (so the same rounding), without its ~9 temporaries per parameter.
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        buf = np.subtract(grad, exp_avg)  # the one allocation
-        buf *= 1 - beta1
-        exp_avg += buf  # = β1 m + (1 - β1) g: move m toward g
-        exp_avg_sq *= beta2
-        np.multiply(1 - beta2, grad, out=buf)
-        buf *= grad
-        exp_avg_sq += buf  # + (1 - β2) g²
-        if group["amsgrad"]:
-            # Never let the denominator shrink: keeps the effective step size non-increasing.
-            np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-            second_moment = state["max_exp_avg_sq"]
-        else:
-            second_moment = exp_avg_sq
-
+        eps, amsgrad = group["eps"], group["amsgrad"]
+        decoupled = weight_decay != 0 and group["decoupled_weight_decay"]
+        coupled = weight_decay != 0 and not group["decoupled_weight_decay"]
         # m and v start at 0, so E[m_t] = (1 - β1^t) E[g]: divide the bias back out.
         bias_correction1 = 1 - beta1**t
         bias_correction2 = 1 - beta2**t
-        denom = np.sqrt(second_moment, out=buf)  # sqrt(v) / sqrt(1 - β2^t) + eps
-        denom /= math.sqrt(bias_correction2)
-        denom += group["eps"]
-        step = np.divide(exp_avg, denom, out=buf)
-        step *= lr / bias_correction1
-        param.data -= step
+
+        def update(theta, grad, exp_avg, exp_avg_sq, *max_exp_avg_sq):
+            """One block of the parameter, in place, through one scratch buffer: the same
+            operations in the same order as the textbook form (so the same rounding), without
+            its ~9 temporaries."""
+            if decoupled:  # shrink θ directly: the decay is not divided by sqrt(v) like g is
+                theta *= 1 - lr * weight_decay
+            elif coupled:
+                grad = grad + weight_decay * theta
+            buf = np.subtract(grad, exp_avg)  # the one allocation
+            buf *= 1 - beta1
+            exp_avg += buf  # = β1 m + (1 - β1) g: move m toward g
+            exp_avg_sq *= beta2
+            np.multiply(1 - beta2, grad, out=buf)
+            buf *= grad
+            exp_avg_sq += buf  # + (1 - β2) g²
+            second_moment = exp_avg_sq
+            if amsgrad:  # never let the denominator shrink: a non-increasing step size
+                second_moment = np.maximum(max_exp_avg_sq[0], exp_avg_sq, out=max_exp_avg_sq[0])
+            denom = np.sqrt(second_moment, out=buf)  # sqrt(v) / sqrt(1 - β2^t) + eps
+            denom /= math.sqrt(bias_correction2)
+            denom += eps
+            step = np.divide(exp_avg, denom, out=buf)
+            step *= lr / bias_correction1
+            theta -= step
+
+        # in cache-sized blocks on every thread: each block's chain reads memory once
+        moments = [state["exp_avg"], state["exp_avg_sq"]]
+        moments += [state["max_exp_avg_sq"]] if amsgrad else []
+        theta = np.asarray(param.data, order="C")  # (a copy only for a non-contiguous value)
+        map_blocks(update, theta, np.asarray(grad, order="C"), *moments)
+        param.data = theta  # written in place: count the write (the tensor's version)
 
 
 class AdamW(Adam):
