@@ -28,6 +28,7 @@ RESULTS = BENCHMARKS / "results"
 AFTER = RESULTS / "step_time.json"
 BEFORE = RESULTS / "before" / "step_time.json"  # the same script, on the engine before
 KERNELS = RESULTS / "kernels.json"
+PARALLEL_KERNELS = RESULTS / "parallel_kernels.json"
 
 # Where each table is shown.
 DOCUMENTS = (
@@ -247,7 +248,48 @@ def kernels_table() -> str:
     return "\n".join(lines)
 
 
+def parallel_kernels_table() -> str:
+    """Each op on the engine before and after it used every core, at both thread counts."""
+    record = _load(PARALLEL_KERNELS)
+    full, one = record["metrics"]["threads"]
+    lines = [
+        f"Engine before: commit `{record['config']['before_commit'][:7]}`; after: commit "
+        f"`{record['git_commit'][:7]}`. Forward and backward, median milliseconds.",
+        "",
+        _row(
+            (
+                "op",
+                "size",
+                f"before, {full} threads",
+                f"after, {full} threads",
+                "speed-up",
+                "before, 1 thread",
+                "after, 1 thread",
+                "max difference",
+            )
+        ),
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, k in record["metrics"]["ops"].items():
+        lines.append(
+            _row(
+                (
+                    name,
+                    k["size"],
+                    f"{k[f'before_ms_{full}']:.2f}",
+                    f"{k[f'after_ms_{full}']:.2f}",
+                    f"{k['speedup_full']:.1f}×",
+                    f"{k[f'before_ms_{one}']:.2f}",
+                    f"{k[f'after_ms_{one}']:.2f}",
+                    f"{k['max_relative_difference']:.1e}",
+                )
+            )
+        )
+    return "\n".join(lines)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "parallel_kernels": parallel_kernels_table,
     "step_time_models": step_time_models_table,
     "step_time": step_time_table,
     "before_after": before_after_table,
