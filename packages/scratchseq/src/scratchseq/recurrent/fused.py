@@ -33,7 +33,6 @@ import numpy as np
 
 from scratchcore import Tensor, get_num_threads
 from scratchcore.parallel import for_blocks, matmul
-from scratchcore.tensor import sigmoid_array
 
 
 def lstm_layer(
@@ -50,62 +49,83 @@ def lstm_layer(
     n, steps, four_h = xp.shape
     hidden = four_h // 4
     dtype = xp.dtype
-    gates = np.empty((n, steps, four_h), dtype=dtype)  # activated i, f, g, o of every step
-    states = np.empty((n, steps, 2 * hidden), dtype=dtype)  # [h_t, c_t]
-    tanh_c = np.empty((n, steps, hidden), dtype=dtype)
+    # Time-major buffers, (T, N, ...): every step reads and writes one contiguous slab instead
+    # of N rows a whole sequence apart (measured: the step's elementwise work took twice as long
+    # on the batch-major slices). One transposing copy in, one out.
+    xb = np.ascontiguousarray(xp.transpose(1, 0, 2))  # (T, N, 4H)
+    if bias_hh is not None:
+        xb += bias_hh.data  # the bias added once, outside the loop
+    w_t = np.ascontiguousarray(w.T)  # (H, 4H): BLAS multiplies by it a third faster than by w.T
+    gates = np.empty((steps, n, four_h), dtype=dtype)  # activated i, f, g, o of every step
+    states_t = np.empty((steps, n, 2 * hidden), dtype=dtype)  # [h_t, c_t]
+    tanh_c = np.empty((steps, n, hidden), dtype=dtype)
     # Sequences are independent, so each thread runs the whole time loop for its own block of
     # the batch (its rows ``r``); the loop over time is sequential on purpose.
     rows_per_thread = -(-n // get_num_threads())
 
     def forward_rows(r: slice) -> None:
         h, c = h0.data[r], c0.data[r]
-        for t in range(steps):  # the recurrence: step t needs step t - 1
-            pre = h @ w.T
-            pre += xp[r, t]
-            if bias_hh is not None:
-                pre += bias_hh.data
-            a = gates[r, t]
-            a[:, : 2 * hidden] = sigmoid_array(pre[:, : 2 * hidden])  # i and f are adjacent
-            np.tanh(pre[:, 2 * hidden : 3 * hidden], out=a[:, 2 * hidden : 3 * hidden])
-            a[:, 3 * hidden :] = sigmoid_array(pre[:, 3 * hidden :])
-            i, f, g, o = (a[:, k * hidden : (k + 1) * hidden] for k in range(4))
-            c = f * c + i * g
-            np.tanh(c, out=tanh_c[r, t])
-            h = o * tanh_c[r, t]
-            states[r, t, :hidden], states[r, t, hidden:] = h, c
+        with np.errstate(over="ignore"):  # exp(-a) overflowing to inf gives sigma = 0: right
+            for t in range(steps):  # the recurrence: step t needs step t - 1
+                pre = np.matmul(h, w_t)
+                pre += xb[t, r]
+                a = gates[t, r]  # sigma of all four blocks in place (1 / (1 + exp(-pre)), as
+                np.negative(pre, out=a)  # sigmoid_array), then tanh over the g block: five
+                np.exp(a, out=a)  # calls on the whole (n, 4H) instead of three per gate
+                a += 1
+                np.reciprocal(a, out=a)
+                np.tanh(pre[:, 2 * hidden : 3 * hidden], out=a[:, 2 * hidden : 3 * hidden])
+                i, f, g, o = (a[:, k * hidden : (k + 1) * hidden] for k in range(4))
+                state = states_t[t, r]
+                c = np.multiply(f, c, out=state[:, hidden:])  # c_t = f c_{t-1} + i g
+                c += i * g
+                np.tanh(c, out=tanh_c[t, r])
+                h = np.multiply(o, tanh_c[t, r], out=state[:, :hidden])  # h_t = o tanh(c_t)
 
     for_blocks(n, forward_rows, rows_per_thread)
+    states = np.ascontiguousarray(states_t.transpose(1, 0, 2))  # (N, T, 2H), the node's output
 
     def backward(d_states):
-        d_pre = np.empty_like(gates)
+        d_states_t = np.ascontiguousarray(d_states.transpose(1, 0, 2))  # (T, N, 2H)
+        d_pre = np.empty((steps, n, 4, hidden), dtype=dtype)  # time-major, gates split
         dh_first = np.empty((n, hidden), dtype=dtype)  # the gradients at h0 and c0
         dc_first = np.empty((n, hidden), dtype=dtype)
 
         def backward_rows(r: slice) -> None:
+            # Every factor of the step equations that does not depend on dh or dc, for all
+            # steps at once (whole-array NumPy calls, outside the loop):
+            #   dc += dh * o (1 - tanh(c)^2);  dpre = dc * [g i (1 - i), c_prev f (1 - f),
+            #   i (1 - g^2)] for i, f, g and dh * tanh(c) o (1 - o) for o
+            i, f, g, o = (gates[:, r, k * hidden : (k + 1) * hidden] for k in range(4))
+            tc = tanh_c[:, r]
+            c_prev = np.concatenate([c0.data[None, r], states_t[:-1, r, hidden:]], axis=0)
+            through_h = o * (1 - tc * tc)  # (T, n, H)
+            factors = np.empty((steps, r.stop - r.start, 4, hidden), dtype=dtype)
+            np.multiply(g * i, 1 - i, out=factors[:, :, 0])
+            np.multiply(c_prev * f, 1 - f, out=factors[:, :, 1])
+            np.multiply(i, 1 - g * g, out=factors[:, :, 2])
+            np.multiply(tc * o, 1 - o, out=factors[:, :, 3])
             dh = np.zeros((r.stop - r.start, hidden), dtype=dtype)
             dc = np.zeros_like(dh)
             for t in range(steps - 1, -1, -1):  # backpropagation through time, last step first
-                i, f, g, o = (gates[r, t, k * hidden : (k + 1) * hidden] for k in range(4))
-                c_prev = c0.data[r] if t == 0 else states[r, t - 1, hidden:]
-                dh = dh + d_states[r, t, :hidden]
-                tc = tanh_c[r, t]
-                dc = dc + d_states[r, t, hidden:] + dh * o * (1 - tc * tc)
-                d = d_pre[r, t]
-                d[:, :hidden] = dc * g * i * (1 - i)
-                d[:, hidden : 2 * hidden] = dc * c_prev * f * (1 - f)
-                d[:, 2 * hidden : 3 * hidden] = dc * i * (1 - g * g)
-                d[:, 3 * hidden :] = dh * tc * o * (1 - o)
-                dh = d @ w
-                dc = dc * f
+                d = d_pre[t, r]  # (n, 4, H)
+                dh += d_states_t[t, r, :hidden]
+                dc += d_states_t[t, r, hidden:]
+                dc += dh * through_h[t]  # c_t reaches the loss through h_t too
+                np.multiply(dc[:, None], factors[t, :, :3], out=d[:, :3])  # i, f, g
+                np.multiply(dh, factors[t, :, 3], out=d[:, 3])  # o
+                dh = d.reshape(-1, four_h) @ w  # dh_{t-1} = dpre W
+                dc *= f[t]  # dc_{t-1} = dc * f
             dh_first[r], dc_first[r] = dh, dc
 
         for_blocks(n, backward_rows, rows_per_thread)
-        # every step's h_{t-1}: h0, then h_0 .. h_{T-2}
-        h_prev = np.concatenate([h0.data[:, None], states[:, :-1, :hidden]], axis=1)
-        rows = d_pre.reshape(-1, four_h)
+        rows = d_pre.reshape(steps * n, four_h)  # every (step, example): one row
+        # every step's h_{t-1}: h0, then h_0 .. h_{T-2}, in the same (step, example) order
+        h_prev = np.concatenate([h0.data[None], states_t[:-1, :, :hidden]], axis=0)
         d_weight = matmul(rows.T, h_prev.reshape(-1, hidden))  # all N * T steps in one product
         d_bias = rows.sum(axis=0) if bias_hh is not None else None
-        return d_pre, dh_first, dc_first, d_weight, d_bias
+        d_x = np.ascontiguousarray(d_pre.reshape(steps, n, four_h).transpose(1, 0, 2))
+        return d_x, dh_first, dc_first, d_weight, d_bias
 
     parents = (x_proj, h0, c0, weight_hh, bias_hh if bias_hh is not None else Tensor(0.0))
     out = Tensor._make(states, parents, backward, "lstm_layer")
