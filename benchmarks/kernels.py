@@ -11,7 +11,8 @@ run on today's autograd, so a row isolates what fusing or rewriting that one ker
 
     uv run python benchmarks/kernels.py [--smoke] [--repeats N] [--out DIR]
 
-One thread (``OPENBLAS_NUM_THREADS=1`` before NumPy loads). Writes ``results/kernels.json``.
+One thread (``OPENBLAS_NUM_THREADS=1`` before NumPy loads, and the engine's own pool at one
+thread; ``parallel_kernels.py`` measures the every-core work). Writes ``results/kernels.json``.
 A development tool, run from the workspace (dev environment).
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("SCRATCHCORE_NUM_THREADS", "1")
 
 import math
 import statistics
