@@ -3,7 +3,7 @@
 Notes: ``packages/scratchcore/notes/06-performance.md`` (section "Every core").
 
 A training step spends its time in two kinds of work. Matrix products go to BLAS (OpenBLAS, in
-NumPy's wheels), which already splits each large product over all cores. Everything else —
+NumPy's wheels), which can split each large product over all cores itself. Everything else —
 elementwise maths such as GELU, normalisation statistics, the copies that gather convolution
 windows, pooling — is a NumPy loop on *one* core, and each in-place NumPy call is a full pass
 over memory. Two ideas close most of that gap without leaving NumPy:
@@ -35,8 +35,8 @@ set to one thread, and :func:`matmul` splits a large product into one block per 
 
 The thread count defaults to the cores this process may use, ``SCRATCHCORE_NUM_THREADS``
 overrides it, and :func:`set_num_threads` changes it at run time (1: every block runs in the
-calling thread, in order). Importing scratchcore therefore makes NumPy's own ``a @ b`` single
--threaded in this process; ``scratchcore.parallel.matmul(a, b)`` is the every-core product.
+calling thread, in order). Importing scratchcore therefore leaves NumPy's own ``a @ b`` on one
+thread in this process; ``scratchcore.parallel.matmul(a, b)`` is the every-core product.
 Where the BLAS cannot be found (only OpenBLAS on Linux is looked for), it is left as it is.
 """
 
@@ -236,32 +236,6 @@ def map_blocks(kernel: Callable[..., object], *arrays: np.ndarray) -> None:
             )
     flat = [a.reshape(-1) for a in arrays]
     for_blocks(flat[0].size, lambda s: kernel(*(f[s] for f in flat)), BLOCK_ELEMENTS)
-
-
-def contiguous(a: np.ndarray) -> np.ndarray:
-    """``a`` as a C-contiguous array (``a`` itself if it already is one), copied on every thread.
-
-    The copy that turns a transposed or sliding-window *view* into an array (im2col's gather,
-    a layout change) is one strided NumPy loop on one core. Here it is split over the leading
-    axes: enough of them that there are a few items per thread (item = one index into those
-    axes), each item's copy one NumPy call, the items grouped into cache-sized blocks.
-    """
-    if a.flags.c_contiguous:
-        return a
-    out = np.empty(a.shape, a.dtype)
-    lead = 1  # the fewest leading axes that give every thread several items
-    while lead < a.ndim and math.prod(a.shape[:lead]) < 4 * _num_threads:
-        lead += 1
-    items = math.prod(a.shape[:lead])
-    item_shape = a.shape[:lead]
-
-    def copy_items(block: slice) -> None:
-        for item in range(block.start, block.stop):  # a loop over items, never elements
-            index = np.unravel_index(item, item_shape)
-            out[index] = a[index]
-
-    for_blocks(items, copy_items, block_items(math.prod(a.shape[lead:])))
-    return out
 
 
 # Below this many multiply-adds a product is left whole: splitting costs tens of microseconds.
