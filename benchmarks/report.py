@@ -29,6 +29,7 @@ AFTER = RESULTS / "step_time.json"
 BEFORE = RESULTS / "before" / "step_time.json"  # the same script, on the engine before
 KERNELS = RESULTS / "kernels.json"
 PARALLEL_KERNELS = RESULTS / "parallel_kernels.json"
+OP_PROFILE = RESULTS / "op_profile.json"
 
 # Where each table is shown.
 DOCUMENTS = (
@@ -288,7 +289,43 @@ def parallel_kernels_table() -> str:
     return "\n".join(lines)
 
 
+def op_profile_table(top: int = 5) -> str:
+    """Per model: the ops that take most of a step at the full thread count, and the same ops at
+    one thread (forward + backward, milliseconds per step, share of the step)."""
+    record = _load(OP_PROFILE)
+    full = record["config"]["threads"][0]
+    lines = [
+        f"Milliseconds per step, forward + backward, averaged over {record['config']['steps']} "
+        f"steps (commit `{record['git_commit'][:7]}`); the share is of the whole step.",
+        "",
+        _row(("model", "op", f"{full} threads: ms", "share", "1 thread: ms", "share", "gain")),
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def cells(p: dict, key: str) -> tuple[float, str]:
+        ms = p["ops"][key]["forward_ms"] + p["ops"][key]["backward_ms"] if key in p["ops"] else 0.0
+        ms = p.get(key, ms) if key.endswith("_ms") else ms
+        return ms, f"{100 * ms / p['step_ms']:.0f}%"
+
+    for name, by_threads in record["metrics"]["models"].items():
+        f, o = by_threads["full"], by_threads["one"]
+        lines.append(
+            _row(
+                (f"`{name}`", "**whole step**", _num(f["step_ms"]), "", _num(o["step_ms"]), "", "")
+            )
+        )
+        slowest = sorted(f["ops"], key=lambda op: -cells(f, op)[0])[:top]
+        keys = [*slowest, "autograd_ms", "optimizer_ms", "other_ms"]
+        for key in keys:
+            (f_ms, f_share), (o_ms, o_share) = cells(f, key), cells(o, key)
+            gain = f"{o_ms / f_ms:.1f}×" if f_ms > 0 else ""
+            label = key.removesuffix("_ms") if key.endswith("_ms") else f"`{key}`"
+            lines.append(_row(("", label, _num(f_ms), f_share, _num(o_ms), o_share, gain)))
+    return "\n".join(lines)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "op_profile": op_profile_table,
     "parallel_kernels": parallel_kernels_table,
     "step_time_models": step_time_models_table,
     "step_time": step_time_table,

@@ -177,6 +177,9 @@ KERNELS = {
     ),
     "batch_norm_eval": (_batch_norm_eval, [(3, 7, 4, 2), (7,), (7,)], "blocks"),
     "relu": (lambda x: x.relu(), [(6, 7, 5)], "none"),
+    # a residual sum whose input is used three times: the gradients summed in place in blocks
+    "add_reused": (lambda a, b: (a + b) * 2 + a + a, [(9, 11), (9, 11)], "none"),
+    "add_broadcast": (lambda a, b: a + b, [(7, 6), (6,)], "none"),
     "clip": (lambda x: x.clip(-0.5, 0.7), [(9, 13)], "none"),
     "max_pool2d": (lambda x: F.max_pool2d(x, 2), [(5, 3, 8, 6)], "none"),
     "max_pool2d_uneven": (lambda x: F.max_pool2d(x, (2, 3)), [(3, 2, 7, 8)], "none"),

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from scratchcore.parallel import add as add_arrays
+
 if TYPE_CHECKING:  # imported for type hints only: tensor.py imports this module at run time
     from scratchcore.tensor import Tensor
 
@@ -257,14 +259,14 @@ def _add(pending: dict, owned: set, key: int, grad: np.ndarray) -> None:
         and current.shape == grad.shape
         and current.dtype == np.result_type(current, grad)
     ):
-        current += grad
+        add_arrays(current, grad, out=current)  # current += grad, on every thread if large
     else:
         # ``np.asarray``: the sum of two 0-d arrays is a NumPy *scalar*, immutable, and
         # ``scalar += grad`` would rebind a local name instead of adding (the third use of a 0-d
         # node would be lost). Every pending gradient is an ndarray.
         # order="C": as in backward_reference, so the two levels give bitwise equal gradients
         # (a later matmul rounds differently on a differently laid-out operand)
-        pending[key] = np.asarray(np.add(current, grad, order="C"))
+        pending[key] = np.asarray(add_arrays(current, grad))
         owned.add(key)
 
 

@@ -238,6 +238,21 @@ def map_blocks(kernel: Callable[..., object], *arrays: np.ndarray) -> None:
     for_blocks(flat[0].size, lambda s: kernel(*(f[s] for f in flat)), BLOCK_ELEMENTS)
 
 
+def add(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a + b`` (into ``out`` if given, NumPy's rules), in blocks on every thread when both are
+    large C-contiguous arrays of one shape (a residual connection, a gradient summed in place);
+    anything else — broadcasting, small or strided operands — is NumPy's ``np.add`` as it is."""
+    big = a.size >= BLOCK_ELEMENTS and _num_threads > 1 and a.shape == b.shape
+    if not (big and a.flags.c_contiguous and b.flags.c_contiguous):
+        return np.add(a, b, out=out) if out is not None else np.add(a, b, order="C")
+    if out is None:
+        out = np.empty(a.shape, np.result_type(a, b))
+    elif out.shape != a.shape or not out.flags.c_contiguous:
+        return np.add(a, b, out=out)
+    map_blocks(lambda x, y, z: np.add(x, y, out=z), a, b, out)
+    return out
+
+
 # Below this many multiply-adds a product is left whole: splitting costs tens of microseconds.
 MIN_SPLIT_MULTIPLY_ADDS = 1 << 21
 

@@ -29,6 +29,7 @@ from scratchcore.autograd import (
     run_backward,
     unbroadcast,
 )
+from scratchcore.parallel import add as add_arrays
 from scratchcore.parallel import map_blocks
 from scratchcore.parallel import matmul as matmul_arrays
 
@@ -384,7 +385,8 @@ class Tensor:
         def backward(g):  # d(a+b)/da = 1, d(a+b)/db = 1
             return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
 
-        return Tensor._make(a.data + b.data, (a, b), backward, "add", reads_values=False)
+        out = add_arrays(a.data, b.data)  # on every thread when large and of one shape
+        return Tensor._make(out, (a, b), backward, "add", reads_values=False)
 
     def __sub__(self, other: Any) -> Tensor:
         other = self._lift(other)
