@@ -253,6 +253,36 @@ def add(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     return out
 
 
+def add_rows(out: np.ndarray, row: np.ndarray) -> None:
+    """``out += row`` for ``out`` (rows, n) and ``row`` (n,): a bias, in blocks of rows on every
+    thread."""
+    out2 = out.reshape(-1, out.shape[-1]) if out.ndim > 1 else out.reshape(1, -1)
+
+    def block(s: slice) -> None:
+        out2[s] += row
+
+    for_blocks(out2.shape[0], block, block_items(out2.shape[1]))
+
+
+def sum_rows(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=0)`` of a 2-d array (a bias's gradient), in blocks of rows on every thread:
+    each block's column sums, then the blocks' sums added in block order (the same blocks give
+    the same result on any number of threads)."""
+    parts: dict[int, np.ndarray] = {}
+
+    def block(s: slice) -> None:
+        parts[s.start] = a[s].sum(axis=0)
+
+    for_blocks(a.shape[0], block, block_items(a.shape[1]))
+    if not parts:  # no rows
+        return a.sum(axis=0)
+    ordered = [parts[start] for start in sorted(parts)]
+    total = ordered[0]  # a new array of our own: the rest are added into it
+    for part in ordered[1:]:
+        total += part
+    return total
+
+
 # Below this many multiply-adds a product is left whole: splitting costs tens of microseconds.
 MIN_SPLIT_MULTIPLY_ADDS = 1 << 21
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchcore.nn.functional._util import as_tensor
-from scratchcore.parallel import matmul
+from scratchcore.parallel import add_rows, matmul, sum_rows
 from scratchcore.tensor import Tensor
 
 
@@ -39,8 +39,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             )
     out = matmul(x.data, weight.data.T)  # one BLAS call per thread
     if bias is not None:
-        if out.dtype == np.result_type(out, bias.data):
-            out += bias.data  # in place: the product is ours, and nothing else holds it
+        if out.dtype == np.result_type(out, bias.data) and out.flags.c_contiguous:
+            add_rows(out, bias.data)  # in place (the product is ours), on every thread
         else:  # a wider bias widens the result, as the composed ``+`` did
             out = out + bias.data
     n_in, n_out = weight.shape[1], weight.shape[0]
@@ -55,7 +55,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         if bias is None:
             return grad_x, grad_w
         if bias.requires_grad:
-            grad_b = g2.sum(axis=0)
+            grad_b = sum_rows(g2)  # on every thread
         return grad_x, grad_w, grad_b
 
     parents = (x, weight) if bias is None else (x, weight, bias)
