@@ -8,8 +8,8 @@
   between ops, such as slicing heads apart);
 * **backward, per op**: each node's backward function, timed around its call;
 * **autograd**: the rest of ``loss.backward()`` (walking the graph, summing gradients);
-* **optimizer**: ``zero_grad`` and the AdamW step;
-* **other**: the step's remainder (the loss's ``.item()``, the forward before the first op).
+* **optimizer**: ``zero_grad``, the AdamW step and reading the loss (``.item()``);
+* **other**: the forward pass's time after its last op (a model's Python after its last node).
 
 Ops are grouped by name (``linear``, ``gelu``, ``scaled_dot_product_attention``...), summed
 over a step and averaged over ``--steps`` steps. The same attribution at the machine's full
