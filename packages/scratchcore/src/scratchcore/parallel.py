@@ -183,6 +183,9 @@ def for_blocks(n: int, body: Callable[[slice], object], items_per_block: int) ->
         raise ValueError(
             f"for_blocks: need n >= 0 and items_per_block >= 1; got {n}, {items_per_block}"
         )
+    if 0 < n <= items_per_block:  # one block: no list, no pool (the common case for small ops)
+        body(slice(0, n))
+        return
     blocks = [
         slice(start, min(start + items_per_block, n)) for start in range(0, n, items_per_block)
     ]
@@ -234,7 +237,10 @@ def map_blocks(kernel: Callable[..., object], *arrays: np.ndarray) -> None:
                 f"map_blocks: arrays must be C-contiguous and of one shape; got {a.shape} "
                 f"(contiguous: {a.flags.c_contiguous}) beside {shape}"
             )
-    flat = [a.reshape(-1) for a in arrays]
+    flat = [a.reshape(-1) for a in arrays]  # views (1-d, so a 0-d array's results stay arrays)
+    if flat[0].size <= BLOCK_ELEMENTS:  # one block: no pool
+        kernel(*flat)
+        return
     for_blocks(flat[0].size, lambda s: kernel(*(f[s] for f in flat)), BLOCK_ELEMENTS)
 
 
