@@ -24,7 +24,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("SCRATCHCORE_NUM_THREADS", "1")
 
 import math
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from timing import median_seconds
 
 import scratchcore.nn.functional as F
 from scratchcore import Tensor
@@ -247,17 +247,6 @@ def scaled_difference(a: np.ndarray, b: np.ndarray) -> float:
     """``max |a - b|`` over ``max(1, max |b|)``: absolute for O(1) values, relative for large ones
     (an LSTM weight's gradient sums 128 steps x the batch, so it is large)."""
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
-
-
-def median_seconds(fn: Callable[[], Any], warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):  # each call timed alone, on purpose
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(case: Case, config: Config) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+from timing import median_seconds
 
 import scratchcore
 import scratchcore.nn.functional as F
@@ -106,17 +106,6 @@ def _forward_backward(op, arrays: list[np.ndarray]) -> tuple[np.ndarray, list[np
     return out.data, [t.grad for t in tensors]
 
 
-def _median_ms(fn: Callable[[], Any], warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):  # each call timed alone, on purpose
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
 def _set_threads(n: int) -> None:
     """Every pool this engine has at ``n``: scratchcore's own (it keeps BLAS to one thread per
     call), or, on an engine without one, BLAS itself."""
@@ -140,7 +129,7 @@ def measure_engine(thread_counts: list[int], scale: int, repeats: int, seed: int
         for n in thread_counts:
             _set_threads(n)
             run = lambda op=op, arrays=arrays: _forward_backward(op, arrays)  # noqa: E731
-            timings[name][f"ms_{n}"] = _median_ms(run, 2, repeats)
+            timings[name][f"ms_{n}"] = 1e3 * median_seconds(run, 2, repeats)
     return timings, results
 
 
