@@ -104,16 +104,19 @@ def tiled_attention(
     qd, kd, vd = q.data, k.data, v.data
 
     def scores(start):
-        """(..., L, B): the scaled, masked scores of one key block."""
+        """(..., L - first, B): the scaled, masked scores of one key block, for the query rows
+        from ``first`` on. With ``is_causal`` a query before ``start`` sees no key of the block,
+        so those rows are skipped (``first = start``): about half the work of the full square."""
         stop = min(start + block_size, source)
-        s = qd @ np.swapaxes(kd[..., start:stop, :], -1, -2)
+        first = start if is_causal else 0
+        s = qd[..., first:, :] @ np.swapaxes(kd[..., start:stop, :], -1, -2)
         s *= scale_
-        bias = _block_bias(mask, is_causal, rows, start, stop, dtype)
+        bias = _block_bias(mask, is_causal, rows[first:], start, stop, dtype)
         if bias is not None:
             s = s + bias  # not in place: the mask may broadcast s to a larger batch
         if s.shape[:-2] != batch:  # value's batch axes may be wider: the updates below need them
             s = np.broadcast_to(s, (*batch, *s.shape[-2:])).copy()
-        return s, stop
+        return s, stop, first
 
     # forward: the online softmax. The Python loop runs over key blocks only — that is the
     # algorithm; everything inside a block is vectorised over batch, heads and query rows.
@@ -121,18 +124,19 @@ def tiled_attention(
     total = np.zeros((*batch, length, 1), dtype=dtype)  # l, the running normaliser
     acc = np.zeros((*batch, length, v.shape[-1]), dtype=dtype)  # sum_j exp(s_j - m) v_j
     for start in starts:
-        s, stop = scores(start)
-        new_peak = np.maximum(peak, s.max(axis=-1, keepdims=True))
+        s, stop, first = scores(start)
+        m, l, a = peak[..., first:, :], total[..., first:, :], acc[..., first:, :]  # views
+        new_peak = np.maximum(m, s.max(axis=-1, keepdims=True))
         # a row that has seen only -inf keeps exponent base 0, so exp(-inf - 0) = 0, not NaN
         base = np.where(new_peak == -np.inf, dtype.type(0), new_peak)
-        rescale = np.exp(peak - base)  # exp(m - m'): 1 if the max did not move, 0 at first
+        rescale = np.exp(m - base)  # exp(m - m'): 1 if the max did not move, 0 at first
         s -= base
         p = np.exp(s, out=s)
-        total *= rescale
-        total += p.sum(axis=-1, keepdims=True)
-        acc *= rescale
-        acc += p @ vd[..., start:stop, :]
-        peak = new_peak
+        l *= rescale
+        l += p.sum(axis=-1, keepdims=True)
+        a *= rescale
+        a += p @ vd[..., start:stop, :]
+        m[...] = new_peak
     seen = total > 0  # False for a query that may attend to nothing: output 0, as the fused
     out = acc / np.where(seen, total, dtype.type(1))
     # lse = m + log l; +inf for an empty row makes every recomputed weight exp(s - inf) = 0
@@ -147,15 +151,16 @@ def tiled_attention(
         grad_k = np.zeros((*batch, source, k.shape[-1]), dtype=dtype)
         grad_v = np.zeros((*batch, source, v.shape[-1]), dtype=dtype)
         for start in starts:  # the same loop over key blocks, recomputing P from q, k, lse
-            s, stop = scores(start)
-            s -= lse
+            s, stop, first = scores(start)
+            s -= lse[..., first:, :]
             p = np.exp(s, out=s)  # P for this block, exactly normalised by the saved lse
-            grad_v[..., start:stop, :] = np.swapaxes(p, -1, -2) @ g
-            d_s = g @ np.swapaxes(vd[..., start:stop, :], -1, -2)  # dP
-            d_s -= delta
+            g_rows = g[..., first:, :]
+            grad_v[..., start:stop, :] = np.swapaxes(p, -1, -2) @ g_rows
+            d_s = g_rows @ np.swapaxes(vd[..., start:stop, :], -1, -2)  # dP
+            d_s -= delta[..., first:, :]
             d_s *= p  # dS = P * (dP - D)
-            grad_q += d_s @ kd[..., start:stop, :]
-            grad_k[..., start:stop, :] = np.swapaxes(d_s, -1, -2) @ qd
+            grad_q[..., first:, :] += d_s @ kd[..., start:stop, :]
+            grad_k[..., start:stop, :] = np.swapaxes(d_s, -1, -2) @ qd[..., first:, :]
         grad_q *= scale_  # the chain rule through S = scale q k^T, on the (.., E) products
         grad_k *= scale_
         return (
