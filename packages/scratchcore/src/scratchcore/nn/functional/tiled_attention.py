@@ -10,8 +10,9 @@ log-sum-exp ``lse = m + log l``. The backward recomputes each block's weights
 ``P = exp(s - lse)`` and uses ``dS = P * (dP - D)`` with ``D = rowsum(dO * O)``.
 
 Memory: the largest temporaries are (..., L, block_size) arrays, against the fused kernel's
-(..., L, S) scores. Time: the same matmul work in ``S / block_size`` smaller pieces, plus the
-recomputation of the scores in the backward.
+(..., L, S) scores. Time: the same matmul work in ``S / block_size`` smaller pieces (about half
+of it with ``is_causal``: a key block is computed only for the query rows that can see it), plus
+the recomputation of the scores in the backward.
 """
 
 from __future__ import annotations
