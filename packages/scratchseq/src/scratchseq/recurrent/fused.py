@@ -100,7 +100,8 @@ def lstm_layer(
             tc = tanh_c[:, r]
             c_prev = np.concatenate([c0.data[None, r], states_t[:-1, r, hidden:]], axis=0)
             through_h = o * (1 - tc * tc)  # (T, n, H)
-            factors = np.empty((steps, r.stop - r.start, 4, hidden), dtype=dtype)
+            # the factors are written where each step's dpre will go, and turned into it in place
+            factors = d_pre[:, r]  # (T, n, 4, H)
             np.multiply(g * i, 1 - i, out=factors[:, :, 0])
             np.multiply(c_prev * f, 1 - f, out=factors[:, :, 1])
             np.multiply(i, 1 - g * g, out=factors[:, :, 2])
@@ -112,8 +113,8 @@ def lstm_layer(
                 dh += d_states_t[t, r, :hidden]
                 dc += d_states_t[t, r, hidden:]
                 dc += dh * through_h[t]  # c_t reaches the loss through h_t too
-                np.multiply(dc[:, None], factors[t, :, :3], out=d[:, :3])  # i, f, g
-                np.multiply(dh, factors[t, :, 3], out=d[:, 3])  # o
+                d[:, :3] *= dc[:, None]  # i, f, g: d holds this step's factors until here
+                d[:, 3] *= dh  # o
                 dh = d.reshape(-1, four_h) @ w  # dh_{t-1} = dpre W
                 dc *= f[t]  # dc_{t-1} = dc * f
             dh_first[r], dc_first[r] = dh, dc
