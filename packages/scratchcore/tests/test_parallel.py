@@ -210,6 +210,21 @@ KERNELS = {
         [(3, 2, 5, 4), (3, 2, 6, 4), (3, 2, 6, 4)],
         "threads",
     ),
+    "tiled_attention_causal": (
+        lambda q, k, v: F.tiled_attention(q, k, v, is_causal=True, block_size=2),
+        [(5, 2, 7, 4), (5, 2, 7, 4), (5, 2, 7, 3)],
+        "blocks",
+    ),
+    "tiled_attention_one_sequence": (  # a leading axis of 1: split over the heads instead
+        lambda q, k, v: F.tiled_attention(q, k, v, is_causal=True, block_size=3),
+        [(1, 3, 7, 4), (1, 3, 7, 4), (1, 3, 7, 2)],
+        "blocks",
+    ),
+    "tiled_attention_mask": (
+        lambda q, k, v: F.tiled_attention(q, k, v, attn_mask=~_CAUSAL_MASK[::-1], block_size=4),
+        [(4, 5, 4), (4, 6, 4), (4, 6, 4)],
+        "blocks",
+    ),
     "attention_values_broadcast": (
         lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
         [(5, 4), (6, 4), (3, 6, 2)],

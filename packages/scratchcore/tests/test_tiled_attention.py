@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import scratchcore.nn.functional as F
 from scratchcore import Tensor
 from scratchcore.autograd import gradcheck
-from scratchcore.nn.functional import reference
+from scratchcore.nn.functional import attention, reference
 from scratchcore.nn.functional.tiled_attention import tiled_attention
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -181,3 +181,44 @@ def test_benchmark_smoke(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "attention_memory.json").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"is_causal": True},
+        {},
+        {"scale": 0.3},
+        {"attn_mask": np.random.default_rng(5).random((9, 11)) < 0.7},
+        {"attn_mask": np.random.default_rng(6).standard_normal((2, 1, 9, 11))},
+    ],
+)
+def test_long_sequences_go_to_the_tiled_kernel_and_compute_the_same(monkeypatch, kwargs):
+    rng = np.random.default_rng(0)
+    shapes = [(2, 3, 9, 4), (2, 3, 11, 4), (2, 3, 11, 5)]
+    arrays = [rng.standard_normal(shape) for shape in shapes]
+    weights = rng.standard_normal((2, 3, 9, 5))
+
+    def run():
+        tensors = [Tensor(a, requires_grad=True) for a in arrays]
+        out = F.scaled_dot_product_attention(*tensors, **kwargs)
+        (out * Tensor(weights)).sum().backward()
+        return out, [t.grad for t in tensors]
+
+    monkeypatch.setattr(attention, "TILED_FROM_KEYS", 11)  # 11 keys: long enough here
+    tiled, tiled_grads = run()
+    monkeypatch.setattr(attention, "TILED_FROM_KEYS", 10**9)
+    fused, fused_grads = run()
+    assert tiled._op == "tiled_attention" and fused._op == "scaled_dot_product_attention"
+    np.testing.assert_allclose(tiled.data, fused.data, rtol=1e-12, atol=1e-12)
+    for a, b in zip(tiled_grads, fused_grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_dropout_and_a_mask_that_wants_a_gradient_stay_with_the_fused_kernel(monkeypatch):
+    monkeypatch.setattr(attention, "TILED_FROM_KEYS", 1)
+    q = Tensor(np.ones((2, 3, 4)), requires_grad=True)
+    dropped = F.scaled_dot_product_attention(q, q, q, dropout_p=0.5)
+    mask = Tensor(np.zeros((3, 3)), requires_grad=True)
+    masked = F.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+    assert dropped._op == masked._op == "scaled_dot_product_attention"

@@ -31,6 +31,13 @@ from scratchcore.parallel import block_items, for_blocks, matmul
 from scratchcore.random import default_generator
 from scratchcore.tensor import Tensor
 
+# From this many keys on (without dropout, or a mask that wants a gradient), attention runs as
+# F.tiled_attention: its memory grows as L rather than L * S, and measured forward + backward
+# on this engine's benchmark shapes, causal, it was faster than this kernel from S = 512 at one
+# thread and at two (batch 4, 4 heads, head size 32), and slower at S = 128.
+TILED_FROM_KEYS = 512
+TILED_BLOCK_SIZE = 128
+
 
 @lru_cache(maxsize=16)
 def _causal_additive_mask(length: int, source: int, dtype: np.dtype) -> np.ndarray:
@@ -85,6 +92,8 @@ def scaled_dot_product_attention(
     ``0..i`` only (top-left aligned when ``L != S``, as PyTorch). ``dropout_p`` drops attention
     weights (with ``rng``, else the engine's generator), drawn exactly as ``F.dropout`` would.
     A query that may attend to nothing gets a zero output (and zero gradients), as torch's SDPA.
+    From ``TILED_FROM_KEYS`` keys on (no dropout, no mask that wants a gradient) the work goes to
+    ``F.tiled_attention``, the same function computed without the (L, S) weights.
     """
     q, k, v = attention_inputs(
         query, key, value, attn_mask, is_causal, "scaled_dot_product_attention"
@@ -95,6 +104,13 @@ def scaled_dot_product_attention(
         )
     scale = float(1.0 / np.sqrt(q.shape[-1]) if scale is None else scale)
     length, source = q.shape[-2], k.shape[-2]
+    mask_wants_grad = isinstance(attn_mask, Tensor) and attn_mask.requires_grad
+    if source >= TILED_FROM_KEYS and dropout_p == 0 and not mask_wants_grad:
+        # long sequences go to the tiled kernel, as PyTorch's SDPA picks a flash kernel: the
+        # same function without the (L, S) weights in memory (see TILED_FROM_KEYS)
+        from scratchcore.nn.functional.tiled_attention import tiled_attention
+
+        return tiled_attention(q, k, v, attn_mask, is_causal, scale, block_size=TILED_BLOCK_SIZE)
 
     # the scores, in one buffer that the softmax below overwrites in place
     scores = matmul(q.data, np.swapaxes(k.data, -1, -2))  # (..., L, S)

@@ -23,6 +23,7 @@ import numpy as np
 
 from scratchcore.autograd import unbroadcast
 from scratchcore.nn.functional.attention import attention_inputs
+from scratchcore.parallel import for_blocks, get_num_threads
 from scratchcore.tensor import Tensor
 
 
@@ -102,9 +103,8 @@ def tiled_attention(
     # with is_causal, key blocks past the last query see no query at all: skip them
     stop_all = min(source, length) if is_causal else source
     starts = range(0, stop_all, block_size)
-    qd, kd, vd = q.data, k.data, v.data
 
-    def scores(start):
+    def scores(qd, kd, start, batch):
         """(..., L - first, B): the scaled, masked scores of one key block, for the query rows
         from ``first`` on. With ``is_causal`` a query before ``start`` sees no key of the block,
         so those rows are skipped (``first = start``): about half the work of the full square."""
@@ -119,40 +119,43 @@ def tiled_attention(
             s = np.broadcast_to(s, (*batch, *s.shape[-2:])).copy()
         return s, stop, first
 
-    # forward: the online softmax. The Python loop runs over key blocks only — that is the
-    # algorithm; everything inside a block is vectorised over batch, heads and query rows.
-    peak = np.full((*batch, length, 1), -np.inf, dtype=dtype)  # m, the running max
-    total = np.zeros((*batch, length, 1), dtype=dtype)  # l, the running normaliser
-    acc = np.zeros((*batch, length, v.shape[-1]), dtype=dtype)  # sum_j exp(s_j - m) v_j
-    for start in starts:
-        s, stop, first = scores(start)
-        m, l, a = peak[..., first:, :], total[..., first:, :], acc[..., first:, :]  # views
-        new_peak = np.maximum(m, s.max(axis=-1, keepdims=True))
-        # a row that has seen only -inf keeps exponent base 0, so exp(-inf - 0) = 0, not NaN
-        base = np.where(new_peak == -np.inf, dtype.type(0), new_peak)
-        rescale = np.exp(m - base)  # exp(m - m'): 1 if the max did not move, 0 at first
-        s -= base
-        p = np.exp(s, out=s)
-        l *= rescale
-        l += p.sum(axis=-1, keepdims=True)
-        a *= rescale
-        a += p @ vd[..., start:stop, :]
-        m[...] = new_peak
-    seen = total > 0  # False for a query that may attend to nothing: output 0, as the fused
-    out = acc / np.where(seen, total, dtype.type(1))
-    # lse = m + log l; +inf for an empty row makes every recomputed weight exp(s - inf) = 0
-    with np.errstate(divide="ignore"):
-        lse = np.where(seen, peak + np.log(total), dtype.type(np.inf))
-    del acc, total, peak
+    def forward(qd, kd, vd, batch):
+        """The online softmax over key blocks: ``(out (..., L, Ev), lse (..., L, 1))``. The
+        Python loop runs over key blocks only — that is the algorithm; everything inside a
+        block is vectorised over batch, heads and query rows."""
+        peak = np.full((*batch, length, 1), -np.inf, dtype=dtype)  # m, the running max
+        total = np.zeros((*batch, length, 1), dtype=dtype)  # l, the running normaliser
+        acc = np.zeros((*batch, length, vd.shape[-1]), dtype=dtype)  # sum_j exp(s_j - m) v_j
+        for start in starts:
+            s, stop, first = scores(qd, kd, start, batch)
+            m, l, a = peak[..., first:, :], total[..., first:, :], acc[..., first:, :]  # views
+            new_peak = np.maximum(m, s.max(axis=-1, keepdims=True))
+            # a row that has seen only -inf keeps exponent base 0, so exp(-inf - 0) = 0, not NaN
+            base = np.where(new_peak == -np.inf, dtype.type(0), new_peak)
+            rescale = np.exp(m - base)  # exp(m - m'): 1 if the max did not move, 0 at first
+            s -= base
+            p = np.exp(s, out=s)
+            l *= rescale
+            l += p.sum(axis=-1, keepdims=True)
+            a *= rescale
+            a += p @ vd[..., start:stop, :]
+            m[...] = new_peak
+        seen = total > 0  # False for a query that may attend to nothing: output 0, as the fused
+        out = acc / np.where(seen, total, dtype.type(1))
+        # lse = m + log l; +inf for an empty row makes every recomputed weight exp(s - inf) = 0
+        with np.errstate(divide="ignore"):
+            lse = np.where(seen, peak + np.log(total), dtype.type(np.inf))
+        return out, lse
 
-    def backward(g):
-        g = np.broadcast_to(g, out.shape)
+    def backward_arrays(qd, kd, vd, out, lse, g, batch):
+        """``(dq, dk, dv)`` at the full (..., L or S, E) batch shape, recomputing ``P`` per key
+        block from ``q``, ``k`` and the saved ``lse``."""
         delta = (g * out).sum(axis=-1, keepdims=True)  # D = rowsum(dO * O) = rowsum(dP * P)
-        grad_q = np.zeros((*batch, length, q.shape[-1]), dtype=dtype)
-        grad_k = np.zeros((*batch, source, k.shape[-1]), dtype=dtype)
-        grad_v = np.zeros((*batch, source, v.shape[-1]), dtype=dtype)
-        for start in starts:  # the same loop over key blocks, recomputing P from q, k, lse
-            s, stop, first = scores(start)
+        grad_q = np.zeros((*batch, length, qd.shape[-1]), dtype=dtype)
+        grad_k = np.zeros((*batch, source, kd.shape[-1]), dtype=dtype)
+        grad_v = np.zeros((*batch, source, vd.shape[-1]), dtype=dtype)
+        for start in starts:  # the same loop over key blocks
+            s, stop, first = scores(qd, kd, start, batch)
             s -= lse[..., first:, :]
             p = np.exp(s, out=s)  # P for this block, exactly normalised by the saved lse
             g_rows = g[..., first:, :]
@@ -164,6 +167,62 @@ def tiled_attention(
             grad_k[..., start:stop, :] = np.swapaxes(d_s, -1, -2) @ qd[..., first:, :]
         grad_q *= scale_  # the chain rule through S = scale q k^T, on the (.., E) products
         grad_k *= scale_
+        return grad_q, grad_k, grad_v
+
+    qd, kd, vd = q.data, k.data, v.data
+    # Every (batch, head) is independent: with one mask for all of them (or none) and no
+    # broadcasting between q, k and v, a batch axis is split over the threads, each running the
+    # whole key-block loop for its part (one block per thread). Leading axes of length 1 are
+    # looked through (views), so a single sequence splits over its heads.
+    whole_batch, lead = batch, 0
+    while lead < len(batch) - 1 and batch[lead] == 1:
+        lead += 1
+    split = (
+        get_num_threads() > 1
+        and len(batch) > 0
+        and q.shape[:-2] == k.shape[:-2] == v.shape[:-2] == batch
+        and (mask is None or mask.ndim == 2)
+        and batch[lead] > 1
+    )
+    if split:
+        qd, kd, vd = (a.reshape(a.shape[lead:]) for a in (qd, kd, vd))  # views: axes of 1 dropped
+        batch = batch[lead:]
+    per_thread = -(-batch[0] // get_num_threads()) if split else 1
+    if split:
+        out = np.empty((*batch, length, v.shape[-1]), dtype=dtype)
+        lse = np.empty((*batch, length, 1), dtype=dtype)
+
+        def forward_part(b: slice) -> None:
+            out[b], lse[b] = forward(qd[b], kd[b], vd[b], (b.stop - b.start, *batch[1:]))
+
+        for_blocks(batch[0], forward_part, per_thread)
+        out_parts, lse = out, lse  # at the split batch shape, for the backward
+        out = out.reshape(*whole_batch, *out.shape[-2:])  # the axes of length 1 back
+    else:
+        out, lse = forward(qd, kd, vd, batch)
+
+    def backward(g):
+        g = np.broadcast_to(g, out.shape)
+        if split:
+            g = g.reshape(out_parts.shape)
+            grads = [
+                np.empty((*batch, n, t.shape[-1]), dtype)
+                for n, t in ((length, q), (source, k), (source, v))
+            ]
+
+            def backward_part(b: slice) -> None:
+                part = backward_arrays(
+                    qd[b], kd[b], vd[b], out_parts[b], lse[b], g[b], (b.stop - b.start, *batch[1:])
+                )
+                for whole, piece in zip(grads, part, strict=True):
+                    whole[b] = piece
+
+            for_blocks(batch[0], backward_part, per_thread)
+            grad_q, grad_k, grad_v = (
+                gr.reshape(*whole_batch, *gr.shape[-2:]) for gr in grads
+            )  # the axes of length 1 back
+        else:
+            grad_q, grad_k, grad_v = backward_arrays(qd, kd, vd, out, lse, g, batch)
         return (
             unbroadcast(grad_q, q.shape) if q.requires_grad else None,
             unbroadcast(grad_k, k.shape) if k.requires_grad else None,
