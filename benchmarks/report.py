@@ -123,8 +123,8 @@ def step_time_table() -> str:
     m = record["metrics"]
     full = m["threads"]["full"]
     lines = [
-        f"{_threads_line(m)}; engine at commit `{_engine_commit(record)}`, "
-        f"{record['machine']['processor']} ({record['machine']['cpu_count']} cores), "
+        f"{_threads_line(m)}; {record['machine']['processor']} "
+        f"({record['machine']['cpu_count']} cores), "
         f"{record['config']['repeats']} timed steps, machine load: "
         f"{record['config']['machine_load']}.",
         "",
@@ -166,18 +166,13 @@ def step_time_table() -> str:
     return "\n".join(lines)
 
 
-def _engine_commit(record: dict) -> str:
-    """The short commit of the scratchcore checkout that was measured."""
-    return (record["metrics"]["engine"]["git_commit"] or "unknown")[:7]
-
-
 def _same_format(record: dict) -> bool:
     """Whether a step_time record holds both thread counts (the format this script reads)."""
     return "threads" in record["metrics"]
 
 
 def before_after_table() -> str:
-    """The engine before (commit of ``results/before``) and after: ratios at both thread counts,
+    """The engine before (``results/before``) and after: ratios at both thread counts,
     step time and memory, per model measured in both runs."""
     after = _load(AFTER)
     before = _load(BEFORE) if BEFORE.exists() else None
@@ -188,9 +183,9 @@ def before_after_table() -> str:
         )
     full = after["metrics"]["threads"]["full"]
     lines = [
-        f"Before: the engine at commit `{_engine_commit(before)}`; after: at "
-        f"`{_engine_commit(after)}`; the same `step_time.py`, {full} threads and one "
-        "(scratchcore / PyTorch step time, before → after).",
+        "Before: the engine as it was before it used every core; after: as it is now; the same "
+        f"`step_time.py`, {full} threads and one (scratchcore / PyTorch step time, before → "
+        "after). Each record names the engine it measured.",
         "",
         _row(
             (
@@ -254,8 +249,8 @@ def parallel_kernels_table() -> str:
     record = _load(PARALLEL_KERNELS)
     full, one = record["metrics"]["threads"]
     lines = [
-        f"Engine before: commit `{record['config']['before_commit'][:7]}`; after: commit "
-        f"`{record['git_commit'][:7]}`. Forward and backward, median milliseconds.",
+        "Before: the engine as it was before it used every core; after: as it is now. Forward "
+        "and backward, median milliseconds.",
         "",
         _row(
             (
@@ -296,7 +291,7 @@ def op_profile_table(top: int = 5) -> str:
     full = record["config"]["threads"][0]
     lines = [
         f"Milliseconds per step, forward + backward, averaged over {record['config']['steps']} "
-        f"steps (commit `{record['git_commit'][:7]}`); the share is of the whole step.",
+        "steps; the share is of the whole step.",
         "",
         _row(("model", "op", f"{full} threads: ms", "share", "1 thread: ms", "share", "gain")),
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
