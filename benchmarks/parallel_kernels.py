@@ -142,6 +142,17 @@ def _largest_difference(name: str, a: dict, b: dict) -> float:
     return worst
 
 
+def handoff_microseconds(threads: int, calls: int) -> float | None:
+    """Median time of ``for_blocks`` over two empty blocks at ``threads`` threads: the cost of
+    handing one block to a pool thread and waiting for it (None on an engine without a pool)."""
+    parallel = getattr(scratchcore, "parallel", None)
+    if parallel is None or threads < 2:
+        return None
+    _set_threads(threads)
+    empty = lambda block: None  # noqa: E731
+    return 1e6 * median_seconds(lambda: parallel.for_blocks(2, empty, 1), 10, calls)
+
+
 def _git(path: Path, *args: str) -> str:
     out = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True)
     return out.stdout.strip()
@@ -219,7 +230,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "smoke": args.smoke,
             "before_commit": _git(args.before, "rev-parse", "HEAD"),
         },
-        metrics={"threads": thread_counts, "ops": ops},
+        metrics={
+            "threads": thread_counts,
+            "ops": ops,
+            "handoff_us": handoff_microseconds(thread_counts[0], 20 if args.smoke else 2000),
+        },
         wall_time_s=time.perf_counter() - start,
         # the command as run from the workspace, without local paths
         argv=[f"benchmarks/{Path(__file__).name}"]

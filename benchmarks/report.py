@@ -250,7 +250,13 @@ def parallel_kernels_table() -> str:
     full, one = record["metrics"]["threads"]
     lines = [
         "Before: the engine as it was before it used every core; after: as it is now. Forward "
-        "and backward, median milliseconds.",
+        "and backward, median milliseconds."
+        + (
+            f" Handing one block to a pool thread and waiting for it: "
+            f"{record['metrics']['handoff_us']:.0f} µs (median, {full} threads)."
+            if record["metrics"].get("handoff_us") is not None
+            else ""
+        ),
         "",
         _row(
             (

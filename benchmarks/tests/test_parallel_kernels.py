@@ -37,6 +37,9 @@ def test_smoke_run_measures_every_op_on_both_engines(tmp_path):
         assert op["max_relative_difference"] < 1e-5, name
         assert name in result.stdout
     assert "/" not in record["command"].split("parallel_kernels.py", 1)[1]  # no local paths
+    # the hand-off cost is measured on an engine with a pool, at more than one thread
+    handoff = record["metrics"]["handoff_us"]
+    assert handoff is None if threads[0] == 1 else handoff > 0
 
 
 def test_before_is_required(tmp_path):
