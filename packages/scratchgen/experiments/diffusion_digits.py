@@ -80,7 +80,7 @@ def gaussian_baseline(x_train: np.ndarray, n: int, rng: np.random.Generator) -> 
     return rng.multivariate_normal(x_train.mean(axis=0), covariance, size=n)
 
 
-def image_grid(ax, images: np.ndarray, columns: int, title: str) -> None:
+def image_grid(ax, images: np.ndarray, columns: int, title: str, fontsize: float = 9) -> None:
     """Tile ``(K, 64)`` images in [−1, 1] into one picture, ``columns`` per row, on ``ax``."""
     rows = -(-len(images) // columns)
     canvas = np.full((rows * 9 - 1, columns * 9 - 1), np.nan)
@@ -89,7 +89,7 @@ def image_grid(ax, images: np.ndarray, columns: int, title: str) -> None:
         r, c = divmod(k, columns)
         canvas[r * 9 : r * 9 + 8, c * 9 : c * 9 + 8] = tile
     ax.imshow(canvas, cmap="gray_r", vmin=-1, vmax=1)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=fontsize)
     ax.axis("off")
 
 
@@ -104,11 +104,24 @@ def plot_chain(reverse: dict, steps: list[int], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_panels(panels: dict, columns: int, path: Path) -> Path:
-    fig = Figure(figsize=(3.3 * len(panels), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(panels))
-    for ax, (title, images) in zip(axes, panels.items(), strict=True):
-        image_grid(ax, images, columns, title)
+def plot_panels(panels: dict, columns: int, path: Path, title: str) -> Path:
+    """Up to four ``{title: (K, 64) images}`` grids, two per row, filling an 8-inch-wide figure.
+
+    The height follows from the grids' shape (``columns`` wide, ``ceil(K / columns)`` tall), so
+    the tiles fill the figure instead of floating in empty canvas.
+    """
+    rows = -(-max(len(images) for images in panels.values()) // columns)
+    grid_rows = -(-len(panels) // 2)
+    aspect = (rows * 9 - 1) / (columns * 9 - 1)  # height / width of one grid
+    height = grid_rows * (3.6 * aspect + 0.4) + 0.7  # 3.6 in per grid; titles; suptitle
+    fig = Figure(figsize=(8.0, height), layout="constrained")
+    fig.get_layout_engine().set(wspace=0.08, hspace=0.04)  # a clear gutter between the grids
+    axes = fig.subplots(grid_rows, 2, squeeze=False).ravel()
+    for ax, (name, images) in zip(axes, panels.items(), strict=False):
+        image_grid(ax, images, columns, name, fontsize=11)
+    for ax in axes[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=12)
     return save_figure(fig, path)
 
 
@@ -188,21 +201,25 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     shown_samples = samples[:32]
+    x0_hat = r"$\hat{x}_0$"
+
+    def ed(name: str) -> str:
+        return f"ED {metrics[f'energy_distance_{name}_vs_test']:.3f}"
+
     figures = [
         plot_chain(reverse, shown, out / "diffusion_digits_chain.png"),
         plot_panels(
             {
-                "test digits": x_test[:32],
-                f"DDPM, no x̂_0 clip (ED {metrics['energy_distance_ddpm_unclipped_vs_test']:.3f})": (
-                    unclipped[:32]
-                ),
-                f"DDPM (ED {metrics['energy_distance_ddpm_vs_test']:.3f})": shown_samples,
-                f"Gaussian fit (ED {metrics['energy_distance_gaussian_vs_test']:.3f})": baseline[
-                    :32
-                ],
+                "held-out test digits": x_test[:32],
+                f"DDPM, {x0_hat} clipped ({ed('ddpm')})": shown_samples,
+                f"DDPM, no {x0_hat} clip ({ed('ddpm_unclipped')})": unclipped[:32],
+                f"Gaussian fit ({ed('gaussian')})": baseline[:32],
             },
-            4,
+            8,
             out / "diffusion_digits_samples.png",
+            "DDPM samples on 8x8 digits, beside test digits and a Gaussian baseline\n"
+            f"ED: energy distance to the {len(x_test)} test digits, lower is closer "
+            f"({len(x_test)} training digits: {ed('floor_train')})",
         ),
         plot_neighbours(
             shown_samples[:16],

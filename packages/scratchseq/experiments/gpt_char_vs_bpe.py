@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
             "vocab_size": tokenizer.vocab_size,
             "parameters": model.num_parameters(),
             "train_tokens": len(train),
+            # each step trains on batch_size windows of block tokens
+            "passes_over_training_tokens": config.steps * config.batch_size * block / len(train),
             "validation_tokens": len(val),
             "validation_tokens_scored": scored_tokens,
             "validation_characters_scored": characters,

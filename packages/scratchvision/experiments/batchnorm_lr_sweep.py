@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 import scratchcore.nn as nn
 import scratchcore.nn.functional as F
@@ -195,7 +196,8 @@ def plot_accuracy(runs: list[dict], path: Path, chance: float) -> Path:
         for r in mine:
             if r["diverged"]:
                 ax.plot(r["learning_rate"], r["test_accuracy"], "x", color="black", ms=10)
-    ax.plot([], [], "x", color="black", label="diverged (stopped)")
+    if any(r["diverged"] for r in runs):  # no legend entry for a marker that is not drawn
+        ax.plot([], [], "x", color="black", label="diverged (stopped)")
     ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance (1/12)")
     ax.set_xscale("log")
     ax.set_ylim(0, 1)
@@ -208,50 +210,141 @@ def plot_accuracy(runs: list[dict], path: Path, chance: float) -> Path:
 
 
 def plot_gradients(runs: list[dict], lr: float, path: Path) -> Path:
-    """Figure 2: per-layer ||dL/dW|| and ||W|| at init and after training at learning rate lr."""
-    fig = Figure(figsize=(10.0, 4.0), layout="constrained")
-    bars = [
-        (f"{r['model']}, {when}", r[f"{what}_norms_{when}"], what)
-        for r in runs
-        if r["learning_rate"] == lr
-        for when in ("init", "final")
-        for what in ("gradient", "weight")
-    ]
+    """Figure 2: per-layer ||dL/dW|| and ||W|| at init and after training at learning rate lr.
+
+    A norm a log axis cannot draw is never left as an invisible bar: an exact 0 (no gradient
+    reaches the layer) is a ▼ on the bottom edge, a non-finite value (a diverged run) an ✕, each
+    with its own legend entry; a series with nothing drawable gets no bar entry.
+    """
+    fig = Figure(figsize=(8.0, 5.0), layout="constrained")
+    shown = [r for r in runs if r["learning_rate"] == lr]
+    series = [(r, when) for r in shown for when in ("init", "final")]
+    colours = ("tab:blue", "tab:cyan", "tab:orange", "tab:red")
     x = np.arange(len(LAYER_NAMES))
-    for panel, what, ylabel in ((1, "gradient", "||dL/dW||"), (2, "weight", "||W||")):
-        ax = fig.add_subplot(1, 2, panel)
-        mine = [(label, values) for label, values, kind in bars if kind == what]
-        width = 0.8 / len(mine)
-        for i, (label, values) in enumerate(mine):
-            ax.bar(x + (i - (len(mine) - 1) / 2) * width, values, width, label=label)
+    width = 0.8 / len(series)
+    bars: dict[tuple[int, str], object] = {}  # (series, label) -> handle, both panels
+    markers: dict[tuple[int, str], object] = {}
+    axes = fig.subplots(1, 2)
+    panels = (("gradient", "||dL/dW||", "gradient norms"), ("weight", "||W||", "weight norms"))
+    for ax, (what, symbol, title) in zip(axes, panels, strict=True):
+        on_edge = ax.get_xaxis_transform()  # x in data units, y in axes fraction
+        for i, ((r, when), colour) in enumerate(zip(series, colours, strict=False)):
+            name = f"{r['model']}, {when}"
+            values = np.asarray(r[f"{what}_norms_{when}"], dtype=np.float64)
+            xs = x + (i - (len(series) - 1) / 2) * width
+            ok = np.isfinite(values) & (values > 0)
+            if ok.any():
+                label = name + (" (diverged run)" if r["diverged"] else "")
+                bars[i, label] = ax.bar(xs[ok], values[ok], width, color=colour)
+            undrawable = (
+                (values == 0, "v", f"{symbol} exactly 0"),
+                (
+                    ~np.isfinite(values),
+                    "X",
+                    "diverged (no finite gradients)"
+                    if what == "gradient"
+                    else f"{symbol} non-finite (diverged)",
+                ),
+            )
+            for mask, marker, note in undrawable:
+                if mask.any():
+                    where = (
+                        "every layer"
+                        if mask.all()
+                        else ", ".join(n for n, m in zip(LAYER_NAMES, mask, strict=True) if m)
+                    )
+                    (markers[i, f"{name}: {note}, {where}"],) = ax.plot(
+                        xs[mask],
+                        np.full(int(mask.sum()), 0.03),
+                        marker,
+                        color=colour,
+                        ms=9,
+                        mec="black",
+                        mew=0.8,
+                        linestyle="none",
+                        transform=on_edge,
+                        clip_on=False,
+                    )
         ax.set_xticks(x, LAYER_NAMES)
         ax.set_yscale("log")
-        ax.set_ylabel(ylabel)
+        ax.tick_params(labelsize=10)
+        ax.set_ylabel(f"{symbol} (log scale)", fontsize=10)
+        ax.set_xlabel("weight layer (input first)", fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
-        ax.set_title(f"{ylabel} per layer, lr = {lr:g} (probe batch)")
-        ax.legend(fontsize=8)
+        ax.set_title(title, fontsize=11)
+    legend = sorted(bars.items()) + sorted(markers.items())  # bars, then markers, by series
+    fig.legend(
+        [handle for _, handle in legend],
+        [label for (_, label), _ in legend],
+        loc="outside lower center",
+        ncols=2,
+        fontsize=9,
+    )
+    fig.suptitle(
+        f"Per-layer norms on the probe batch at initialisation and after training at lr = {lr:g}"
+        + (
+            "\n(▼ = exactly 0, ✕ = non-finite: neither can be a bar on a log axis)"
+            if markers
+            else ""
+        ),
+        fontsize=12,
+    )
     return save_figure(fig, path)
 
 
 def plot_losses(runs: list[dict], path: Path, chance_loss: float) -> Path:
-    """Figure 3: training loss per step for every run (10-step moving average), per model."""
-    fig = Figure(figsize=(10.0, 4.0), layout="constrained")
-    for panel, variant in enumerate(MODELS, start=1):
-        ax = fig.add_subplot(1, 2, panel)
+    """Figure 3: training loss per step for every run (10-step moving average), per model.
+
+    A diverged run is drawn step by step (too short to smooth) up to the step that stopped it,
+    marked ✕; a loss above the axis (or non-finite) puts that ✕ on the top edge. Runs shorter
+    than 50 steps (the smoke run) are averaged over a fifth of their length, so every run is a
+    line, never a single invisible point.
+    """
+    fig = Figure(figsize=(8.0, 4.8), layout="constrained")
+    lrs = sorted({r["learning_rate"] for r in runs})
+    colour = {lr: f"C{i}" for i, lr in enumerate(lrs)}
+    top = 10 * chance_loss
+    longest = max(len(r["train_loss_per_step"]) for r in runs)
+    k = max(1, min(10, longest // 5))  # the moving-average window
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, variant in zip(axes, MODELS, strict=True):
         for r in (r for r in runs if r["model"] == variant):
             loss = np.array([float(v) for v in r["train_loss_per_step"]])
-            k = min(10, len(loss))
-            smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
-            label = f"lr {r['learning_rate']:g}" + (" (diverged)" if r["diverged"] else "")
-            ax.plot(np.arange(k, len(loss) + 1), smooth, label=label)
+            c = colour[r["learning_rate"]]
+            if r["diverged"]:
+                steps = np.arange(1, len(loss) + 1)
+                ax.plot(steps[:-1], loss[:-1], color=c, linewidth=1)
+                last = loss[-1] if np.isfinite(loss[-1]) and loss[-1] < top else top
+                ax.plot(steps[-1], last, "X", color=c, ms=10, mec="black", clip_on=False)
+            else:
+                w = min(k, len(loss))
+                smooth = np.convolve(loss, np.ones(w) / w, mode="valid")
+                ax.plot(np.arange(w, len(loss) + 1), smooth, color=c, marker="." if w == 1 else "")
         ax.axhline(chance_loss, color="grey", linestyle="--", linewidth=1)
         ax.set_yscale("log")
-        ax.set_ylim(top=10 * chance_loss)
-        ax.set_xlabel("step")
-        ax.set_ylabel("training cross-entropy (nats)")
-        ax.set_title(f"{variant} (dashed: chance, ln 12)")
+        ax.tick_params(labelsize=10)
+        ax.set_xlabel("training step", fontsize=10)
+        ax.set_title(f"{variant} CNN", fontsize=11)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+    axes[0].autoscale(axis="y")  # the shared y range, now that both panels are drawn
+    axes[0].set_ylim(top=top)
+    axes[0].set_ylabel("training cross-entropy (nats, log scale)", fontsize=10)
+    handles = [Line2D([], [], color=colour[lr], label=f"lr {lr:g}") for lr in lrs]
+    handles.append(Line2D([], [], color="grey", linestyle="--", label="chance (ln 12)"))
+    diverged = any(r["diverged"] for r in runs)
+    if diverged:
+        handles.append(
+            Line2D([], [], marker="X", color="grey", mec="black", ls="none", ms=9, label="diverged")
+        )
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=9)
+    average = f"{k}-step moving average" if k > 1 else "every step"
+    fig.suptitle(
+        f"Training loss per run ({average})"
+        + (
+            "\n✕: the step that stopped a diverged run (on the top edge if off the axis)" * diverged
+        ),
+        fontsize=12,
+    )
     return save_figure(fig, path)
 
 
