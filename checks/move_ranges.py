@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -79,16 +80,26 @@ def moves(code: Path, old_text: str, root: Path = ROOT) -> list[Move]:
     return found
 
 
+def retarget(line: str, old: str, new: str) -> str:
+    """``line`` with its first link ``[...](old)`` pointing at ``new`` instead.
+
+    Only the target changes: a title after it (an include directive's ``"include"``) and angle
+    brackets around it stay as written; ``old`` must be the whole target, not a prefix of it.
+    """
+    pattern = re.compile(r"(\]\(\s*<?)" + re.escape(old) + r"(?=>|\s|\))")
+    return pattern.sub(lambda match: match.group(1) + new, line, count=1)
+
+
 def apply(found: list[Move]) -> None:
-    """Rewrite each moved link in place (only the ``(target)`` on its own line changes)."""
+    """Rewrite each moved link in place (only its target, on its own line, changes)."""
     by_page: dict[Path, list[Move]] = {}
     for move in found:
         by_page.setdefault(move.source, []).append(move)
     for page, page_moves in by_page.items():
         lines = page.read_text(encoding="utf-8").split("\n")
         for move in page_moves:
-            old, new = f"({move.old_target})", f"({move.new_target})"
-            lines[move.line - 1] = lines[move.line - 1].replace(old, new, 1)
+            line = lines[move.line - 1]
+            lines[move.line - 1] = retarget(line, move.old_target, move.new_target)
         page.write_text("\n".join(lines), encoding="utf-8")
 
 

@@ -28,6 +28,11 @@ HTML comments are code or hidden text, not links, and are skipped):
   the commonest broken link of all, and only this catches them; a link whose text *is* a line
   range ("[lines 82–88](...#L82-L88)") says the same lines as its fragment; and no Python
   range cuts a statement open (ends on an opening bracket or starts on a closing one);
+- every *include directive* — a paragraph that is only a link titled ``"include"``, which the
+  website replaces by the code it names (``checks/snippets.py``) — resolves, with the same
+  resolver the site build uses: its file exists, its range is inside it and shows the code its
+  text names, or the definition its text names exists exactly once (being links, these links
+  get every check above too; a problem the link checks already report is not repeated);
 - every embedded image exists (reported as a missing image, so a missing figure reads as one)
   and is a file of the repository, not a URL (the project is read offline);
 - every notes chapter ``packages/<pkg>/notes/*.md`` is linked directly from its package's
@@ -290,13 +295,14 @@ class Report:
     line_ranges: int = 0
     code_names: int = 0
     images: int = 0
+    includes: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     def __str__(self) -> str:
         summary = (
             f"{len(self.files)} Markdown files: {self.links} relative links, {self.anchors} "
             f"anchors, {self.line_ranges} line ranges (naming {self.code_names} pieces of code), "
-            f"{self.images} images checked; "
+            f"{self.images} images, {self.includes} include directives checked; "
             f"{len(self.problems)} problems"
         )
         return "\n".join([summary, *(f"  {problem}" for problem in self.problems)])
@@ -501,6 +507,22 @@ class Checker:
             hint = f" (did you mean #{near[0]}?)" if near else ""
             problem(f"no heading or id makes #{anchor} in {self.relative(page)}{hint}")
 
+    def check_includes(self, path: Path, report: Report) -> None:
+        """Every include directive of ``path`` resolves, as the site build will resolve it."""
+        # imported here, not above: checks/snippets.py reads Markdown with this module's helpers
+        from checks.snippets import SnippetError, find_directives, resolve
+
+        reported = {(problem.where, problem.link) for problem in report.problems}
+        for directive in find_directives(self.text(path)):
+            report.includes += 1
+            where = f"{self.relative(path)}:{directive.line}"
+            try:
+                resolve(directive, path, self.root)
+            except SnippetError as error:
+                if (where, directive.target) not in reported:  # the link checks said it already
+                    what = f"include directive: {error}"
+                    report.problems.append(Problem(where, directive.target, what))
+
     def check_bare_urls(self, path: Path, report: Report) -> None:
         """A localhost URL in the prose (GitHub autolinks it) that is not already a link."""
         written = {(link.line, link.target) for link in self.links(path)}
@@ -563,6 +585,7 @@ class Checker:
         for path in report.files:
             for link in self.links(path):
                 self.check_link(link, report)
+            self.check_includes(path, report)
             self.check_bare_urls(path, report)
         self.check_indexes(report)
         self.check_figures_shown(report)

@@ -14,11 +14,14 @@ blog/). Building is three steps, each a function below, readable top to bottom:
    chapters, with a warning.
 2. **Assembly** (`assemble`): a temporary MkDocs `docs_dir` in which each page sits at the same
    relative path as in the repository (ECOSYSTEM.md becomes the home page, `index.md`), with its
-   links rewritten (`rewrite_links`) so that they work on the site. Links between pages stay
-   links between pages; figures are copied beside them; a link to code or data
-   (`../src/scratchgen/em.py#L10-L40`, `results/x.json`) opens a generated *source page*
-   (`source_page`): the file with line numbers, one id per line (`#L10`), the linked range
-   highlighted (the range travels as `?lines=10-40`, read by assets/source.js).
+   include directives replaced by code (`include_snippets`: a paragraph that is only a link
+   titled "include", ``[`name`](../src/x.py#L10-L40 "include")``, becomes those lines,
+   highlighted, with a caption linking to them; checks/snippets.py resolves it, and one that does
+   not resolve stops the build) and its links rewritten (`rewrite_links`) so that they work on
+   the site. Links between pages stay links between pages; figures are copied beside them; a
+   link to code or data (`../src/scratchgen/em.py#L10-L40`, `results/x.json`) opens a generated
+   *source page* (`source_page`): the file with line numbers, one id per line (`#L10`), the
+   linked range highlighted (the range travels as `?lines=10-40`, read by assets/source.js).
 3. **MkDocs** with the Material theme renders it (`docs/mkdocs.yml`). Maths is typeset in the
    browser by KaTeX, which `npm ci` installs from npm into docs/node_modules (pinned by
    docs/package-lock.json) and which is copied into the site: no CDN, nothing fetched at read time.
@@ -41,6 +44,12 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# The include directives' resolver, checks/snippets.py, is shared with the reading-path check and
+# lives at the repository root; `python docs/build.py` puts only docs/ on Python's path.
+if str(REPO) not in sys.path:
+    sys.path.append(str(REPO))
+from checks.snippets import SnippetError, code_block, find_directives, resolve  # noqa: E402
+
 DOCS = REPO / "docs"
 KATEX_DIST = DOCS / "node_modules" / "katex" / "dist"
 
@@ -207,6 +216,37 @@ def rewrite_links(site: Site, page: str, markdown: str) -> str:
     return "".join(pieces)
 
 
+def include_snippets(repo: Path, page: str, markdown: str) -> str:
+    """`markdown` (the text of repo file `page`) with each include directive replaced by code.
+
+    A directive (checks/snippets.py says exactly what one is) is a paragraph holding only a link
+    titled "include". It becomes a fenced code block of the lines it names — dedented, numbered
+    with the file's own line numbers — and, under it, a small caption linking to those lines
+    (a link in repository terms, which `rewrite_links` then points at the source page). Raises
+    `SnippetError` listing every directive of the page that does not resolve.
+    """
+    pieces, errors, done = [], [], 0
+    for directive in find_directives(markdown):
+        try:
+            snippet = resolve(directive, repo / page, repo)
+        except SnippetError as error:
+            errors.append(f"{page}:{directive.line}: {directive.target}: {error}")
+            continue
+        shown = snippet.path.relative_to(repo.resolve()).as_posix()
+        shown = shown.rsplit("/src/", 1)[-1]  # packages/x/src/x/a.py -> x/a.py
+        lines = f"L{snippet.start}-L{snippet.end}"
+        link = f"{directive.target.partition('#')[0]}#{lines}"
+        indent = directive.indent
+        caption = f"{indent}[`{shown}`, lines {snippet.start}–{snippet.end}]({link})"
+        block = code_block(snippet, indent)
+        pieces += [markdown[done : directive.start - len(indent)], block, "\n\n", caption]
+        pieces.append(f"\n{indent}{{: .snippet-source }}")  # attr_list: the caption's class
+        done = directive.end
+    if errors:
+        raise SnippetError("include directives that do not resolve:\n  " + "\n  ".join(errors))
+    return "".join([*pieces, markdown[done:]])
+
+
 # GitHub-flavoured Markdown that Python-Markdown reads differently: fixed while assembling.
 
 
@@ -312,6 +352,7 @@ def assemble(repo: Path, docs_dir: Path, nav: list) -> Site:
             text = (repo / page).read_text(encoding="utf-8")
             out = docs_dir / site.pages[page]
             out.parent.mkdir(parents=True, exist_ok=True)
+            text = include_snippets(repo, page, text)
             text = four_space_lists(separate_display_math(rewrite_links(site, page, text)))
             out.write_text(text, encoding="utf-8")
     for image in site.images:
@@ -389,7 +430,10 @@ def build(out: Path, repo: Path = REPO) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DOCS / "_site", help="where to write the site")
-    out = build(parser.parse_args().out)
+    try:
+        out = build(parser.parse_args().out)
+    except SnippetError as error:  # a chapter would show a link where its code should be
+        raise SystemExit(f"docs/build.py: {error}") from None
     print(f"site written to {out}  (serve: python -m http.server -d {out})")
 
 

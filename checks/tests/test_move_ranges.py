@@ -54,3 +54,20 @@ def test_a_range_whose_end_line_changed_is_flagged_for_a_look(tmp_path):
         "../src/demo/ops.py#L2-L5",
         False,
     )
+
+
+def test_an_include_directive_moves_with_its_code_and_keeps_its_title(tmp_path):
+    build(tmp_path)
+    layers = "packages/demo/src/demo/layers.py"
+    code = tmp_path / layers
+    code.write_text('"""Layers."""\n\n' + FILES[layers])  # two lines above everything
+    (move,) = moves(code, FILES[layers], tmp_path)  # the by-name directive has nothing to move
+    assert (move.old_target, move.new_target) == (
+        "../src/demo/layers.py#L4-L5",
+        "../src/demo/layers.py#L6-L7",
+    )
+    apply([move])
+    page = (tmp_path / "packages/demo/extra/more.md").read_text()
+    assert '[`scale`](../src/demo/layers.py#L6-L7 "include")' in page
+    assert check(tmp_path).problems == []
+    assert check(tmp_path).includes == 2  # still a directive, and it still resolves

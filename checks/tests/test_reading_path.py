@@ -20,6 +20,7 @@ from checks.reading_path import (
     named_code,
     slugify,
 )
+from checks.snippets import SnippetError, code_block, find_directives, resolve
 from checks.tests.tiny_repo import build
 
 # ---- the repository itself ---------------------------------------------------------------------
@@ -143,7 +144,8 @@ def test_the_tiny_repository_passes(tmp_path):
     assert report.problems == []
     # the transitive page (extra/more.md) is checked too, and the counts add up
     assert tmp_path / "packages/demo/extra/more.md" in report.files
-    assert (report.line_ranges, report.code_names, report.images) == (8, 3, 2)
+    assert (report.line_ranges, report.code_names, report.images) == (9, 4, 2)
+    assert report.includes == 2  # one by line range, one by name
 
 
 def edit(name, old, new):
@@ -175,7 +177,19 @@ def add(name, text):
     return plant
 
 
+def both(*plants):
+    """One defect planted by several edits."""
+
+    def plant(root):
+        for each in plants:
+            each(root)
+
+    return plant
+
+
 NOTES = "packages/demo/notes/01-ops.md"
+LAYERS = "packages/demo/src/demo/layers.py"
+MORE = "packages/demo/extra/more.md"
 DEFECTS = {
     "missing file": (
         edit("blog/01-post.md", "demo/src/demo/ops.py#L3", "demo/src/demo/gone.py#L3"),
@@ -342,6 +356,40 @@ DEFECTS = {
         "",
         "the figure is committed but shown nowhere",
     ),
+    "include directive whose range leaves the file": (
+        edit(MORE, "layers.py#L4-L5", "layers.py#L4-L15"),
+        f"{MORE}:6",
+        "../src/demo/layers.py#L4-L15",
+        # said once: the link check reports it, the include check does not repeat it
+        "lines 4-15 are not within packages/demo/src/demo/layers.py's 12 lines",
+    ),
+    "include directive naming a function that does not exist": (
+        edit(MORE, "[`Cell.forward`]", "[`Cell.backward`]"),
+        f"{MORE}:4",
+        "../src/demo/layers.py",
+        "include directive: no def or class `Cell.backward` in packages/demo/src/demo/layers.py "
+        "(did you mean `Cell.forward`?)",
+    ),
+    "include directive naming a method that two classes define": (
+        both(
+            edit(MORE, "[`Cell.forward`]", "[`forward`]"),
+            edit(
+                LAYERS,
+                "scale(x))\n",
+                "scale(x))\n\n\nclass Gate:\n    def forward(x):\n        return x\n",
+            ),
+        ),
+        f"{MORE}:4",
+        "../src/demo/layers.py",
+        "include directive: `forward` is ambiguous in packages/demo/src/demo/layers.py: "
+        "`Cell.forward` at line 9, `Gate.forward` at line 16",
+    ),
+    "include directive inside a paragraph": (
+        edit(MORE, "the-idea)\n\n[`Cell.forward`]", "the-idea)\n[`Cell.forward`]"),
+        f"{MORE}:3",
+        "../src/demo/layers.py",
+        "include directive: an include link must be a paragraph of its own",
+    ),
     "link out of the repository": (
         edit("ECOSYSTEM.md", "(blog/01-post.md)", "(../elsewhere.md)"),
         "ECOSYSTEM.md:5",
@@ -387,3 +435,77 @@ def test_all_problems_are_reported_together(tmp_path):
     report = check(tmp_path)
     assert len(report.problems) == 3
     assert str(report).count("\n  ") == 3  # one readable line each, under the summary
+
+
+# ---- the include directive's resolver (checks/snippets.py), which the site build shares --------
+
+
+def test_find_directives_reads_only_links_titled_include_outside_code():
+    text = (
+        "Intro.\n\n"
+        '[`f`](a.py "include")\n\n'
+        "  [`g`](<b c.py#L2-L3> 'include')\n\n"
+        '[tooltip](a.py "a title") `[`h`](a.py "include")`\n\n'
+        '```\n[`i`](a.py "include")\n```\n'
+        'glued to text [`j`](a.py "include")\n'
+    )
+    got = [(d.line, d.text, d.target, d.indent, d.standalone) for d in find_directives(text)]
+    assert got == [
+        (3, "`f`", "a.py", "", True),
+        (5, "`g`", "b c.py#L2-L3", "  ", True),
+        (12, "`j`", "a.py", "glued to text ", False),
+    ]
+
+
+def test_resolve_gives_the_lines_and_says_why_it_cannot(tmp_path):
+    root = build(tmp_path)
+    page = root / MORE
+
+    def lines(link):
+        (directive,) = find_directives(f"{link}\n")
+        snippet = resolve(directive, page, root)
+        return snippet.start, snippet.end, snippet.lines[0]
+
+    def error(link):
+        (directive,) = find_directives(f"{link}\n")
+        with pytest.raises(SnippetError) as raised:
+            resolve(directive, page, root)
+        return str(raised.value)
+
+    assert lines('[`Cell`](../src/demo/layers.py "include")') == (8, 12, "class Cell:")
+    assert lines('[`forward(x)`](../src/demo/layers.py "include")') == (9, 12, "    @staticmethod")
+    assert lines('[`Cell.forward`](../src/demo/layers.py#L11-L12 "include")')[:2] == (11, 12)
+    assert lines('[the import](/packages/demo/src/demo/layers.py#L1 "include")') == (
+        1,
+        1,
+        "import math",
+    )
+    assert "file not found: packages/demo/src/demo/gone.py" in error(
+        '[`f`](../src/demo/gone.py "include")'
+    )
+    assert "lines 5-40 are outside packages/demo/src/demo/layers.py's 12 lines" in error(
+        '[`scale`](../src/demo/layers.py#L5-L40 "include")'
+    )
+    assert "`scale` is not in lines 1-3 of packages/demo/src/demo/layers.py" in error(
+        '[`scale`](../src/demo/layers.py#L1-L3 "include")'
+    )
+    assert "names 2 pieces of code (a, b)" in error('[`a`, `b`](../src/demo/layers.py "include")')
+    assert "needs a line range (#L10-L40) or a code name" in error(
+        '[the code](../src/demo/layers.py "include")'
+    )
+    assert "is not Python" in error('[`x`](../experiments/results/run.json "include")')
+    assert "#line_3 is not a line range" in error('[`x`](../src/demo/ops.py#line_3 "include")')
+
+
+def test_code_block_dedents_and_numbers_from_the_file(tmp_path):
+    root = build(tmp_path)
+    (directive,) = find_directives('[`Cell.forward`](../src/demo/layers.py "include")')
+    snippet = resolve(directive, root / MORE, root)
+    assert code_block(snippet, indent="  ") == (
+        '  ```python linenums="9"\n'
+        "  @staticmethod\n"
+        "  def forward(x):\n"
+        "      # the equation\n"
+        "      return math.tanh(scale(x))\n"
+        "  ```"
+    )

@@ -5,7 +5,9 @@ figures; a blog post; ECOSYSTEM.md (with empty chapter-map markers) and a root R
 exercises the look-alikes that must pass: a repeated heading's ``-1`` anchor, a heading made of
 code, a root-relative link, a folder link, a file name with a space, a reference definition, a
 code name found in the lines it links (or in the ``def`` around them), links inside code, URLs,
-and a page reached only by following a link (``extra/more.md``).
+and a page reached only by following a link (``extra/more.md``); and two include directives
+(on ``extra/more.md``), one by line range and one by name (``Cell.forward``, a decorated
+method).
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ FILES = {
     "packages/demo/notes/02-check.md": (
         "# 02 — Check\n## The check\nBack to [make](01-ops.md#tensor_make).\n"
     ),
-    "packages/demo/extra/more.md": "# More\n[back](../notes/01-ops.md#the-idea)\n",
+    "packages/demo/extra/more.md": (
+        "# More\n[back](../notes/01-ops.md#the-idea)\n\n"
+        '[`Cell.forward`](../src/demo/layers.py "include")\n\n'
+        '[`scale`](../src/demo/layers.py#L4-L5 "include")\n'
+    ),
     "packages/demo/src/demo/ops.py": "".join(f"line_{i} = {i}\n" for i in range(1, 11)),
     "packages/demo/src/demo/model.py": (
         "class Model:\n"
@@ -58,6 +64,20 @@ FILES = {
         "        # the body\n"
         "        y = x + 1\n"
         "        return y\n"
+    ),
+    "packages/demo/src/demo/layers.py": (
+        "import math\n"
+        "\n"
+        "\n"
+        "def scale(x):\n"
+        "    return 2 * x\n"
+        "\n"
+        "\n"
+        "class Cell:\n"
+        "    @staticmethod\n"
+        "    def forward(x):\n"
+        "        # the equation\n"
+        "        return math.tanh(scale(x))\n"
     ),
     "packages/demo/src/demo/with space.py": "x = 1\n",
     "packages/demo/experiments/run.py": "print('run')\n",

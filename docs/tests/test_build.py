@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from docs.build import (
     Site,
+    SnippetError,
     four_space_lists,
+    include_snippets,
     reading_order,
     rewrite_links,
     separate_display_math,
@@ -149,3 +153,81 @@ def test_nested_lists_move_to_four_spaces_per_level():
     assert four_space_lists(text) == (
         "1. a\n    - b\n        more b\n    ```py\n    code\n      x\n    ```\n2. c\n\nt\n    code"
     )
+
+
+LAYERS = """import numpy as np
+
+
+class Cell:
+    @staticmethod
+    def forward(x):
+        # the equation, line for line
+        y = np.tanh(x)
+        return y
+
+
+def helper():
+    return 1
+"""
+
+
+def test_an_include_directive_becomes_its_lines_and_a_caption_link(tmp_path):
+    repo = fake_repo(tmp_path)
+    (repo / "packages/alpha/src/alpha/layers.py").write_text(LAYERS)
+    page = "packages/alpha/notes/01-x.md"
+    text = 'The equation.\n\n[`Cell.forward`](../src/alpha/layers.py#L6-L9 "include")\n\nAnd on.\n'
+    expected_block = (
+        'The equation.\n\n```python linenums="6"\n'
+        "def forward(x):\n"
+        "    # the equation, line for line\n"
+        "    y = np.tanh(x)\n"
+        "    return y\n"
+        "```\n\n"
+        "[`alpha/layers.py`, lines 6–9](../src/alpha/layers.py#L6-L9)\n"
+        "{: .snippet-source }\n\n"
+        "And on.\n"
+    )
+    assert include_snippets(repo, page, text) == expected_block
+    # the caption is an ordinary code link, which the site then points at the source page
+    site = Site(repo, {page: page})
+    assert "(../../../code/packages/alpha/src/alpha/layers.py.md?lines=6-9#L6)" in rewrite_links(
+        site, page, expected_block
+    )
+
+
+def test_an_include_directive_by_name_takes_the_whole_definition_with_decorators(tmp_path):
+    repo = fake_repo(tmp_path)
+    (repo / "packages/alpha/src/alpha/layers.py").write_text(LAYERS)
+    page = "packages/alpha/notes/01-x.md"
+    text = '1. In a list:\n\n   [`Cell.forward`](../src/alpha/layers.py "include")\n'
+    assert include_snippets(repo, page, text) == (
+        "1. In a list:\n\n"
+        '   ```python linenums="5"\n'
+        "   @staticmethod\n"
+        "   def forward(x):\n"
+        "       # the equation, line for line\n"
+        "       y = np.tanh(x)\n"
+        "       return y\n"
+        "   ```\n\n"
+        "   [`alpha/layers.py`, lines 5–9](../src/alpha/layers.py#L5-L9)\n"
+        "   {: .snippet-source }\n"
+    )
+
+
+def test_an_unresolvable_include_directive_fails_the_build(tmp_path):
+    repo = fake_repo(tmp_path)
+    (repo / "packages/alpha/src/alpha/layers.py").write_text(LAYERS)
+    page = "packages/alpha/notes/01-x.md"
+    text = (
+        '[`Cell.backward`](../src/alpha/layers.py "include")\n\n'
+        '[`helper`](../src/alpha/layers.py#L12-L20 "include")\n\n'
+        '[code](../src/alpha/em.py#L1 "a tooltip, not a directive")\n'
+    )
+    with pytest.raises(SnippetError) as raised:
+        include_snippets(repo, page, text)
+    assert str(raised.value).splitlines()[1:] == [
+        f"  {page}:1: ../src/alpha/layers.py: no def or class `Cell.backward` in "
+        "packages/alpha/src/alpha/layers.py (did you mean `Cell.forward`?)",
+        f"  {page}:3: ../src/alpha/layers.py#L12-L20: lines 12-20 are outside "
+        "packages/alpha/src/alpha/layers.py's 13 lines",
+    ]

@@ -8,6 +8,7 @@ One build of the real site (into tmp_path), served on 127.0.0.1 from a thread. T
   errors thrown; no page's text keeps a raw `$`; and six chapters, loaded as a reader loads
   them, show every equation typeset, no `.katex-error`, no `$$`;
 - clicking a code link in a chapter lands on the source page at the linked line, range highlighted;
+- a chapter's include directive shows the code it names, numbered as in the file;
 - a screenshot of a maths-heavy chapter is saved as an artifact of the run
   (`$SCRATCHMIND_ARTIFACTS`, else `.artifacts/site/`) and is not blank.
 """
@@ -317,6 +318,21 @@ def test_a_code_link_opens_the_source_at_its_line(server, browser, capsys):
     assert highlighted == [f"L{n}" for n in range(first, last + 1)]
     save_screenshot(page, "site-source-page.png", capsys)
     page.close()
+
+
+def test_an_include_directive_shows_its_code_on_the_chapter(server, browser):
+    """A chapter's include directive (checks/snippets.py) is the code itself on the page: the
+    lines, highlighted and numbered as in the file, above a caption linking to them."""
+    page = browser.new_page()
+    page.goto(server + CODE_LINK_PAGE, wait_until="load")
+    href = page.locator("article p.snippet-source a").first.get_attribute("href")
+    first, last = map(int, re.search(r"\?lines=(\d+)-(\d+)#L\d+$", href).groups())
+    block = page.locator("article .highlighttable").first
+    numbers = block.locator("td.linenos").inner_text().split()
+    code = block.locator("td.code").inner_text()
+    page.close()
+    assert numbers == [str(n) for n in range(first, last + 1)]
+    assert code.startswith("def backward_reference(") and len(code.splitlines()) == len(numbers)
 
 
 def artifacts_dir() -> Path:
