@@ -36,6 +36,13 @@ from scratchcore.train import (
 from scratchseq.recurrent import GRU, LSTM, RNN
 from scratchseq.recurrent.layers import unbind_time
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded initialisation and inputs, no training: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:
