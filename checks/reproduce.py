@@ -89,8 +89,8 @@ class Tolerance:
         if self.tolerance is None:
             return True
         a, b = _as_number(committed), _as_number(new)
-        if a is None or b is None:  # strings, booleans, None: compared as they are
-            return committed == new
+        if a is None or b is None:  # strings, booleans, None: the same type and value
+            return type(committed) is type(new) and committed == new
         if math.isnan(a) or math.isnan(b):
             return math.isnan(a) and math.isnan(b)
         if math.isinf(a) or math.isinf(b) or self.tolerance == 0:
@@ -183,14 +183,15 @@ class Experiment:
     results: str  # repository-relative path of the committed results JSON
     argv: list[str]  # the command after "uv run python": the script, then its arguments
     wall_time_s: float
-    declaration: Declaration
+    declaration: Declaration | None  # None: see ``problem``
+    problem: str | None = None  # why this experiment cannot be reproduced as it stands
 
     @property
     def script(self) -> str:
         return self.argv[0]
 
     def data_files(self) -> list[str]:
-        return self.declaration.data.get(self.name, [])
+        return self.declaration.data.get(self.name, []) if self.declaration else []
 
 
 def discover(root: Path = ROOT) -> list[Experiment]:
@@ -210,10 +211,9 @@ def discover(root: Path = ROOT) -> list[Experiment]:
             problems.append(f"{relative}: its command runs {words[3]}, which does not exist")
             continue
         try:
-            declaration = read_declaration(script)
+            declaration, problem = read_declaration(script), None
         except DeclarationError as error:
-            problems.append(str(error))
-            continue
+            declaration, problem = None, str(error)
         experiments.append(
             Experiment(
                 name=path.stem,
@@ -222,6 +222,7 @@ def discover(root: Path = ROOT) -> list[Experiment]:
                 argv=words[3:],
                 wall_time_s=float(record.get("wall_time_s") or 0.0),
                 declaration=declaration,
+                problem=problem,
             )
         )
     if problems:
@@ -253,6 +254,9 @@ def select(
         if missing:
             known = ", ".join(e.name for e in experiments)
             raise SystemExit(f"reproduce: no results named {', '.join(missing)} (known: {known})")
+    problems = sorted({e.problem for e in chosen if e.problem})
+    if problems:
+        raise DeclarationError("\n".join(problems))
     return chosen
 
 
@@ -451,9 +455,10 @@ def reproduce(
     root: Path = ROOT,
     work: Path | None = None,
     again: bool = False,
-    out=sys.stdout,
+    out=None,
 ) -> dict[str, dict]:
     """Run (or resume) ``experiments`` at ``HEAD``; return their outcomes by name."""
+    out = out or sys.stdout
     commit = _git(["rev-parse", "HEAD"], root)
     work = work or root / ".artifacts" / "reproduce" / commit[:12]
     state_path = work / "state.json"
@@ -561,7 +566,11 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     )
     args = parser.parse_args(argv)
     only = [n for n in (args.only or "").split(",") if n] or None
-    experiments = select(discover(root), args.package, only, args.quick)
+    try:
+        experiments = select(discover(root), args.package, only, args.quick)
+    except DeclarationError as error:
+        print(f"reproduce: cannot start:\n{error}", file=sys.stderr)
+        return 2
     if args.check:
         problems = [
             f"{e.results}: no tolerance declared for {path}"
@@ -596,16 +605,16 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         for s in ("agrees", "differs", "failed", "skipped")
     }
     print("summary: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    if not (args.quick or args.package or only):  # a full run: its summary, before any adopting
+        script = str(root / "checks" / "reproduce.py")
+        given = sys.argv[1:] if argv is None else argv
+        path = write_summary(root, outcomes, time.perf_counter() - start, [script, *given])
+        print(f"wrote {path.relative_to(root)}")
     if args.adopt:
         commit = _git(["rev-parse", "HEAD"], root)
         work = args.work or root / ".artifacts" / "reproduce" / commit[:12]
         for path in adopt(experiments, root, work, outcomes):
             print(f"adopted {path}")
-    if not (args.quick or args.package or only):
-        script = str(root / "checks" / "reproduce.py")
-        given = sys.argv[1:] if argv is None else argv
-        path = write_summary(root, outcomes, time.perf_counter() - start, [script, *given])
-        print(f"wrote {path.relative_to(root)}")
     return 0 if counts["differs"] == 0 and counts["failed"] == 0 else 1
 
 
