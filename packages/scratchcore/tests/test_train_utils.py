@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import random
+import statistics
 import sys
 import time
 
@@ -24,6 +25,7 @@ from scratchcore.train import (
     rng_states,
     seed_everything,
     set_rng_states,
+    spread_over_seeds,
     to_jsonable,
     write_results,
 )
@@ -250,6 +252,48 @@ def test_write_results_has_every_key_and_is_valid_json(tmp_path):
         tmp_path, **settings, metrics=metrics, wall_time_s=1.5, figures=["loss.png"], argv=argv
     )
     assert path.read_text() == text
+
+
+def test_spread_over_seeds_matches_numpy_and_statistics():
+    rng = np.random.default_rng(0)
+    for n in range(2, 9):
+        values = {
+            int(seed): float(v)
+            for seed, v in zip(rng.permutation(50)[:n], rng.normal(size=n), strict=True)
+        }
+        spread = spread_over_seeds(values)
+        ordered = [values[s] for s in sorted(values)]
+        assert spread["seeds"] == sorted(values) and spread["values"] == ordered
+        assert spread["n"] == n
+        assert spread["mean"] == pytest.approx(statistics.fmean(ordered), rel=1e-12)
+        assert spread["std"] == pytest.approx(statistics.stdev(ordered), rel=1e-12)
+        assert (spread["min"], spread["max"]) == (min(ordered), max(ordered))
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        spread_over_seeds({0: 1.0})
+    with pytest.raises(ValueError, match="non-finite"):
+        spread_over_seeds({0: 1.0, 1: float("nan")})
+
+
+def test_write_results_records_the_seed_spread_after_the_metrics(tmp_path):
+    path = write_results(
+        tmp_path,
+        "demo",
+        "scratchcore",
+        0,
+        {},
+        {"gap": 0.1},
+        1.0,
+        argv=["x"],
+        seed_spread={"gap": {2: 0.3, 0: 0.1, 1: 0.2}},
+    )
+    record = json.loads(path.read_text())
+    keys = list(record)
+    assert keys.index("seed_spread") == keys.index("metrics") + 1
+    spread = record["seed_spread"]["gap"]
+    assert spread["seeds"] == [0, 1, 2] and spread["values"] == [0.1, 0.2, 0.3]
+    assert spread["mean"] == pytest.approx(0.2) and spread["std"] == pytest.approx(0.1)
+    plain = write_results(tmp_path, "plain", "scratchcore", 0, {}, {}, 1.0, argv=["x"])
+    assert "seed_spread" not in json.loads(plain.read_text())
 
 
 def test_command_line_is_relative_to_the_repository_root():

@@ -41,6 +41,7 @@ from scratchcore.train.results import (
     command_line,
     git_info,
     machine_info,
+    spread_over_seeds,
     to_jsonable,
     write_results,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "save_figure",
     "seed_everything",
     "set_rng_states",
+    "spread_over_seeds",
     "to_jsonable",
     "write_results",
 ]

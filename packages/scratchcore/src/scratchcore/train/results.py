@@ -163,6 +163,33 @@ def _figure_names(out_dir: Path, figures: Iterable[str | Path]) -> list[str]:
     return names
 
 
+def spread_over_seeds(values_by_seed: Mapping[int, float]) -> dict[str, Any]:
+    """How much one metric moves when only the seed changes.
+
+    ``values_by_seed`` maps each seed to the metric's value in the run with that seed. Returns
+    ``{"n", "seeds", "values", "mean", "std", "min", "max"}``; ``std`` is the sample standard
+    deviation (divisor ``n - 1``), the usual estimate of run-to-run spread. A gap between two
+    methods smaller than about three such spreads is not a ranking one seed can settle.
+    """
+    if len(values_by_seed) < 2:
+        raise ValueError(
+            f"spread_over_seeds: a spread needs at least 2 seeds, got {len(values_by_seed)}"
+        )
+    seeds = sorted(values_by_seed)
+    values = np.array([float(values_by_seed[s]) for s in seeds])
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"spread_over_seeds: non-finite values {values.tolist()}")
+    return {
+        "n": len(seeds),
+        "seeds": seeds,
+        "values": values.tolist(),
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }
+
+
 def write_results(
     out_dir: str | Path,
     experiment: str,
@@ -173,6 +200,7 @@ def write_results(
     wall_time_s: float,
     figures: Iterable[str | Path] = (),
     argv: Sequence[str] | None = None,
+    seed_spread: Mapping[str, Mapping[int, float]] | None = None,
 ) -> Path:
     """Write ``out_dir/<experiment>.json`` and return its path.
 
@@ -180,7 +208,9 @@ def write_results(
     (``test_accuracy``, ``val_bits_per_char``, ...) to numbers, arrays or nested dicts.
     ``figures`` are the PNGs written for this run (paths, or names inside ``out_dir``); the file
     records their names relative to ``out_dir``. ``argv`` defaults to ``sys.argv`` and gives the
-    ``command`` entry.
+    ``command`` entry. ``seed_spread``, for a run repeated over several seeds, maps a metric's
+    name to ``{seed: value}``; the file then holds, under ``"seed_spread"``, each metric's mean
+    and standard deviation over the seeds (``spread_over_seeds``), and ``seed`` is the first.
     """
     if not experiment or Path(experiment).name != experiment or experiment.endswith(".json"):
         raise ValueError(
@@ -207,8 +237,13 @@ def write_results(
         "wall_time_s": round(float(wall_time_s), 3),
         "config": to_jsonable(config, "config"),
         "metrics": to_jsonable(metrics, "metrics"),
-        "figures": _figure_names(out_dir, figures),
     }
+    if seed_spread is not None:
+        record["seed_spread"] = to_jsonable(
+            {name: spread_over_seeds(values) for name, values in seed_spread.items()},
+            "seed_spread",
+        )
+    record["figures"] = _figure_names(out_dir, figures)
     path = out_dir / f"{experiment}.json"
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     return path
