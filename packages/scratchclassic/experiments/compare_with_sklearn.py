@@ -41,6 +41,16 @@ from matplotlib.figure import Figure
 from scratchclassic.metrics import accuracy_score, r2_score
 from scratchcore.train import experiment_parser, progress, save_figure, write_results
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("rows.*.fit_time_s_*", None, "wall-clock seconds: they measure the machine and its load"),
+        ("rows.*.time_ratio", None, "a ratio of two wall-clock timings"),
+        ("median_time_ratio", None, "a ratio of two wall-clock timings"),
+        ("*", 0, "seeded split, fixed seeds for both libraries: the same fits every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

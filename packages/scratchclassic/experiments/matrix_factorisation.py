@@ -35,6 +35,15 @@ from scratchclassic.factorization import ALSRecommender, BiasBaseline, SVDRecomm
 from scratchclassic.metrics import root_mean_squared_error
 from scratchcore.train import experiment_parser, progress, save_figure, write_results
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("fit_time_s.*", None, "wall-clock seconds: they measure the machine and its load"),
+        ("*", 0, "seeded data, split and ALS initialisation: the same operations every run"),
+    ],
+    "data": {"matrix_factorisation_movielens": ["ml-100k/u.data", "ml-100k/u1.test"]},
+}
+
 
 @dataclass
 class Config:

@@ -45,6 +45,13 @@ from scratchcore.train import (
     write_results,
 )
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded splits and simulated training sets, exact solvers: the same every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

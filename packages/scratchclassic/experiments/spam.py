@@ -43,6 +43,15 @@ from scratchclassic.text import CountVectorizer
 from scratchclassic.tree import DecisionTreeClassifier
 from scratchcore.train import experiment_parser, save_figure, write_results
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*.fit_time_s_*", None, "wall-clock seconds: they measure the machine and its load"),
+        ("*", 0, "seeded split and fixed seeds for both libraries: the same fits every run"),
+    ],
+    "data": {"spam": ["sms-spam/SMSSpamCollection", "spambase/spambase.data"]},
+}
+
 
 @dataclass
 class Config:

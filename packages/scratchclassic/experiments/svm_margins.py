@@ -32,6 +32,14 @@ from scratchclassic.svm import SVC
 from scratchcore.data.datasets import two_moons
 from scratchcore.train import experiment_parser, progress, save_figure, write_results
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*fit_time_s", None, "wall-clock seconds: they measure the machine and its load"),
+        ("*", 0, "seeded data and deterministic solvers on both sides: the same every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -52,6 +52,13 @@ from scratchclassic.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from scratchcore.data.datasets import two_moons
 from scratchcore.train import experiment_parser, progress, save_figure, write_results
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded splits, resamples and trees: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -33,6 +33,20 @@ from scratchclassic.wordle import EntropySolver, default_word_list, feedback_mat
 from scratchcore.data.datasets import data_home
 from scratchcore.train import experiment_parser, save_figure, write_results
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*_time_s", None, "wall-clock seconds (the feedback matrix may come from a cache)"),
+        ("*", 0, "the solver has no randomness and the example games are drawn with a seed"),
+    ],
+    "data": {
+        "wordle_entropy_official": [
+            "wordle/wordle-answers-alphabetical.txt",
+            "wordle/wordle-allowed-guesses.txt",
+        ],
+    },
+}
+
 
 @dataclass
 class Config:

@@ -31,6 +31,14 @@ from scratchcore import fuzz
 from scratchcore.train import experiment_parser, write_results
 from scratchcore.train.progress import progress
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("graphs_per_second", None, "graphs per wall-clock second: measures the machine"),
+        ("*", 0, "graph i of a seed is rebuilt by a seeded chooser: the same checks every run"),
+    ],
+}
+
 SMOKE_EXAMPLES = 50
 MAX_RECORDED = 50  # mismatches kept in the results file (all are counted)
 

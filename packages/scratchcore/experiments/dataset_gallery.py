@@ -32,6 +32,16 @@ from scratchcore.data import ArrayDataset, DataLoader
 from scratchcore.data.datasets import SHAPE_CLASSES, digits, python_docs_corpus, shapes
 from scratchcore.train import experiment_parser, save_figure, seed_everything, write_results
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("shapes_generation_seconds", None, "wall-clock seconds: they measure the machine"),
+        ("shapes_images_per_second", None, "images per wall-clock second: measures the machine"),
+        ("gradient_noise.by_batch_size.*.seconds_per_gradient", None, "wall-clock timing"),
+        ("*", 0, "seeded generator and loader on bundled data: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -39,6 +39,13 @@ from scratchcore.train import (
     write_results,
 )
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded weights and batch order, bundled data: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -32,6 +32,13 @@ from scratchcore import Tensor
 from scratchcore.nn import init
 from scratchcore.train import experiment_parser, save_figure, seed_everything, write_results
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded weights and inputs, one forward and backward pass: the same every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

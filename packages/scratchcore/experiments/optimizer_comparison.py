@@ -45,6 +45,13 @@ from scratchcore.train import (
     write_results,
 )
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded weights and batch order, bundled data: the same operations every run"),
+    ],
+}
+
 # name: (optimizer class name, fixed settings); the learning rate comes from the sweep.
 OPTIMIZERS = {
     "SGD": ("SGD", {}),

@@ -32,6 +32,13 @@ from scratchcore.train import (
     write_results,
 )
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded spirals and weights, full-batch descent: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

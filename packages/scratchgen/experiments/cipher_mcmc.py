@@ -46,6 +46,13 @@ from scratchgen.cipher import (
     score,
 )
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded keys and chains on a fixed passage: the same swaps and sums every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

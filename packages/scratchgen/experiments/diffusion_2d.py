@@ -44,6 +44,13 @@ from scratchgen.diffusion import NoiseSchedule, nll_bound, sample
 from scratchgen.diffusion_training import train_ddpm
 from scratchgen.sample_distance import energy_distance
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded data, weights, batches and sampling noise: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

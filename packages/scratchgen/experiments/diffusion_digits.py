@@ -48,6 +48,13 @@ from scratchgen.diffusion import NoiseSchedule, sample
 from scratchgen.diffusion_training import train_ddpm
 from scratchgen.sample_distance import energy_distance, nearest_neighbours
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded weights, batches and sampling noise: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -40,6 +40,13 @@ from scratchcore.train import (
 from scratchgen.data import two_moons_2d, two_rings
 from scratchgen.flows import RealNVP, gaussian_log_prob
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded data, weights and batches: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

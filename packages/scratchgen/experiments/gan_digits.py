@@ -41,6 +41,13 @@ from scratchcore.train import (
 )
 from scratchgen.gan import GAN, Discriminator, GANConfig, Generator
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded weights, batches and latent draws: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -39,6 +39,13 @@ from scratchcore.train import (
 from scratchgen.data import ring_centres, ring_of_gaussians
 from scratchgen.gan import GAN, Discriminator, GANConfig, Generator, mode_coverage
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded data, weights, batches and latent draws: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -46,6 +46,13 @@ from scratchgen.distributions import GaussianMixture
 from scratchgen.em import BernoulliMixtureEM, GaussianMixtureEM
 from scratchgen.ppca import PPCA
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded data, split and EM starts, fixed stopping rules: the same every run"),
+    ],
+}
+
 # The 2-D mixture the data are drawn from (fixed, so the fit can be compared with the truth).
 TRUE_WEIGHTS = np.array([0.45, 0.35, 0.2])
 TRUE_MEANS = np.array([[-2.0, 0.0], [2.0, 1.5], [1.0, -2.5]])

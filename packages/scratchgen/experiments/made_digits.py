@@ -40,6 +40,13 @@ from scratchcore.train import (
 from scratchgen.data import binarized_digits
 from scratchgen.made import MADE
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded split, weights and batch order: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

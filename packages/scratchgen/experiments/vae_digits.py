@@ -52,6 +52,13 @@ from scratchgen.data import BINARIZE_THRESHOLD, binarized_digits
 from scratchgen.iwae import iwae_log_likelihood
 from scratchgen.vae import VAE
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded split, weights, batches and noise: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

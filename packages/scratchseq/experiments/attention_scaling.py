@@ -28,6 +28,13 @@ from matplotlib.figure import Figure
 
 from scratchcore.train import experiment_parser, save_figure, seed_everything, write_results
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded random queries and keys, no training: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -34,6 +34,18 @@ from scratchcore.train import (
 )
 from scratchseq.tokenizers import BPETokenizer, CharTokenizer
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        (
+            "bpe_training_seconds_to_largest_vocab",
+            None,
+            "wall-clock seconds: they measure the machine and its load",
+        ),
+        ("*", 0, "counts on a fixed corpus, ties to the smallest pair: the same merges every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

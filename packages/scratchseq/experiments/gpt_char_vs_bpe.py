@@ -43,6 +43,18 @@ from scratchseq.gpt import GPT, GPTConfig, generate
 from scratchseq.tokenizers import BPETokenizer
 from scratchseq.training import TrainConfig, fit, sequence_model_bits
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*time_s", None, "wall-clock seconds: they measure the machine and its load"),
+        ("*time_s.values.*", None, "wall-clock seconds: they measure the machine and its load"),
+        ("*cpu_s", None, "CPU seconds: they measure the processor, not the method"),
+        ("*cpu_s.values.*", None, "CPU seconds: they measure the processor, not the method"),
+        ("*cpu_ms_per_step", None, "CPU time per step: it measures the processor, not the method"),
+        ("*", 0, "seeded weights, batches and sampling: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -41,6 +41,16 @@ from scratchcore.train import (
 )
 from scratchseq.gpt import GPT, GPTConfig, KVCache, generate
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*_ms_per_token.*", None, "milliseconds per decoding step: they measure the machine"),
+        ("generation_*_s", None, "wall-clock seconds: they measure the machine and its load"),
+        ("speedup_at_longest_context", None, "a ratio of two timings: it measures the machine too"),
+        ("*", 0, "seeded weights and prompt: the same sizes and greedy tokens every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -73,6 +73,18 @@ from scratchseq.evaluation import LN2, first_scored, fixed_context_examples
 from scratchseq.ladder import train_rung
 from scratchseq.ngram import NGramLM
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*time_s", None, "wall-clock seconds: they measure the machine and its load"),
+        ("*time_s.values.*", None, "wall-clock seconds: they measure the machine and its load"),
+        ("*cpu_s", None, "CPU seconds: they measure the processor, not the method"),
+        ("*cpu_s.values.*", None, "CPU seconds: they measure the processor, not the method"),
+        ("*cpu_ms_per_step", None, "CPU time per step: it measures the processor, not the method"),
+        ("*", 0, "rungs seed their own generators in any process: the same operations every run"),
+    ],
+}
+
 MODELS = ("bigram", "mlp", "rnn", "lstm", "gru", "gpt")  # the rungs, bottom to top
 LABELS = {
     "bigram": "bigram (counts)",

@@ -40,6 +40,13 @@ from scratchseq.data import context_windows
 from scratchseq.ladder import mlp_bits
 from scratchseq.ngram import MLPLanguageModel, NGramLM
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "counts, and a seeded MLP, batches and samples: the same operations every run"),
+    ],
+}
+
 LN2 = math.log(2)
 
 

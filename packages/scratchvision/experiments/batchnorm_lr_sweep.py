@@ -52,6 +52,14 @@ from scratchcore.train import (
 )
 from scratchvision.models import CNN
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("runs.*.train_time_s", None, "wall-clock seconds: they measure the machine and its load"),
+        ("*", 0, "seeded data, weights and batch order: one machine repeats every operation"),
+    ],
+}
+
 MODELS = ("plain", "bn")
 LAYER_NAMES = ("conv1", "conv2", "conv3", "fc1", "fc2")  # the five weight layers, input first
 

@@ -56,6 +56,16 @@ from scratchcore.train import (
 )
 from scratchvision.models import CNN
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("history.epoch_*_time_s.values.*", None, "wall-clock seconds per epoch"),
+        ("mean_epoch_wall_time_s", None, "wall-clock seconds: they measure the machine"),
+        ("*", 0, "seeded split, weights, batch order and augmentation: the same every run"),
+    ],
+    "data": {"cnn_cifar10": ["cifar-10/cifar-10-python.tar.gz"]},
+}
+
 REFERENCE_TEST_ACCURACY = 0.784  # this architecture in a learner's NumPy-era project
 
 

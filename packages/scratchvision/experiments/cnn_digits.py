@@ -46,6 +46,13 @@ from scratchcore.train import (
 )
 from scratchvision.models import CNN
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded weights, batch order and shifts: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

@@ -24,12 +24,24 @@ from pathlib import Path
 
 import numpy as np
 
-import scratchcore
 import scratchcore.nn.functional as F
 import scratchcore.optim as optim
 from scratchcore import Tensor
 from scratchcore.train import experiment_parser, seed_everything, write_results
 from scratchvision.models import CNN
+
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("steps_per_epoch", 0, "a constant: CIFAR-10's 50,000 images in batches of 64"),
+        ("before.*", 0, "copied as they are from the --baseline results file"),
+        ("*ms_per_step", None, "median milliseconds per step: they measure the machine"),
+        ("samples_ms.*", None, "milliseconds per timed step: they measure the machine"),
+        ("*epoch_s_estimate", None, "a timing scaled to an epoch: it measures the machine"),
+        ("ratio_to_torch", None, "a ratio of two timings"),
+        ("speedup", None, "a ratio of two timings"),
+    ],
+}
 
 STEPS_PER_EPOCH = 782  # ceil(50,000 / 64)
 
@@ -155,8 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
         experiment="cnn_epoch_time",
         package="scratchvision",
         seed=args.seed,
-        config=asdict(config)
-        | {"smoke": args.smoke, "label": args.label, "engine": scratchcore.__file__},
+        config=asdict(config) | {"smoke": args.smoke, "label": args.label},
         metrics=metrics,
         wall_time_s=time.perf_counter() - start,
     )

@@ -50,6 +50,13 @@ from scratchcore.train import (
 )
 from scratchvision.models import MLP
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded weights, batch order and dropout masks: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:

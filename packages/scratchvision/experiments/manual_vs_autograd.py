@@ -47,6 +47,14 @@ from scratchcore.train import (
 )
 from scratchvision.manual import cnn, mlp
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*_ms_per_step", None, "milliseconds per step: they measure the machine and its load"),
+        ("*", 0, "seeded weights and batch order, float64: one machine repeats every operation"),
+    ],
+}
+
 
 @dataclass
 class Config:

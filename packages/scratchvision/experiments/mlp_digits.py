@@ -40,6 +40,13 @@ from scratchcore.train import (
 )
 from scratchvision.models import MLP
 
+# How a re-run must match the committed results (``uv run python -m checks.reproduce``).
+REPRODUCE = {
+    "tolerances": [
+        ("*", 0, "seeded weights and batch order, bundled data: the same operations every run"),
+    ],
+}
+
 
 @dataclass
 class Config:
