@@ -26,7 +26,7 @@ import numpy as np
 
 import scratchcore.nn.functional as F
 import scratchcore.optim as optim
-from scratchcore import Tensor
+from scratchcore import Tensor, set_num_threads
 from scratchcore.train import experiment_parser, seed_everything, write_results
 from scratchvision.models import CNN
 
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else Config()
     config.threads = args.threads
+    set_num_threads(config.threads)  # the engine's own block threads, as torch's intra-op ones
     seed_everything(args.seed)
     from threadpoolctl import threadpool_limits  # comes with scikit-learn
 
