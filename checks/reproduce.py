@@ -31,7 +31,8 @@ it stopped. ``--again`` forgets what was done at this commit.
         "data": {"cnn_cifar10": ["cifar-10/cifar-10-python.tar.gz"]},  # optional
     }
 
-A metric's *path* is its place in the ``metrics`` dict, keys joined by dots and list positions
+A metric's *path* is its place in the ``metrics`` dict (or, for a run repeated over seeds, in
+``seed_spread``, under that name), keys joined by dots and list positions
 as numbers (``models.gpt.history.val_bits.values.3``). Its tolerance is the first pattern
 (``fnmatch``-style, ``*`` crossing dots) that matches the path: ``0`` means the two values must be
 identical, a number is the largest absolute difference allowed, ``"5%"`` a relative one (of the
@@ -232,8 +233,17 @@ def discover(root: Path = ROOT) -> list[Experiment]:
 
 def undeclared(experiment: Experiment, root: Path = ROOT) -> list[str]:
     """The committed metric paths that no tolerance of the experiment's declaration matches."""
-    committed = json.loads((root / experiment.results).read_text())["metrics"]
+    committed = compared_values(json.loads((root / experiment.results).read_text()))
     return [p for p in flatten(committed) if experiment.declaration.tolerance_for(p) is None]
+
+
+def compared_values(record: dict) -> dict:
+    """What a re-run is held to: the ``metrics``, and the ``seed_spread`` (under that name) of a
+    run repeated over seeds."""
+    values = dict(record["metrics"])
+    if "seed_spread" in record:
+        values["seed_spread"] = record["seed_spread"]
+    return values
 
 
 def select(
@@ -433,7 +443,7 @@ def judge(experiment: Experiment, root: Path, runs: Path, commit: str) -> dict:
     """Compare the re-run's metrics with the committed ones; a dict for the state file."""
     committed = json.loads(_git(["show", f"{commit}:{experiment.results}"], root))
     new = json.loads((runs / experiment.package / f"{experiment.name}.json").read_text())
-    checks = compare(committed["metrics"], new["metrics"], experiment.declaration)
+    checks = compare(compared_values(committed), compared_values(new), experiment.declaration)
     compared = [c for c in checks if c.compared]
     return {
         "metrics_compared": len(compared),

@@ -272,3 +272,13 @@ def test_a_real_experiment_reproduces_exactly(tmp_path):
     code, out = _run(ROOT, "--only", "vanishing_gradients", "--work", str(tmp_path / "work"))
     assert code == 0, out
     assert "RNN (tanh).grad_norm_ratio_at_distance_99" in out
+
+
+def test_a_seed_spread_is_held_to_the_declaration_too():
+    committed = {"metrics": {"gap": 0.1}, "seed_spread": {"gap": {"mean": 0.1, "std": 0.02}}}
+    new = {"metrics": {"gap": 0.1}, "seed_spread": {"gap": {"mean": 0.1, "std": 0.03}}}
+    declaration = Declaration([Tolerance("*", 0, "seeded")])
+    checks = compare(
+        reproduce.compared_values(committed), reproduce.compared_values(new), declaration
+    )
+    assert [c.path for c in checks if not c.agrees] == ["seed_spread.gap.std"]

@@ -67,9 +67,30 @@ class Config:
     batch_size: int = 32
     learning_rate: float = 1e-3  # Adam
     ensemble_sizes: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200)
+    seeds: int = 3  # the dropout / no-dropout comparison is repeated for seeds seed, seed + 1, ...
 
 
-SMOKE = Config(epochs=3, ensemble_sizes=(1, 4))
+SMOKE = Config(epochs=3, ensemble_sizes=(1, 4), seeds=2)
+
+
+def compare_once(data, config: Config, seed: int) -> tuple[dict, dict, dict]:
+    """Both models trained from ``seed`` (same initial weights and batches for both): the models,
+    their histories, and the end-of-run test metrics that the seed spread is taken over."""
+    histories, models = {}, {}
+    for name, p in (("no_dropout", 0.0), ("dropout", config.dropout)):
+        seed_everything(seed)
+        models[name] = MLP(64, config.hidden, 10, dropout=p)
+        histories[name] = train(models[name], data, config, seed, name)
+    ends = {}
+    for name in models:
+        log_probs = eval_log_probs(models[name], data.X_test)
+        ends[f"{name}_test_cross_entropy_nats"] = nll(log_probs, data.y_test)
+        ends[f"{name}_test_accuracy"] = accuracy(log_probs, data.y_test)
+        ends[f"{name}_lowest_test_cross_entropy_nats"] = min(histories[name].series("test_loss")[1])
+    ends["test_cross_entropy_gap_nats"] = (
+        ends["no_dropout_test_cross_entropy_nats"] - ends["dropout_test_cross_entropy_nats"]
+    )
+    return models, histories, ends
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -151,11 +172,12 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     data = digits(flatten=True)
 
-    histories, models = {}, {}
-    for name, p in (("no_dropout", 0.0), ("dropout", config.dropout)):
-        seed_everything(args.seed)  # the same initial weights and batches for both
-        models[name] = MLP(64, config.hidden, 10, dropout=p)
-        histories[name] = train(models[name], data, config, args.seed, name)
+    models, histories, first = compare_once(data, config, args.seed)
+    # One seed is one draw: the comparison again from other seeds, for its spread.
+    by_seed = {args.seed: first}
+    for seed in range(args.seed + 1, args.seed + config.seeds):
+        by_seed[seed] = compare_once(data, config, seed)[2]
+    seed_spread = {name: {s: ends[name] for s, ends in by_seed.items()} for name in first}
 
     # Averaging thinned networks: one set of masks, the first K of them for every K.
     seed_everything(args.seed + 1)
@@ -211,6 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
         metrics=metrics,
         wall_time_s=wall_time,
         figures=[curves.name, mc.name],
+        seed_spread=seed_spread,
     )
     return metrics
 

@@ -35,6 +35,20 @@ def test_dropout_ensemble_smoke(experiment, tmp_path):
     assert metrics["no_dropout_test_accuracy"] > 0.2
     history = record["metrics"]["history"]["dropout"]["train_loss"]
     assert history["steps"] == [1, 2, 3]
+    # The comparison is repeated over two seeds; the first is the main run's.
+    spread = record["seed_spread"]
+    gap = spread["test_cross_entropy_gap_nats"]
+    assert gap["seeds"] == [0, 1] and gap["n"] == 2
+    assert spread["dropout_test_cross_entropy_nats"]["values"][0] == pytest.approx(
+        metrics["dropout_eval_mode_test_cross_entropy_nats"], rel=1e-12
+    )
+    for a, b, g in zip(
+        spread["no_dropout_test_cross_entropy_nats"]["values"],
+        spread["dropout_test_cross_entropy_nats"]["values"],
+        gap["values"],
+        strict=True,
+    ):
+        assert g == pytest.approx(a - b, rel=1e-12)
 
 
 def test_log_softmax_and_nll_closed_form(experiment):
