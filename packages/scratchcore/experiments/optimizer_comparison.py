@@ -78,6 +78,9 @@ class Config:
             "AdamW": [1e-3, 3e-3, 1e-2, 3e-2],
         }
     )
+    # The final runs are repeated for seeds seed, seed + 1, ... (initial weights and batch order;
+    # the learning rates and the validation split stay those chosen with the first seed).
+    seeds: int = 3
 
 
 SMOKE = Config(
@@ -86,6 +89,7 @@ SMOKE = Config(
     train_limit=200,
     lr_grid={"SGD": [0.1], "SGD+momentum": [0.01, 0.03], "RMSprop": [1e-3], "Adam": [1e-3],
              "AdamW": [1e-3]},
+    seeds=2,
 )  # fmt: skip
 
 
@@ -246,6 +250,20 @@ def main(argv: list[str] | None = None) -> dict:
                         f"final {name}")
             for name in config.lr_grid
         }  # fmt: skip
+        # One seed is one draw: the final runs again from other seeds, for their spread.
+        finals = {args.seed: histories}
+        for seed in range(args.seed + 1, args.seed + config.seeds):
+            finals[seed] = {
+                name: train(name, swept[name]["chosen_lr"], config, data["final"], seed, "test",
+                            f"final {name}, seed {seed}")
+                for name in config.lr_grid
+            }  # fmt: skip
+    seed_spread = {
+        f"{name}.{metric}": {seed: runs[name].last(series) for seed, runs in finals.items()}
+        for name in config.lr_grid
+        for metric, series in (("final_test_accuracy", "test_accuracy"),
+                               ("final_train_loss", "train_loss"))
+    }  # fmt: skip
     metrics = {
         name: {
             "learning_rate": swept[name]["chosen_lr"],
@@ -280,6 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
         metrics=metrics,
         wall_time_s=timer.elapsed,
         figures=["optimizer_comparison.png", "optimizer_schedules.png"],
+        seed_spread=seed_spread,
     )
     for name in histories:
         m = metrics[name]

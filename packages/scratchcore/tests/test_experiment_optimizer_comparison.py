@@ -36,6 +36,11 @@ def test_optimizer_comparison_smoke(tmp_path):
         # Every optimizer learned something: below the loss of a uniform guess over 10 classes.
         assert m["final_train_loss"] < math.log(10), name
         assert 0.0 <= m["final_test_accuracy"] <= 1.0
+        # The final run is repeated over two seeds; the first is the main run itself.
+        spread = record["seed_spread"][f"{name}.final_train_loss"]
+        assert spread["seeds"] == [3, 4] and spread["values"][0] == m["final_train_loss"]
+        accuracy = record["seed_spread"][f"{name}.final_test_accuracy"]
+        assert accuracy["values"][0] == m["final_test_accuracy"]
 
 
 def test_same_initial_weights_and_batches_for_every_optimizer():
