@@ -107,3 +107,34 @@ def test_bad_dropout_p_is_rejected():
     q = Tensor(np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"scaled_dot_product_attention: dropout_p .* 1\.5"):
         F.scaled_dot_product_attention(q, q, q, dropout_p=1.5)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_inputs_with_batch_axes_in_any_memory_order_match_torch(seed):
+    """q, k, v that are views with their batch axes swapped in memory (as a transpose or an
+    index leaves them): the in-place softmax must still normalise the scores themselves."""
+    rng = np.random.default_rng(seed)
+    batch, heads, length, source, e = (int(n) for n in rng.integers(1, 5, size=5))
+    mask_kind = ["none", "bool", "causal"][seed % 3]
+
+    def view(last: int, rows: int) -> np.ndarray:  # (batch, heads, rows, last), heads-major
+        return rng.standard_normal((heads, batch, rows, last)).transpose(1, 0, 2, 3)
+
+    q, k, v = view(e, length), view(e, source), view(int(rng.integers(1, 5)), source)
+    mask = rng.random((length, source)) < 0.7 if mask_kind == "bool" else None
+    ours = [Tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = F.scaled_dot_product_attention(*ours, attn_mask=mask, is_causal=mask_kind == "causal")
+    theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    expected = TF.scaled_dot_product_attention(
+        *theirs,
+        attn_mask=None if mask is None else torch.tensor(mask),
+        is_causal=mask_kind == "causal",
+    )
+    finite = np.isfinite(expected.detach().numpy())  # rows that may see no key are NaN in torch
+    assert_close(out.data[finite], expected.detach().numpy()[finite], atol=ATOL, rtol=RTOL)
+    if finite.all():
+        weights = rng.standard_normal(out.shape)
+        (out * Tensor(weights)).sum().backward()
+        (expected * torch.tensor(weights)).sum().backward()
+        for mine, reference in zip(ours, theirs, strict=True):
+            assert_close(mine.grad, reference.grad.numpy(), atol=ATOL, rtol=RTOL)

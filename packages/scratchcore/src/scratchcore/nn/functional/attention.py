@@ -112,8 +112,10 @@ def scaled_dot_product_attention(
 
         return tiled_attention(q, k, v, attn_mask, is_causal, scale, block_size=TILED_BLOCK_SIZE)
 
-    # the scores, in one buffer that the softmax below overwrites in place
-    scores = matmul(q.data, np.swapaxes(k.data, -1, -2))  # (..., L, S)
+    # the scores, in one buffer that the softmax below overwrites in place. C order: NumPy lays a
+    # product's batch axes out as its inputs' are, and a reshape of a transposed buffer would be
+    # a copy — the in-place softmax would then normalise the copy and leave the scores as they were
+    scores = np.ascontiguousarray(matmul(q.data, np.swapaxes(k.data, -1, -2)))  # (..., L, S)
     dtype = scores.dtype
     causal = _causal_additive_mask(length, source, dtype) if is_causal else None
     mask_parent = None  # a float mask that wants its gradient
@@ -175,7 +177,8 @@ def scaled_dot_product_attention(
         grad_v = None
         if v.requires_grad:
             grad_v = unbroadcast(matmul(np.swapaxes(kept, -1, -2), g), v.shape)
-        d_scores = matmul(g, np.swapaxes(v.data, -1, -2))  # dP' (..., L, S), then dP, then dS
+        # dP' (..., L, S), then dP, then dS, in place: C order, so that its reshape below is a view
+        d_scores = np.ascontiguousarray(matmul(g, np.swapaxes(v.data, -1, -2)))
         row = (g * out).sum(axis=-1, keepdims=True)  # rowsum(dP * P) = rowsum(G * O)
 
         def softmax_backward(d, row, probs, drop):  # dP' -> dS, in place
