@@ -68,6 +68,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scratchcore.data.datasets.download import data_home  # where the loaders look for data
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_GLOB = "packages/*/experiments/results/*.json"
 QUICK_SECONDS = 180.0  # --quick: experiments whose committed full run took less than this
@@ -391,17 +393,9 @@ def prepare_worktree(root: Path, work: Path, commit: str) -> Path:
     return tree
 
 
-def data_root() -> Path:
-    """Where the loaders look for data (as ``scratchcore.data.datasets.download`` does)."""
-    if os.environ.get("SCRATCHMIND_DATA"):
-        return Path(os.environ["SCRATCHMIND_DATA"])
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "scratchmind"
-
-
 def run_one(experiment: Experiment, tree: Path, runs: Path) -> dict:
     """Run one experiment in the worktree; move its outputs to ``runs/``; reset the worktree."""
-    missing = [p for p in experiment.data_files() if not (data_root() / p).exists()]
+    missing = [p for p in experiment.data_files() if not (data_home() / p).exists()]
     if missing:
         return {"status": "skipped", "why": f"data not present: {', '.join(missing)}"}
     sources = sorted(str(p) for p in (tree / "packages").glob("*/src"))
