@@ -19,6 +19,13 @@ from scratchcore.nn.module import Module
 from scratchcore.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
 from scratchcore.nn.parameter import Parameter
 from scratchcore.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from scratchcore.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "GELU",
@@ -48,5 +55,10 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
     "init",
 ]
