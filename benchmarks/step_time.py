@@ -62,6 +62,7 @@ from scratchseq.corpus import python_docs_chars
 from scratchseq.data import random_windows
 from scratchseq.gpt import GPT, GPTConfig
 from scratchseq.recurrent import RecurrentLanguageModel
+from scratchseq.seq2seq.model import Seq2SeqConfig, Seq2SeqTransformer
 from scratchvision.models.cnn import CNN, VARIANTS
 
 Sizes = dict[str, Any]
@@ -185,6 +186,42 @@ def build_lstm(sizes: Sizes, rng: np.random.Generator) -> Case:
     return Case(ours, theirs, x, y, _sequence_loss, _torch_sequence_loss, flops)
 
 
+def _seq2seq_loss(model, x, y):
+    return model.loss(x, y)
+
+
+def build_seq2seq(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchseq's encoder-decoder ``Seq2SeqTransformer`` (dropout off, one shared vocabulary)
+    on (batch, source) random ids and framed (batch, target + 2) targets, every sequence of full
+    length. Per position: each encoder layer's qkv, output and feed-forward products ``2 (4 d^2
+    + 2 d f)``; each decoder layer's twice the attention projections plus the feed-forward; the
+    attention scores and weighted sums (``2 * 2 L L' d`` per attention); the read-out."""
+    b, s_len, t_len = sizes["batch"], sizes["source"], sizes["target"] + 1  # decoder positions
+    d, f, layers, vocab = sizes["d_model"], sizes["ffn"], sizes["layers"], sizes["vocab"]
+    config = Seq2SeqConfig(
+        vocab,
+        vocab,
+        d_model=d,
+        nhead=sizes["nhead"],
+        num_encoder_layers=layers,
+        num_decoder_layers=layers,
+        dim_feedforward=f,
+        dropout=0.0,
+        share_embeddings=True,
+        max_len=max(s_len, t_len) + 1,
+    )
+    ours = Seq2SeqTransformer(config, rng=rng)
+    theirs = torch_twins.Seq2Seq(config, ours.positions)
+    x = rng.integers(4, vocab, (b, s_len))
+    y = np.concatenate(
+        [np.full((b, 1), 1), rng.integers(4, vocab, (b, t_len - 1)), np.full((b, 1), 2)], axis=1
+    )
+    encoder = s_len * 2 * (4 * d * d + 2 * d * f) + 2 * 2 * s_len * s_len * d
+    decoder = t_len * 2 * (8 * d * d + 2 * d * f) + 2 * 2 * (t_len * t_len + t_len * s_len) * d
+    flops = b * (layers * (encoder + decoder) + 2 * t_len * d * vocab)
+    return Case(ours, theirs, x, y, _seq2seq_loss, _torch_sequence_loss, flops)
+
+
 # ---------------------------------------------------------------------------------------------
 # The registry: adding a model is one entry (a builder, its sizes, smoke sizes, one line).
 
@@ -239,6 +276,31 @@ BENCHMARKS: dict[str, Benchmark] = {
         smoke=_SMOKE_GPT | {"block": 32},
         description="scratchseq's GPT on long context: 2 layers, C = 128, 4 heads, T = 512, "
         "batch 4",
+    ),
+    "seq2seq": Benchmark(
+        build_seq2seq,
+        sizes={
+            "batch": 128,
+            "source": 12,
+            "target": 12,
+            "vocab": 14,
+            "d_model": 64,
+            "nhead": 4,
+            "layers": 2,
+            "ffn": 256,
+        },
+        smoke={
+            "batch": 2,
+            "source": 5,
+            "target": 4,
+            "vocab": 10,
+            "d_model": 8,
+            "nhead": 2,
+            "layers": 1,
+            "ffn": 16,
+        },
+        description="scratchseq's encoder-decoder Transformer at the seq2seq_synthetic size: "
+        "d = 64, 4 heads, 2 + 2 layers, 12 + 12 tokens, batch 128",
     ),
     "lstm": Benchmark(
         build_lstm,

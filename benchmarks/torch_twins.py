@@ -123,6 +123,63 @@ class GPT(nn.Module):
         return TF.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1))
 
 
+class Seq2Seq(nn.Module):
+    """scratchseq's ``Seq2SeqTransformer`` (dropout off) around ``torch.nn.Transformer``, whose
+    attention takes PyTorch's fused path: embeddings times sqrt(d) plus the same sinusoid table,
+    the tied output projection.
+
+    ``forward(src (B, S), tgt (B, T + 2)) -> mean cross-entropy`` of teacher forcing, padding
+    (id 0) ignored, as ``Seq2SeqTransformer.loss``.
+    """
+
+    def __init__(self, config, positions: np.ndarray) -> None:
+        super().__init__()
+        d = config.d_model
+        self.d_model, self.vocab_size = d, config.tgt_vocab_size
+        self.src_embed = nn.Embedding(config.src_vocab_size, d)
+        # One shared module is one state-dict entry in scratchcore (a module is walked once),
+        # so the shared case keeps no second attribute for it.
+        self.shared = config.share_embeddings
+        if not self.shared:
+            self.tgt_embed = nn.Embedding(config.tgt_vocab_size, d)
+        self.transformer = nn.Transformer(
+            d,
+            config.nhead,
+            config.num_encoder_layers,
+            config.num_decoder_layers,
+            config.dim_feedforward,
+            dropout=0.0,
+            batch_first=True,
+            norm_first=config.norm_first,
+        )
+        self.generator = nn.Linear(d, config.tgt_vocab_size, bias=False)
+        self.generator.weight = self.target_embedding().weight  # tied, as ours
+        self.positions = torch.from_numpy(np.asarray(positions, dtype=np.float32))
+
+    def target_embedding(self) -> nn.Embedding:
+        return self.src_embed if self.shared else self.tgt_embed
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        tgt_in, labels = tgt[:, :-1], tgt[:, 1:]
+        scale = self.d_model**0.5
+        x = self.src_embed(src) * scale + self.positions[: src.shape[1]]
+        y = self.target_embedding()(tgt_in) * scale + self.positions[: tgt_in.shape[1]]
+        causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[1])
+        padding = src == 0
+        out = self.transformer(
+            x,
+            y,
+            tgt_mask=causal,
+            tgt_is_causal=True,
+            src_key_padding_mask=padding,
+            memory_key_padding_mask=padding,
+        )
+        logits = self.generator(out)
+        return TF.cross_entropy(
+            logits.reshape(-1, self.vocab_size), labels.reshape(-1), ignore_index=0
+        )
+
+
 class RecurrentLM(nn.Module):
     """scratchseq's ``RecurrentLanguageModel("lstm")`` with ``torch.nn.LSTM`` (``num_layers``
     stacked, batch first).
