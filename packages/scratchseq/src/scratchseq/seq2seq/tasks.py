@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 Pair = tuple[list[str], list[str]]
-SYNTHETIC_TASKS = ("copy", "reverse", "sort", "addition")
+SYNTHETIC_TASKS = ("copy", "reverse", "sort", "addition", "addition_msd_first")
 
 
 @dataclass
@@ -76,8 +76,14 @@ def synthetic_pairs(
     """``n`` keyed pairs of one synthetic task, sources of ``min_len..max_len`` symbols.
 
     - ``copy``: digits -> the same digits; ``reverse``: -> reversed; ``sort``: -> sorted;
-    - ``addition``: ``"123+45"`` (operands of ``min_len..max_len`` digits, no leading zeros)
-      -> the digits of the sum, ``"168"``.
+    - ``addition``: ``"123+045"`` (operands of ``min_len..max_len`` digits, written with
+      leading zeros to ``max_len`` digits so that digits of one column sit at fixed positions)
+      -> the ``max_len + 1`` digits of the sum, *units first*, ``"8610"``: the order in which
+      the sum is worked out by hand, so each output digit depends on the two digits of its
+      column and the carry, all known by the time it is written;
+    - ``addition_msd_first``: the same sums written the usual way, ``"0168"``: the first digit
+      written depends on a carry that may come from the last column, which the decoder has not
+      produced yet, so it must work the whole sum out before writing anything.
 
     The key is the source string, so ``split_by_key`` keeps a source out of the test set once it
     is in training. Duplicates are possible (short sources repeat); they stay on one side.
@@ -86,15 +92,16 @@ def synthetic_pairs(
         raise ValueError(f"synthetic_pairs: task must be one of {SYNTHETIC_TASKS}, got {task!r}")
     if not (1 <= min_len <= max_len):
         raise ValueError(f"synthetic_pairs: need 1 <= min_len <= max_len, got {min_len}, {max_len}")
-    if task == "addition":
+    if task.startswith("addition"):
         digits = rng.integers(min_len, max_len + 1, size=(n, 2))
         # Uniform over numbers with that many digits: [10^(k-1), 10^k - 1] (0 has one digit).
         low = np.where(digits == 1, 0, 10 ** (digits - 1))
         operands = low + np.floor(rng.random((n, 2)) * (10**digits - low)).astype(np.int64)
         out = []
         for a, b in operands.tolist():  # building strings, per pair on purpose
-            source = f"{a}+{b}"
-            out.append((source, (list(source), list(str(a + b)))))
+            source, total = f"{a:0{max_len}d}+{b:0{max_len}d}", f"{a + b:0{max_len + 1}d}"
+            target = total[::-1] if task == "addition" else total
+            out.append((source, (list(source), list(target))))
         return out
     lengths = rng.integers(min_len, max_len + 1, size=n)
     symbols = rng.integers(0, 10, size=(n, max_len)).astype(str)
