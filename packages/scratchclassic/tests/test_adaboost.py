@@ -93,13 +93,13 @@ def test_bad_inputs():
     X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match="AdaBoostClassifier: learning_rate must be positive"):
         AdaBoostClassifier(learning_rate=0).fit(X, y)
-    with pytest.raises(ValueError, match="AdaBoostClassifier: needs at least 2 classes, got 1"):
-        AdaBoostClassifier().fit(X, np.zeros(4))
     with pytest.raises(
-        ValueError, match="AdaBoostClassifier: sample_weight must be 4 non-negative"
+        ValueError, match="AdaBoostClassifier: needs samples of at least 2 classes, got 1 class"
     ):
+        AdaBoostClassifier().fit(X, np.zeros(4))
+    with pytest.raises(ValueError, match="AdaBoostClassifier: sample_weight has negative values"):
         AdaBoostClassifier().fit(X, y, sample_weight=[1.0, -1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="no better than chance"):
         AdaBoostClassifier().fit(X, y)  # constant features: the stump is a coin toss
-    with pytest.raises(NotFittedError, match="AdaBoostClassifier is not fitted"):
+    with pytest.raises(NotFittedError, match="This AdaBoostClassifier instance is not fitted"):
         AdaBoostClassifier().predict(X)

@@ -25,13 +25,17 @@ def test_metrics_match_sklearn():
 
 
 def test_checks_name_the_owner():
-    with pytest.raises(ValueError, match="Ridge: X must have 2 dimensions"):
+    with pytest.raises(ValueError, match=r"Ridge: expected X with 2 dimensions, got shape \(3,\)"):
         check_array(np.zeros(3), "Ridge")
-    with pytest.raises(ValueError, match="contains NaN"):
+    with pytest.raises(ValueError, match="Lasso: input X contains NaN"):
         check_array([[np.nan]], "Lasso")
-    with pytest.raises(ValueError, match="3 rows but y has 2"):
+    with pytest.raises(
+        ValueError,
+        match="SVC: found input variables with inconsistent numbers of samples: "
+        "X has 3 rows but y has 2",
+    ):
         check_X_y(np.zeros((3, 2)), [0, 1], "SVC")
-    with pytest.raises(NotFittedError, match="object is not fitted"):
+    with pytest.raises(NotFittedError, match="This object instance is not fitted"):
         check_is_fitted(object(), "coef_")
     with pytest.raises(ValueError, match="accuracy_score"):
         accuracy_score([1, 2], [1])

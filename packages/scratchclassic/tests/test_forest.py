@@ -79,5 +79,5 @@ def test_bad_inputs():
         RandomForestClassifier(n_estimators=0).fit(X, y)
     with pytest.raises(ValueError, match="oob_score=True needs bootstrap=True"):
         RandomForestClassifier(oob_score=True, bootstrap=False).fit(X, y)
-    with pytest.raises(NotFittedError, match="RandomForestClassifier is not fitted"):
+    with pytest.raises(NotFittedError, match="This RandomForestClassifier instance is not fitted"):
         RandomForestClassifier().predict(X)

@@ -76,5 +76,7 @@ def test_bad_inputs():
         GradientBoostingRegressor(subsample=1.5).fit(X_train, y_train)
     with pytest.raises(ValueError, match="learning_rate must be positive"):
         GradientBoostingRegressor(learning_rate=-1).fit(X_train, y_train)
-    with pytest.raises(NotFittedError, match="GradientBoostingRegressor is not fitted"):
+    with pytest.raises(
+        NotFittedError, match="This GradientBoostingRegressor instance is not fitted"
+    ):
         GradientBoostingRegressor().predict(X_test)

@@ -45,8 +45,10 @@ def test_bad_inputs():
         KernelRidge(alpha=0).fit(X_train, y_train)
     with pytest.raises(ValueError, match="KernelRidge: y must have 300 rows"):
         KernelRidge().fit(X_train, y_train[:10])
-    with pytest.raises(NotFittedError, match="KernelRidge is not fitted"):
+    with pytest.raises(NotFittedError, match="This KernelRidge instance is not fitted"):
         KernelRidge().predict(X_test)
     model = KernelRidge().fit(X_train, y_train)
-    with pytest.raises(ValueError, match="KernelRidge: X has 3 features, but fit saw 10"):
+    with pytest.raises(
+        ValueError, match="X has 3 features, but KernelRidge is expecting 10 features"
+    ):
         model.predict(X_test[:, :3])

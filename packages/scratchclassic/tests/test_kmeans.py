@@ -94,7 +94,7 @@ def test_bad_inputs():
         KMeans(n_clusters=3, init=np.zeros((2, 4))).fit(X)
     with pytest.raises(ValueError, match="KMeans: n_init must be 'auto' or an integer >= 1"):
         KMeans(n_init=0).fit(X)
-    with pytest.raises(NotFittedError, match="KMeans is not fitted yet"):
+    with pytest.raises(NotFittedError, match="This KMeans instance is not fitted yet"):
         KMeans().predict(X)
-    with pytest.raises(ValueError, match="KMeans: X has 2 features, but fit saw 4"):
+    with pytest.raises(ValueError, match="X has 2 features, but KMeans is expecting 4 features"):
         KMeans(n_clusters=3).fit(X).predict(X[:, :2])

@@ -144,17 +144,25 @@ def test_bad_hyperparameters_are_named(model, match):
 
 @pytest.mark.parametrize("cls", [LinearRegression, Ridge, Lasso, ElasticNet])
 def test_bad_inputs_and_unfitted_use(cls):
-    with pytest.raises(NotFittedError, match=f"{cls.__name__} is not fitted yet"):
+    with pytest.raises(NotFittedError, match=f"This {cls.__name__} instance is not fitted yet"):
         cls().predict(X)
-    with pytest.raises(ValueError, match="X has 442 rows but y has 441"):
+    with pytest.raises(
+        ValueError,
+        match=f"{cls.__name__}: found input variables with inconsistent numbers of samples: "
+        "X has 442 rows but y has 441",
+    ):
         cls().fit(X, Y[:-1])
     model = cls().fit(X, Y)
-    with pytest.raises(ValueError, match=f"{cls.__name__}: X has 3 features, but fit saw 10"):
+    with pytest.raises(
+        ValueError, match=f"X has 3 features, but {cls.__name__} is expecting 10 features"
+    ):
         model.predict(X[:, :3])
 
 
 def test_qr_needs_at_least_as_many_rows_as_columns():
     with pytest.raises(
-        ValueError, match=r"needs n_samples >= n_features, got X of shape \(5, 10\)"
+        ValueError,
+        match=r"LinearRegression\(solver='qr'\): needs n_samples >= n_features, "
+        r"got n_samples=5 and n_features=10",
     ):
         LinearRegression(solver="qr").fit(X[:5], Y[:5])

@@ -146,9 +146,14 @@ def test_bad_hyperparameters_are_named(kwargs, match):
 
 def test_bad_inputs():
     X, y = standardised(load_iris)
-    with pytest.raises(ValueError, match="needs at least 2 classes in y, got 1"):
+    with pytest.raises(
+        ValueError,
+        match="LogisticRegression: needs samples of at least 2 classes in y, got 1 class",
+    ):
         LogisticRegression().fit(X, np.zeros(len(X)))
-    with pytest.raises(NotFittedError, match="LogisticRegression is not fitted yet"):
+    with pytest.raises(NotFittedError, match="This LogisticRegression instance is not fitted yet"):
         LogisticRegression().predict(X)
-    with pytest.raises(ValueError, match="X has 2 features, but fit saw 4"):
+    with pytest.raises(
+        ValueError, match="X has 2 features, but LogisticRegression is expecting 4 features"
+    ):
         LogisticRegression().fit(X, y).predict_proba(X[:, :2])

@@ -60,7 +60,9 @@ def test_bad_inputs():
         GaussianNB(priors=[0.5, 0.5]).fit(X, y)
     with pytest.raises(ValueError, match="GaussianNB: var_smoothing must be a finite number >= 0"):
         GaussianNB(var_smoothing=-1.0).fit(X, y)
-    with pytest.raises(NotFittedError, match="GaussianNB is not fitted yet"):
+    with pytest.raises(NotFittedError, match="This GaussianNB instance is not fitted yet"):
         GaussianNB().predict(X)
-    with pytest.raises(ValueError, match="GaussianNB: X has 2 features, but fit saw 4"):
+    with pytest.raises(
+        ValueError, match="X has 2 features, but GaussianNB is expecting 4 features"
+    ):
         GaussianNB().fit(X, y).predict_proba(X[:, :2])

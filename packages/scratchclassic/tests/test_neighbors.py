@@ -118,7 +118,9 @@ def test_bad_inputs():
         KNeighborsRegressor(n_neighbors=151).fit(X, y)
     with pytest.raises(ValueError, match="KNeighborsClassifier: weights must be one of"):
         KNeighborsClassifier(weights="gaussian").fit(X, y)
-    with pytest.raises(NotFittedError, match="KNeighborsRegressor is not fitted yet"):
+    with pytest.raises(NotFittedError, match="This KNeighborsRegressor instance is not fitted yet"):
         KNeighborsRegressor().predict(X)
-    with pytest.raises(ValueError, match="KNeighborsClassifier: X has 3 features, but fit saw 4"):
+    with pytest.raises(
+        ValueError, match="X has 3 features, but KNeighborsClassifier is expecting 4 features"
+    ):
         KNeighborsClassifier().fit(X, y).predict(X[:, :3])

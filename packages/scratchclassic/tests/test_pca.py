@@ -90,10 +90,12 @@ def test_bad_inputs():
         PCA(n_components=1.5).fit(X)
     with pytest.raises(ValueError, match="PCA: needs at least 2 samples"):
         PCA().fit(X[:1])
-    with pytest.raises(NotFittedError, match="PCA is not fitted yet"):
+    with pytest.raises(NotFittedError, match="This PCA instance is not fitted yet"):
         PCA().transform(X)
     pca = PCA(n_components=3).fit(X)
-    with pytest.raises(ValueError, match="PCA: X has 4 features, but fit saw 13"):
+    with pytest.raises(ValueError, match="X has 4 features, but PCA is expecting 13 features"):
         pca.transform(X[:, :4])
-    with pytest.raises(ValueError, match=r"PCA.inverse_transform: X has 4 features, but fit saw 3"):
+    with pytest.raises(
+        ValueError, match=r"Z has 4 features, but PCA\.inverse_transform is expecting 3 features"
+    ):
         pca.inverse_transform(np.zeros((2, 4)))

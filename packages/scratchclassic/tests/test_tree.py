@@ -234,9 +234,13 @@ def test_bad_inputs():
         DecisionTreeClassifier(min_samples_split=1).fit(X, y)
     with pytest.raises(ValueError, match="max_features must be None, 'sqrt'"):
         DecisionTreeClassifier(max_features=5).fit(X, y)
-    with pytest.raises(ValueError, match="sample_weight must be 4 finite non-negative numbers"):
+    with pytest.raises(
+        ValueError, match="DecisionTreeClassifier: sample_weight has negative values"
+    ):
         DecisionTreeClassifier().fit(X, y, sample_weight=-np.ones(4))
-    with pytest.raises(NotFittedError, match="DecisionTreeRegressor is not fitted"):
+    with pytest.raises(NotFittedError, match="This DecisionTreeRegressor instance is not fitted"):
         DecisionTreeRegressor().predict(X)
-    with pytest.raises(ValueError, match="DecisionTreeClassifier: X has 3 features, but fit saw 2"):
+    with pytest.raises(
+        ValueError, match="X has 3 features, but DecisionTreeClassifier is expecting 2 features"
+    ):
         DecisionTreeClassifier().fit(X, y).predict(np.ones((1, 3)))

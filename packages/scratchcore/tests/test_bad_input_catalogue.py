@@ -855,20 +855,21 @@ def _axis_packages():
         (
             "GaussianNB unfitted",
             lambda: GaussianNB().predict(X),
-            RuntimeError,
-            r"GaussianNB is not fitted",
+            ValueError,  # NotFittedError: a ValueError and an AttributeError, as scikit-learn's
+            r"This GaussianNB instance is not fitted yet",
         ),
         (
             "LinearRegression rows",
             lambda: LinearRegression().fit(X, np.zeros(4)),
             ValueError,
-            r"LinearRegression: X has 3 rows but y has 4",
+            r"LinearRegression: found input variables with inconsistent numbers of samples: "
+            r"X has 3 rows but y has 4",
         ),
         (
             "LinearRegression nan",
             lambda: LinearRegression().fit(np.full((3, 2), np.nan), np.zeros(3)),
             ValueError,
-            r"LinearRegression: X contains NaN",
+            r"LinearRegression: input X contains NaN",
         ),
         ("Ridge alpha", lambda: Ridge(alpha=-1).fit(X, np.zeros(3)), ValueError, r"Ridge: alpha"),
         (
@@ -882,7 +883,7 @@ def _axis_packages():
             "KNeighborsClassifier features",
             lambda: KNeighborsClassifier(n_neighbors=1).fit(X, y).predict(np.zeros((2, 3))),
             ValueError,
-            r"KNeighborsClassifier: X has 3 features, but fit saw 2",
+            r"X has 3 features, but KNeighborsClassifier is expecting 2 features as input",
         ),
     ]
 

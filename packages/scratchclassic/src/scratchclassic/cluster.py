@@ -19,7 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchclassic.base import check_array, check_is_fitted, check_n_features
+from scratchclassic.base import (
+    BaseEstimator,
+    ClusterMixin,
+    TransformerMixin,
+    check_array,
+    check_is_fitted,
+    check_n_features,
+)
 
 
 def squared_distances(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -88,7 +95,7 @@ def lloyd(X: np.ndarray, centres: np.ndarray, max_iter: int, tol: float):
     return centres, labels, history[-1], iteration, history
 
 
-class KMeans:
+class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     """Partition ``(n, d)`` data into ``n_clusters`` groups around centres (scikit-learn's API).
 
     ``init``: ``"k-means++"``, ``"random"`` (k distinct points) or an ``(n_clusters, d)`` array.
@@ -170,8 +177,10 @@ class KMeans:
         check_n_features(X, self.n_features_in_, "KMeans")
         return np.argmin(squared_distances(X, self.cluster_centers_), axis=1)
 
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        return self.fit(X).labels_
+    def score(self, X, y=None) -> float:
+        """Minus the inertia of ``X`` (its squared distances to the nearest centres, summed): the
+        higher the better, as scikit-learn's ``score`` promises, so a grid search can use it."""
+        return -float(np.sum(np.min(self.transform(X) ** 2, axis=1)))
 
     def transform(self, X) -> np.ndarray:
         """``(n, k)`` Euclidean distances to every centre."""

@@ -17,10 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchclassic.base import check_array, check_is_fitted, check_n_features
+from scratchclassic.base import (
+    BaseEstimator,
+    TransformerMixin,
+    check_array,
+    check_is_fitted,
+    check_n_features,
+)
 
 
-class PCA:
+class PCA(TransformerMixin, BaseEstimator):
     """Project ``(n, d)`` data onto its top ``n_components`` principal directions.
 
     ``n_components``: an int in ``[1, min(n, d)]``, a float in ``(0, 1)`` (keep the fewest
@@ -54,7 +60,9 @@ class PCA:
         X = check_array(X, "PCA")
         n, d = X.shape
         if n < 2:
-            raise ValueError(f"PCA: needs at least 2 samples to estimate a variance, got {n}")
+            raise ValueError(
+                f"PCA: needs at least 2 samples to estimate a variance, got n_samples={n}"
+            )
         self.mean_ = X.mean(axis=0)
         _, s, Vt = np.linalg.svd(X - self.mean_, full_matrices=False)  # s sorted, descending
         biggest = np.argmax(np.abs(Vt), axis=1)
@@ -86,7 +94,7 @@ class PCA:
         """``(n, d)`` reconstruction $\\bar x + Z V_k^\\top$ of ``(n, k)`` coordinates."""
         check_is_fitted(self, "components_")
         Z = check_array(Z, "PCA", name="Z")
-        check_n_features(Z, self.n_components_, "PCA.inverse_transform")
+        check_n_features(Z, self.n_components_, "PCA.inverse_transform", name="Z")
         if self.whiten:
             Z = Z * np.sqrt(self.explained_variance_)
         return Z @ self.components_ + self.mean_

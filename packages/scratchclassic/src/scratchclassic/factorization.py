@@ -27,32 +27,43 @@ model knows nothing about them, so it predicts what it predicts for an average u
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from scratchclassic.base import RegressorMixin, check_is_fitted
+from scratchclassic.base import (
+    BaseEstimator,
+    RegressorMixin,
+    check_array,
+    check_is_fitted,
+    check_X_y,
+)
 
 
-def check_ratings(X, y=None, owner: str = "ratings") -> tuple[np.ndarray, np.ndarray | None]:
-    """``X`` as ``(n, 2)`` int64 non-negative ``(user, item)`` ids; ``y`` as ``(n,)`` float64."""
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != 2 or len(X) == 0:
+def check_ratings(
+    X, y=None, owner: str = "ratings", fitting: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``X`` as ``(n, 2)`` int64 non-negative ``(user, item)`` ids; ``y`` as ``(n,)`` float64.
+
+    The shared checks of every estimator first (``check_array``, ``check_X_y``: no NaN, no
+    complex numbers, no sparse or empty input), then what ids need: exactly two columns, and
+    whole numbers >= 0 (floats such as ``3.0`` are accepted: tables often store ids so).
+    ``fitting`` says ``y`` is required.
+    """
+    if not fitting:
+        X = check_array(X, owner)
+    else:
+        X, y = check_X_y(X, y, owner, task="regression")
+    if X.shape[1] != 2:
         raise ValueError(
-            f"{owner}: X must be a non-empty (n, 2) array of (user, item) ids, got shape {X.shape}"
+            f"X has {X.shape[1]} features, but {owner} is expecting 2 features as input: "
+            "the (user, item) id of each rating"
         )
-    if not np.issubdtype(X.dtype, np.integer):
-        if not np.all(np.isfinite(X)) or not np.all(X == np.round(X)):
-            raise ValueError(f"{owner}: X must hold integer ids, got dtype {X.dtype}")
-    X = X.astype(np.int64)
+    if not np.all(X == np.round(X)):
+        raise ValueError(f"{owner}: X must hold whole-number (user, item) ids")
     if X.min() < 0:
-        raise ValueError(f"{owner}: ids must be >= 0, found {X.min()}")
-    if y is None:
-        return X, None
-    y = np.asarray(y, dtype=np.float64)
-    if y.shape != (len(X),):
-        raise ValueError(f"{owner}: y must have shape ({len(X)},), got {y.shape}")
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"{owner}: y contains NaN or infinity")
-    return X, y
+        raise ValueError(f"{owner}: ids must be >= 0, found {X.min():g}")
+    return X.astype(np.int64), y
 
 
 def _lookup(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -63,7 +74,7 @@ def _lookup(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-class BiasBaseline(RegressorMixin):
+class BiasBaseline(RegressorMixin, BaseEstimator):
     """``r̂(u, i) = mu + b_u + b_i``: global mean plus a user and an item offset.
 
     The biases minimise ``Σ_obs (r - mu - b_u - b_i)² + reg (Σ b_u² + Σ b_i²)`` by alternating
@@ -78,6 +89,10 @@ class BiasBaseline(RegressorMixin):
         self.reg = reg
         self.n_iter = n_iter
 
+    def _tags(self):
+        # Inputs are ids: whole numbers, which scikit-learn's tags call categorical.
+        return replace(super()._tags(), input="pairs")
+
     def _check_params(self) -> None:
         name = type(self).__name__
         if not self.reg >= 0:
@@ -88,6 +103,7 @@ class BiasBaseline(RegressorMixin):
     def _fit_biases(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Fit ``mu``, ``b_u``, ``b_i``; return the ``(n,)`` residuals ``y - baseline``."""
         users, items = X[:, 0], X[:, 1]
+        self.n_features_in_ = 2
         self.n_users_, self.n_items_ = int(users.max()) + 1, int(items.max()) + 1
         n_u = np.bincount(users, minlength=self.n_users_)
         n_i = np.bincount(items, minlength=self.n_items_)
@@ -116,7 +132,7 @@ class BiasBaseline(RegressorMixin):
 
     def fit(self, X, y) -> BiasBaseline:
         self._check_params()
-        X, y = check_ratings(X, y, type(self).__name__)
+        X, y = check_ratings(X, y, type(self).__name__, fitting=True)
         self._fit_biases(X, y)
         return self
 
@@ -141,7 +157,7 @@ class SVDRecommender(BiasBaseline):
 
     def fit(self, X, y) -> SVDRecommender:
         self._check_params()
-        X, y = check_ratings(X, y, "SVDRecommender")
+        X, y = check_ratings(X, y, "SVDRecommender", fitting=True)
         residual = self._fit_biases(X, y)
         k = self.n_components
         if not (isinstance(k, int | np.integer) and 1 <= k <= min(self.n_users_, self.n_items_)):
@@ -185,8 +201,8 @@ class ALSRecommender(BiasBaseline):
         (Q_uᵀ Q_u + alpha n_u I) p_u = Q_uᵀ e_u,
 
     and symmetrically for ``q_i``. All users' ``k x k`` systems are built at once as matrix
-    products with the 0/1 mask of observed entries and solved as one stacked
-    ``np.linalg.solve``.
+    products with the mask of observed entries (how often each pair was rated: a repeated
+    pair counts as often as it occurs) and solved as one stacked ``np.linalg.solve``.
 
     Attributes: ``user_factors_`` ``(n_users, k)``, ``item_factors_`` ``(n_items, k)``,
     ``objective_`` (``J`` after initialisation and after every sweep, ``n_sweeps + 1`` values).
@@ -231,18 +247,20 @@ class ALSRecommender(BiasBaseline):
             raise ValueError(
                 f"ALSRecommender: n_sweeps must be a positive integer, got {self.n_sweeps}"
             )
-        X, y = check_ratings(X, y, "ALSRecommender")
+        X, y = check_ratings(X, y, "ALSRecommender", fitting=True)
         residual = self._fit_biases(X, y)
         k = self.n_components
         if not (isinstance(k, int | np.integer) and k >= 1):
             raise ValueError(f"ALSRecommender: n_components must be a positive integer, got {k}")
         users, items = X[:, 0], X[:, 1]
-        E = np.zeros((self.n_users_, self.n_items_))
-        M = np.zeros_like(E)
-        np.add.at(E, (users, items), residual)
+        # M counts the ratings of each (user, item) pair and E holds their mean residual: a pair
+        # rated twice weighs twice, which is the same objective as two separate terms (up to
+        # a constant, the spread of the repeated ratings about their mean).
+        sums = np.zeros((self.n_users_, self.n_items_))
+        M = np.zeros_like(sums)
+        np.add.at(sums, (users, items), residual)
         np.add.at(M, (users, items), 1.0)
-        if M.max() > 1:
-            raise ValueError("ALSRecommender: X contains a (user, item) pair more than once")
+        E = sums / np.maximum(M, 1.0)
         n_u, n_i = M.sum(axis=1), M.sum(axis=0)
         rng = np.random.default_rng(self.random_state)
         P = rng.normal(0.0, 0.1, (self.n_users_, k))

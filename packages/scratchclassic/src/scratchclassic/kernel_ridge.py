@@ -11,18 +11,22 @@ $f(x) = \\sum_i a_i k(x, x_i)$. As scikit-learn's ``KernelRidge`` there is no in
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     RegressorMixin,
     check_array,
     check_is_fitted,
     check_n_features,
+    require_y,
 )
 from scratchclassic.kernels import KERNELS, pairwise_kernel, resolve_gamma
 
 
-class KernelRidge(RegressorMixin):
+class KernelRidge(RegressorMixin, BaseEstimator):
     """Kernel ridge regression with scikit-learn's parameters and defaults.
 
     ``kernel`` is ``"linear"``, ``"poly"`` or ``"rbf"``; ``gamma=None`` means ``1 / n_features``
@@ -43,10 +47,14 @@ class KernelRidge(RegressorMixin):
         )
         return pairwise_kernel(X, Y, self.kernel, gamma, self.degree, self.coef0)
 
+    def _tags(self):
+        return replace(super()._tags(), multi_output=True)
+
     def fit(self, X, y) -> KernelRidge:
         """Solve $(K + \\alpha I)\\,a = y$ for the dual coefficients $a$; ``X`` is ``(n, d)``."""
         X = check_array(X, "KernelRidge")
-        y = np.asarray(y, dtype=np.float64)
+        require_y(y, "KernelRidge")  # 1-D y, or 2-D for several targets at once
+        y = check_array(y, "KernelRidge", name="y", ndim=2 if np.ndim(np.asarray(y)) == 2 else 1)
         if y.ndim not in (1, 2) or len(y) != len(X):
             raise ValueError(f"KernelRidge: y must have {len(X)} rows (1-D or 2-D), got {y.shape}")
         if self.kernel not in KERNELS:

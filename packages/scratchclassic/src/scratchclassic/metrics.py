@@ -19,10 +19,26 @@ def _paired(y_true, y_pred, owner: str) -> tuple[np.ndarray, np.ndarray]:
     return y_true, y_pred
 
 
-def accuracy_score(y_true, y_pred) -> float:
-    """Fraction of ``(n,)`` predictions equal to the ``(n,)`` true labels."""
+def _weights(sample_weight, n: int, owner: str) -> np.ndarray:
+    """``(n,)`` weights, all ones when ``None``; a score is then a weighted mean over examples."""
+    if sample_weight is None:
+        return np.ones(n)
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != (n,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError(
+            f"{owner}: sample_weight must be {n} finite non-negative numbers, got shape "
+            f"{weights.shape}"
+        )
+    if weights.sum() == 0:
+        raise ValueError(f"{owner}: sample weights are all zero")
+    return weights
+
+
+def accuracy_score(y_true, y_pred, sample_weight=None) -> float:
+    """Fraction of ``(n,)`` predictions equal to the ``(n,)`` true labels (weighted, if given)."""
     y_true, y_pred = _paired(y_true, y_pred, "accuracy_score")
-    return float(np.mean(y_true == y_pred))
+    weights = _weights(sample_weight, len(y_true), "accuracy_score")
+    return float(np.sum(weights * (y_true == y_pred)) / np.sum(weights))
 
 
 def mean_squared_error(y_true, y_pred) -> float:
@@ -36,16 +52,19 @@ def root_mean_squared_error(y_true, y_pred) -> float:
     return float(np.sqrt(mean_squared_error(y_true, y_pred)))
 
 
-def r2_score(y_true, y_pred) -> float:
+def r2_score(y_true, y_pred, sample_weight=None) -> float:
     """``1 - SS_res / SS_tot``: 1 is perfect, 0 is predicting the mean, negative is worse.
 
     A constant ``y_true`` has ``SS_tot = 0``; like scikit-learn, the score is then 1.0 for a
-    perfect prediction and 0.0 otherwise.
+    perfect prediction and 0.0 otherwise. With ``sample_weight`` both sums and the mean are
+    weighted, as scikit-learn's.
     """
     y_true, y_pred = _paired(y_true, y_pred, "r2_score")
     y_true = y_true.astype(np.float64)
-    ss_res = np.sum((y_true - y_pred) ** 2)
-    ss_tot = np.sum((y_true - y_true.mean()) ** 2)
+    weights = _weights(sample_weight, len(y_true), "r2_score")
+    ss_res = np.sum(weights * (y_true - y_pred) ** 2)
+    mean = np.sum(weights * y_true) / np.sum(weights)
+    ss_tot = np.sum(weights * (y_true - mean) ** 2)
     if ss_tot == 0:
         return 1.0 if ss_res == 0 else 0.0
     return float(1.0 - ss_res / ss_tot)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     ClassifierMixin,
     check_array,
     check_is_fitted,
@@ -27,7 +28,7 @@ from scratchclassic.base import (
 )
 
 
-class GaussianNB(ClassifierMixin):
+class GaussianNB(ClassifierMixin, BaseEstimator):
     """``theta_`` ``(K, d)`` means, ``var_`` ``(K, d)`` variances, ``class_prior_`` ``(K,)``.
 
     ``priors`` ``(K,)`` fixes the class priors (else the class frequencies); ``var_smoothing``
@@ -44,7 +45,7 @@ class GaussianNB(ClassifierMixin):
                 "GaussianNB: var_smoothing must be a finite number >= 0, "
                 f"got {self.var_smoothing!r}"
             )
-        X, y = check_X_y(X, y, "GaussianNB")
+        X, y = check_X_y(X, y, "GaussianNB", task="classification")
         self.classes_, y_index = np.unique(y, return_inverse=True)
         K = len(self.classes_)
         one_hot = np.eye(K)[y_index]  # (n, K): class sums become one matrix product

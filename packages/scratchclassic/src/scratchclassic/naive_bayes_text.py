@@ -17,9 +17,12 @@ classifier in the counts. Names and defaults follow scikit-learn's ``Multinomial
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     ClassifierMixin,
     check_array,
     check_is_fitted,
@@ -28,7 +31,7 @@ from scratchclassic.base import (
 )
 
 
-class MultinomialNB(ClassifierMixin):
+class MultinomialNB(ClassifierMixin, BaseEstimator):
     """Naive Bayes for count features ``X`` ``(n, V)`` (non-negative).
 
     ``alpha`` > 0 smooths the word distributions; ``fit_prior=False`` uses uniform class
@@ -41,12 +44,20 @@ class MultinomialNB(ClassifierMixin):
         self.alpha = alpha
         self.fit_prior = fit_prior
 
+    def _tags(self):
+        # Counts only; and a count model on arbitrary real features (scikit-learn's toy data)
+        # is not expected to score well, as scikit-learn says of its own MultinomialNB.
+        return replace(super()._tags(), positive_only=True, poor_score=True)
+
     def fit(self, X, y) -> MultinomialNB:
         if not (np.isfinite(self.alpha) and self.alpha > 0):
             raise ValueError(f"MultinomialNB: alpha must be > 0, got {self.alpha!r}")
-        X, y = check_X_y(X, y, "MultinomialNB")
+        X, y = check_X_y(X, y, "MultinomialNB", task="classification")
         if X.min() < 0:
-            raise ValueError(f"MultinomialNB: X must hold non-negative counts, found {X.min()}")
+            raise ValueError(
+                f"MultinomialNB: Negative values in data passed to X (found {X.min()}); "
+                "X must hold non-negative counts"
+            )
         self.classes_, codes = np.unique(y, return_inverse=True)
         one_hot = np.eye(len(self.classes_))[codes]  # (n, K)
         self.class_count_ = one_hot.sum(axis=0)
@@ -73,4 +84,5 @@ class MultinomialNB(ClassifierMixin):
         return np.exp(self.predict_log_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+        log_probabilities = self.predict_log_proba(X)  # first: it checks that fit has run
+        return self.classes_[np.argmax(log_probabilities, axis=1)]

@@ -17,12 +17,14 @@ from __future__ import annotations
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     ClassifierMixin,
     RegressorMixin,
     check_array,
     check_is_fitted,
     check_n_features,
     check_X_y,
+    target_task,
 )
 
 WEIGHTS = ("uniform", "distance")
@@ -35,7 +37,7 @@ def squared_euclidean_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.maximum(a_sq + b_sq - 2.0 * A @ B.T, 0.0)
 
 
-class _KNeighbors:
+class _KNeighbors(BaseEstimator):
     """What both estimators share: storing the data and finding each query's ``k`` neighbours."""
 
     def __init__(self, n_neighbors: int = 5, weights: str = "uniform"):
@@ -46,7 +48,7 @@ class _KNeighbors:
         name = type(self).__name__
         if self.weights not in WEIGHTS:
             raise ValueError(f"{name}: weights must be one of {WEIGHTS}, got {self.weights!r}")
-        X, y = check_X_y(X, y, name)
+        X, y = check_X_y(X, y, name, task=target_task(self))
         if not (isinstance(self.n_neighbors, int | np.integer) and 1 <= self.n_neighbors <= len(X)):
             raise ValueError(
                 f"{name}: n_neighbors must be an integer in [1, n_samples = {len(X)}], "
@@ -77,7 +79,7 @@ class _KNeighbors:
         return np.where(exact.any(axis=1, keepdims=True), exact.astype(float), inverse)
 
 
-class KNeighborsClassifier(_KNeighbors, ClassifierMixin):
+class KNeighborsClassifier(ClassifierMixin, _KNeighbors):
     """Majority vote of the ``n_neighbors`` nearest training points (a tie: the smaller label)."""
 
     def fit(self, X, y) -> KNeighborsClassifier:
@@ -100,7 +102,7 @@ class KNeighborsClassifier(_KNeighbors, ClassifierMixin):
         return self.classes_[best]
 
 
-class KNeighborsRegressor(_KNeighbors, RegressorMixin):
+class KNeighborsRegressor(RegressorMixin, _KNeighbors):
     """The (weighted) mean target of the ``n_neighbors`` nearest training points."""
 
     def fit(self, X, y) -> KNeighborsRegressor:

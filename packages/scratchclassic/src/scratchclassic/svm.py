@@ -26,6 +26,7 @@ from itertools import combinations
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     ClassifierMixin,
     check_array,
     check_is_fitted,
@@ -95,11 +96,15 @@ def smo(K: np.ndarray, y: np.ndarray, C: float, tol: float, max_iter: int = -1):
     return alpha, rho, n_iter
 
 
-class SVC(ClassifierMixin):
+class SVC(ClassifierMixin, BaseEstimator):
     """C-support vector classifier with scikit-learn's parameters and defaults.
 
     ``kernel`` is ``"linear"``, ``"poly"`` or ``"rbf"``; ``gamma`` is ``"scale"`` (default),
     ``"auto"`` or a number; ``tol`` bounds the maximal KKT violation at the solution.
+    ``decision_function_shape`` is ``"ovr"`` (default: one column per class, whose argmax is
+    the predicted class) or ``"ovo"`` (one column per pair of classes, the machines' own
+    values); ``break_ties=True`` makes ``predict`` the argmax of the ``"ovr"`` values, which
+    settles a tie in the votes by the machines' confidence instead of by class order.
 
     After ``fit`` (``n_sv`` support vectors, ordered by class then by index as scikit-learn):
     ``support_`` ``(n_sv,)`` indices into the training set, ``support_vectors_`` ``(n_sv, d)``,
@@ -109,7 +114,16 @@ class SVC(ClassifierMixin):
     """
 
     def __init__(
-        self, C=1.0, kernel="rbf", degree=3, gamma="scale", coef0=0.0, tol=1e-3, max_iter=-1
+        self,
+        C=1.0,
+        kernel="rbf",
+        degree=3,
+        gamma="scale",
+        coef0=0.0,
+        tol=1e-3,
+        max_iter=-1,
+        decision_function_shape="ovr",
+        break_ties=False,
     ):
         self.C = C
         self.kernel = kernel
@@ -118,23 +132,32 @@ class SVC(ClassifierMixin):
         self.coef0 = coef0
         self.tol = tol
         self.max_iter = max_iter
+        self.decision_function_shape = decision_function_shape
+        self.break_ties = break_ties
 
     def _gram(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         return pairwise_kernel(X, Y, self.kernel, self._gamma, self.degree, self.coef0)
 
     def fit(self, X, y) -> SVC:
         """Train one SMO machine per pair of classes on ``X`` ``(n, d)``, ``y`` ``(n,)``."""
-        X, y = check_X_y(X, y, "SVC")
+        X, y = check_X_y(X, y, "SVC", task="classification")
         if self.kernel not in KERNELS:
             raise ValueError(f"SVC: kernel must be one of {KERNELS}, got {self.kernel!r}")
         if not self.C > 0:
             raise ValueError(f"SVC: C must be positive, got {self.C!r}")
         if not self.tol > 0:
             raise ValueError(f"SVC: tol must be positive, got {self.tol!r}")
+        if self.decision_function_shape not in ("ovr", "ovo"):
+            raise ValueError(
+                "SVC: decision_function_shape must be 'ovr' or 'ovo', "
+                f"got {self.decision_function_shape!r}"
+            )
+        if self.break_ties and self.decision_function_shape == "ovo":
+            raise ValueError("SVC: break_ties must be False when decision_function_shape is 'ovo'")
         self.classes_, codes = np.unique(y, return_inverse=True)
         n_classes = len(self.classes_)
         if n_classes < 2:
-            raise ValueError(f"SVC: needs at least 2 classes, got {n_classes}")
+            raise ValueError("SVC: needs samples of at least 2 classes, got 1 class")
         self._gamma = resolve_gamma(self.gamma, X, "SVC")
         K = self._gram(X, X)  # precomputed once: every pair's machine reads its block
 
@@ -205,24 +228,50 @@ class SVC(ClassifierMixin):
             columns.append(K[:, positions] @ dual + intercept)
         return np.stack(columns, axis=1)
 
-    def decision_function(self, X) -> np.ndarray:
-        """Binary: ``(m,)``, positive for ``classes_[1]``. Several classes: ``(m, n_pairs)``
-        one-vs-one values (scikit-learn's ``decision_function_shape="ovo"``)."""
-        check_is_fitted(self, "support_")
-        X = check_array(X, "SVC")
-        check_n_features(X, self.n_features_in_, "SVC")
-        decisions = self._pairwise_decisions(X)
-        return -decisions[:, 0] if len(self.classes_) == 2 else decisions
-
-    def predict(self, X) -> np.ndarray:
-        """The class with the most one-vs-one votes (ties go to the lower class index)."""
-        check_is_fitted(self, "support_")
-        X = check_array(X, "SVC")
-        check_n_features(X, self.n_features_in_, "SVC")
-        decisions = self._pairwise_decisions(X)
+    def _votes(self, decisions: np.ndarray) -> np.ndarray:
+        """``(m, n_classes)`` one-vs-one votes: each pair's machine votes for one of its classes."""
         n_classes = len(self.classes_)
-        votes = np.zeros((len(X), n_classes), dtype=int)
+        votes = np.zeros((len(decisions), n_classes), dtype=int)
         for index, (p, q) in enumerate(combinations(range(n_classes), 2)):
             votes[:, p] += decisions[:, index] > 0
             votes[:, q] += decisions[:, index] <= 0
-        return self.classes_[votes.argmax(axis=1)]
+        return votes
+
+    def _one_vs_rest(self, decisions: np.ndarray) -> np.ndarray:
+        """``(m, n_classes)``: each class's votes plus a confidence in ``(-1/3, 1/3)``.
+
+        The confidence is the sum of the class's one-vs-one values (for it, minus against it),
+        squashed by $s / (3(|s| + 1))$ so it can only reorder classes with equal votes: the
+        argmax is the class with the most votes, and a tie goes to the surer one. (libsvm's and
+        scikit-learn's "ovr" shape.)
+        """
+        n_classes = len(self.classes_)
+        confidence = np.zeros((len(decisions), n_classes))
+        for index, (p, q) in enumerate(combinations(range(n_classes), 2)):
+            confidence[:, p] += decisions[:, index]
+            confidence[:, q] -= decisions[:, index]
+        return self._votes(decisions) + confidence / (3.0 * (np.abs(confidence) + 1.0))
+
+    def _checked_decisions(self, X) -> np.ndarray:
+        check_is_fitted(self, "support_")
+        X = check_array(X, "SVC")
+        check_n_features(X, self.n_features_in_, "SVC")
+        return self._pairwise_decisions(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Binary: ``(m,)``, positive for ``classes_[1]``. Several classes: ``(m, n_classes)``
+        (``decision_function_shape="ovr"``) or ``(m, n_pairs)`` one-vs-one values (``"ovo"``)."""
+        decisions = self._checked_decisions(X)
+        if len(self.classes_) == 2:
+            return -decisions[:, 0]
+        if self.decision_function_shape == "ovr":
+            return self._one_vs_rest(decisions)
+        return decisions
+
+    def predict(self, X) -> np.ndarray:
+        """The class with the most one-vs-one votes (ties go to the lower class index, or, with
+        ``break_ties``, to the larger ``"ovr"`` value)."""
+        decisions = self._checked_decisions(X)
+        if self.break_ties and len(self.classes_) > 2:
+            return self.classes_[self._one_vs_rest(decisions).argmax(axis=1)]
+        return self.classes_[self._votes(decisions).argmax(axis=1)]

@@ -18,13 +18,14 @@ matrix; the SMS corpus is small enough that dense is simpler to read and fast).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 
-from scratchclassic.base import check_is_fitted
+from scratchclassic.base import BaseEstimator, TransformerMixin, check_is_fitted
 
 
-class CountVectorizer:
+class CountVectorizer(TransformerMixin, BaseEstimator):
     """Token counts over a vocabulary learned from training documents.
 
     Attributes: ``vocabulary_`` (dict token -> column), ``document_frequency_`` ``(V,)`` (the
@@ -53,6 +54,9 @@ class CountVectorizer:
             raise ValueError(f"CountVectorizer: every document must be a str, got a {bad[0]}")
         pattern = re.compile(self.token_pattern)
         return [pattern.findall(d.lower() if self.lowercase else d) for d in documents]
+
+    def _tags(self):
+        return replace(super()._tags(), input="text")
 
     def fit(self, documents, y=None) -> CountVectorizer:
         tokens = self._tokens(documents)

@@ -18,10 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     ClassifierMixin,
     check_array,
     check_is_fitted,
     check_n_features,
+    check_sample_weight,
     check_X_y,
 )
 from scratchclassic.tree import DecisionTreeClassifier
@@ -40,7 +42,7 @@ def samme_update(
     return sample_weight * np.exp(alpha * incorrect), float(alpha), error
 
 
-class AdaBoostClassifier(ClassifierMixin):
+class AdaBoostClassifier(ClassifierMixin, BaseEstimator):
     """SAMME AdaBoost over depth-1 trees (stumps), with scikit-learn's parameters and defaults.
 
     After ``fit``: ``estimators_`` (the stumps), ``estimator_weights_`` and ``estimator_errors_``
@@ -56,7 +58,7 @@ class AdaBoostClassifier(ClassifierMixin):
 
     def fit(self, X, y, sample_weight=None) -> AdaBoostClassifier:
         """Boost for up to ``n_estimators`` rounds on ``X`` ``(n, d)``, ``y`` ``(n,)``."""
-        X, y = check_X_y(X, y, "AdaBoostClassifier")
+        X, y = check_X_y(X, y, "AdaBoostClassifier", task="classification")
         if not self.learning_rate > 0:
             raise ValueError(
                 f"AdaBoostClassifier: learning_rate must be positive, got {self.learning_rate!r}"
@@ -68,12 +70,15 @@ class AdaBoostClassifier(ClassifierMixin):
         self.classes_, codes = np.unique(y, return_inverse=True)
         self.n_classes_ = len(self.classes_)
         if self.n_classes_ < 2:
-            raise ValueError(f"AdaBoostClassifier: needs at least 2 classes, got {self.n_classes_}")
-        weight = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
-        if weight.shape != (len(X),) or np.any(weight < 0) or not weight.sum() > 0:
             raise ValueError(
-                f"AdaBoostClassifier: sample_weight must be {len(X)} non-negative numbers with a "
-                f"positive sum, got shape {weight.shape}"
+                f"AdaBoostClassifier: needs samples of at least 2 classes, got 1 class "
+                f"({self.classes_[0].tolist()!r})"
+            )
+        weight = check_sample_weight(sample_weight, len(X), "AdaBoostClassifier")
+        if len(np.unique(codes[weight > 0])) < 2:
+            raise ValueError(
+                "AdaBoostClassifier: only one class has samples with a positive weight; "
+                "boosting needs at least 2 classes to separate"
             )
         weight = weight / weight.sum()
         zero = weight == 0  # rows the caller switched off stay off

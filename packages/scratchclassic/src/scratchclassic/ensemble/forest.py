@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     ClassifierMixin,
     check_array,
     check_is_fitted,
@@ -27,7 +28,7 @@ from scratchclassic.base import (
 from scratchclassic.tree import DecisionTreeClassifier
 
 
-class RandomForestClassifier(ClassifierMixin):
+class RandomForestClassifier(ClassifierMixin, BaseEstimator):
     """A forest of CART classifiers with scikit-learn's parameters and defaults.
 
     ``predict_proba`` averages the trees' leaf class proportions (soft voting, as scikit-learn).
@@ -61,7 +62,7 @@ class RandomForestClassifier(ClassifierMixin):
 
     def fit(self, X, y) -> RandomForestClassifier:
         """Grow ``n_estimators`` trees on bootstrap samples of ``X`` ``(n, d)``, ``y`` ``(n,)``."""
-        X, y = check_X_y(X, y, "RandomForestClassifier")
+        X, y = check_X_y(X, y, "RandomForestClassifier", task="classification")
         if not (isinstance(self.n_estimators, (int, np.integer)) and self.n_estimators >= 1):
             raise ValueError(
                 "RandomForestClassifier: n_estimators must be an int >= 1, "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     RegressorMixin,
     check_array,
     check_is_fitted,
@@ -25,7 +26,7 @@ from scratchclassic.base import (
 from scratchclassic.tree import DecisionTreeRegressor
 
 
-class GradientBoostingRegressor(RegressorMixin):
+class GradientBoostingRegressor(RegressorMixin, BaseEstimator):
     """Least-squares gradient boosting with scikit-learn's parameters and defaults.
 
     After ``fit``: ``init_`` (the mean of ``y``), ``estimators_`` (the trees), ``train_score_``
@@ -57,7 +58,7 @@ class GradientBoostingRegressor(RegressorMixin):
 
     def fit(self, X, y) -> GradientBoostingRegressor:
         """Boost ``n_estimators`` trees on ``X`` ``(n, d)``, targets ``y`` ``(n,)``."""
-        X, y = check_X_y(X, y, "GradientBoostingRegressor")
+        X, y = check_X_y(X, y, "GradientBoostingRegressor", task="regression")
         y = y.astype(np.float64)
         if self.loss != "squared_error":
             raise ValueError(

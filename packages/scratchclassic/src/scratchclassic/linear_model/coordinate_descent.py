@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     RegressorMixin,
     check_array,
     check_is_fitted,
@@ -105,7 +106,7 @@ def coordinate_descent(
     return w, max_iter, gap
 
 
-class ElasticNet(RegressorMixin):
+class ElasticNet(RegressorMixin, BaseEstimator):
     """L1 + L2 penalised least squares (objective in the module docstring), as scikit-learn's.
 
     ``coef_`` ``(d,)``, ``intercept_``, ``n_iter_`` (sweeps) and ``dual_gap_`` after ``fit``.
@@ -138,7 +139,7 @@ class ElasticNet(RegressorMixin):
             )
         if not 0.0 <= self.l1_ratio <= 1.0:
             raise ValueError(f"{self._name}: l1_ratio must be in [0, 1], got {self.l1_ratio!r}")
-        X, y = check_X_y(X, y, self._name)
+        X, y = check_X_y(X, y, self._name, task="regression")
         Xc, yc, X_offset, y_offset = centre(X, y.astype(np.float64), self.fit_intercept)
         start = np.zeros(X.shape[1])
         if self.warm_start and getattr(self, "coef_", None) is not None:

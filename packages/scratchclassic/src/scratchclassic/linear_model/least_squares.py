@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     RegressorMixin,
     check_array,
     check_is_fitted,
@@ -77,7 +78,7 @@ def gradient_descent_least_squares(
     return w, max_iter
 
 
-class LinearRegression(RegressorMixin):
+class LinearRegression(RegressorMixin, BaseEstimator):
     """Ordinary least squares: ``coef_`` ``(d,)``, ``intercept_`` minimising $\\|y - Xw - b\\|^2$.
 
     ``solver`` is ``"normal"``, ``"qr"`` or ``"gd"`` (see the module docstring); ``max_iter`` and
@@ -101,7 +102,7 @@ class LinearRegression(RegressorMixin):
             raise ValueError(
                 f"LinearRegression: solver must be one of {SOLVERS}, got {self.solver!r}"
             )
-        X, y = check_X_y(X, y, "LinearRegression")
+        X, y = check_X_y(X, y, "LinearRegression", task="regression")
         y = y.astype(np.float64)
         Xc, yc, X_offset, y_offset = centre(X, y, self.fit_intercept)
         self.n_iter_ = None
@@ -110,8 +111,8 @@ class LinearRegression(RegressorMixin):
         elif self.solver == "qr":
             if len(Xc) < Xc.shape[1]:
                 raise ValueError(
-                    f"LinearRegression(solver='qr'): needs n_samples >= n_features, got X "
-                    f"of shape {Xc.shape}"
+                    "LinearRegression(solver='qr'): needs n_samples >= n_features, got "
+                    f"n_samples={Xc.shape[0]} and n_features={Xc.shape[1]}"
                 )
             Q, R = np.linalg.qr(Xc)  # reduced: Q (n, d), R (d, d)
             self.coef_ = solve_upper_triangular(R, Q.T @ yc)

@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     ClassifierMixin,
     check_array,
     check_is_fitted,
@@ -165,7 +166,7 @@ def gradient_descent(problem: _Problem, theta: np.ndarray, max_iter: int, tol: f
     return theta, None
 
 
-class LogisticRegression(ClassifierMixin):
+class LogisticRegression(ClassifierMixin, BaseEstimator):
     """L2-penalised logistic regression; softmax (multinomial) when there are more than 2 classes.
 
     ``C`` is scikit-learn's: the objective is ``C * sum(losses) + ||w||² / 2``, so a larger ``C``
@@ -196,12 +197,13 @@ class LogisticRegression(ClassifierMixin):
             )
         if not (np.isfinite(self.C) and self.C > 0):
             raise ValueError(f"LogisticRegression: C must be a finite number > 0, got {self.C!r}")
-        X, y = check_X_y(X, y, "LogisticRegression")
+        X, y = check_X_y(X, y, "LogisticRegression", task="classification")
         self.classes_, y_index = np.unique(y, return_inverse=True)
         K = len(self.classes_)
         if K < 2:
             raise ValueError(
-                f"LogisticRegression: needs at least 2 classes in y, got {K} ({self.classes_!r})"
+                f"LogisticRegression: needs samples of at least 2 classes in y, got 1 class "
+                f"({self.classes_[0].tolist()!r})"
             )
         # Two classes need one logit (class 1 against class 0); K classes need K.
         Y = (y_index == 1)[:, None].astype(float) if K == 2 else np.eye(K)[y_index]

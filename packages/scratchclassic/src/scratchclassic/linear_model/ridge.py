@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     RegressorMixin,
     check_array,
     check_is_fitted,
@@ -28,7 +29,7 @@ from scratchclassic.base import (
 from scratchclassic.linear_model._centring import centre, intercept_from_offsets
 
 
-class Ridge(RegressorMixin):
+class Ridge(RegressorMixin, BaseEstimator):
     """L2-penalised least squares; ``coef_`` ``(d,)``, ``intercept_``, ``alpha`` as scikit-learn."""
 
     def __init__(self, alpha: float = 1.0, fit_intercept: bool = True):
@@ -38,7 +39,7 @@ class Ridge(RegressorMixin):
     def fit(self, X, y) -> Ridge:
         if not np.isfinite(self.alpha) or self.alpha < 0:
             raise ValueError(f"Ridge: alpha must be a finite number >= 0, got {self.alpha!r}")
-        X, y = check_X_y(X, y, "Ridge")
+        X, y = check_X_y(X, y, "Ridge", task="regression")
         Xc, yc, X_offset, y_offset = centre(X, y.astype(np.float64), self.fit_intercept)
         U, s, Vt = np.linalg.svd(Xc, full_matrices=False)  # U (n, r), s (r,), Vt (r, d)
         # s / (s² + α); a zero singular value with α = 0 contributes nothing (minimum norm).

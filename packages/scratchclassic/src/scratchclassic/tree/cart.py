@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scratchclassic.base import (
+    BaseEstimator,
     ClassifierMixin,
     RegressorMixin,
     check_array,
     check_is_fitted,
     check_n_features,
+    check_sample_weight,
     check_X_y,
+    target_task,
 )
 from scratchclassic.tree.splitting import CRITERIA, best_split, impurity
 
@@ -88,7 +91,7 @@ def _n_features_to_try(max_features, n_features: int, owner: str) -> int:
     )
 
 
-class BaseDecisionTree:
+class BaseDecisionTree(BaseEstimator):
     """What the classifier and the regressor share: hyperparameters and the tree builder."""
 
     def __init__(
@@ -196,21 +199,9 @@ class BaseDecisionTree:
 
     def _fit_checks(self, X, y, sample_weight, allowed):
         owner = type(self).__name__
-        X, y = check_X_y(X, y, owner)
+        X, y = check_X_y(X, y, owner, task=target_task(self))
         self._check_params(allowed)
-        if sample_weight is None:
-            sample_weight = np.ones(len(X))
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if (
-            sample_weight.shape != (len(X),)
-            or not np.all(np.isfinite(sample_weight))
-            or np.any(sample_weight < 0)
-            or not sample_weight.sum() > 0
-        ):
-            raise ValueError(
-                f"{owner}: sample_weight must be {len(X)} finite non-negative numbers with a "
-                f"positive sum, got shape {sample_weight.shape}"
-            )
+        sample_weight = check_sample_weight(sample_weight, len(X), owner)
         return X, y, sample_weight
 
     def apply(self, X) -> np.ndarray:
@@ -287,7 +278,8 @@ class DecisionTreeClassifier(ClassifierMixin, BaseDecisionTree):
 
     def predict(self, X) -> np.ndarray:
         """The majority class of each row's leaf: ``(m, d) -> (m,)``."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        probabilities = self.predict_proba(X)  # first: it checks that the tree is fitted
+        return self.classes_[probabilities.argmax(axis=1)]
 
 
 class DecisionTreeRegressor(RegressorMixin, BaseDecisionTree):
