@@ -67,7 +67,7 @@ class Config:
         default_factory=lambda: {
             "copy": 2000,
             "reverse": 3000,
-            "sort": 5000,
+            "sort": 8000,
             "addition": 3000,
             "addition_msd_first": 3000,
         }
