@@ -14,7 +14,8 @@ the masks, the training or the decoding — not a lack of capacity.
 For each task, ``n_pairs`` pairs are drawn and split by *source* (``split_by_key``: a source in
 the training set never appears in the test set), one shared vocabulary is built from the
 training pairs, and a small Transformer (``Config``) is trained with the paper's recipe (Adam
-0.9/0.98, warm-up then inverse square root, label smoothing 0.1). Reported on the test pairs:
+0.9/0.98, warm-up then inverse square root, label smoothing 0.1), keeping the weights of the
+lowest validation loss (checked every ``eval_every`` steps). Reported on the test pairs:
 exact match (the whole output right) with greedy decoding and with beam search, and per-token
 accuracy of the greedy outputs (position by position, a missing or extra token counting as
 wrong).
@@ -166,6 +167,7 @@ def run_task(task: str, config: Config, seed: int) -> dict:
         "greedy_token_accuracy": token_accuracy(greedy, targets),
         "final_train_loss": float(np.mean(history["train_loss"][-50:])),
         "valid_loss": history["valid_loss"],
+        "best_valid_step": history["best_valid_step"],
         "valid_step": history["valid_step"],
         "curve_every": max(1, config.steps[task] // 200),
         "train_loss_curve": history["train_loss"][:: max(1, config.steps[task] // 200)],

@@ -7,6 +7,9 @@ Notes: ``packages/scratchseq/notes/08-transformer.md`` (training) and ``09-decod
   (``TransformerLR``), as section 5.3 of the paper;
 - label smoothing on the teacher-forced cross-entropy, padding ignored;
 - gradient clipping (not in the paper; it keeps tiny models from an early blow-up on CPU budgets);
+- the weights kept at the end are those of the lowest *validation* loss (checked every
+  ``eval_every`` steps), so a late spike of the loss does not decide the result — the model is
+  chosen on the validation split, never on the test split;
 - evaluation by decoding the held-out sources (greedy or beam) and comparing whole outputs.
 """
 
@@ -43,6 +46,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     clip_norm: float = 1.0
     eval_every: int = 500  # steps between validation losses (0: never)
+    keep_best: bool = True  # end with the weights of the lowest validation loss seen
 
 
 @dataclass
@@ -94,6 +98,7 @@ def train(
         len(s) + len(t) + 2 for s, t in zip(train_data.sources, train_data.targets, strict=True)
     ]
     history: dict = {"step": [], "train_loss": [], "valid_step": [], "valid_loss": []}
+    best_loss, best_state, history["best_valid_step"] = np.inf, None, None
     batches: list[np.ndarray] = []
     start = time.perf_counter()
     bar = progress(range(1, config.steps + 1), desc=desc)
@@ -114,9 +119,14 @@ def train(
         if valid_data is not None and config.eval_every and step % config.eval_every == 0:
             history["valid_step"].append(step)
             history["valid_loss"].append(mean_loss(model, valid_data, config.max_tokens))
+            if config.keep_best and history["valid_loss"][-1] < best_loss:
+                best_loss, best_state = history["valid_loss"][-1], model.state_dict()
+                history["best_valid_step"] = step
             bar.set_postfix(
                 loss=f"{float(loss.data):.3f}", valid=f"{history['valid_loss'][-1]:.3f}"
             )
+    if best_state is not None:
+        model.load_state_dict(best_state)
     history["seconds"] = time.perf_counter() - start
     return history
 

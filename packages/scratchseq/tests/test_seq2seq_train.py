@@ -1,0 +1,43 @@
+"""The training loop keeps the weights of the lowest validation loss, and stays tied."""
+
+import numpy as np
+import pytest
+
+from scratchseq.seq2seq.data import Vocabulary
+from scratchseq.seq2seq.model import Seq2SeqConfig, Seq2SeqTransformer
+from scratchseq.seq2seq.tasks import split_by_key, synthetic_pairs
+from scratchseq.seq2seq.train import Encoded, TrainConfig, decode_all, mean_loss, train
+
+
+def test_training_ends_on_the_best_validation_weights():
+    rng = np.random.default_rng(0)
+    split = split_by_key(synthetic_pairs("reverse", 600, rng, 1, 4), 0.2, 0.1)
+    vocab = Vocabulary.from_sequences([s for s, _ in split.train] + [t for _, t in split.train])
+    config = Seq2SeqConfig(
+        len(vocab),
+        len(vocab),
+        d_model=16,
+        nhead=2,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        dim_feedforward=32,
+        dropout=0.1,
+        share_embeddings=True,
+        max_len=16,
+    )
+    model = Seq2SeqTransformer(config, rng=np.random.default_rng(0))
+    train_data = Encoded.of(split.train, vocab, vocab)
+    valid_data = Encoded.of(split.valid, vocab, vocab)
+    history = train(
+        model,
+        train_data,
+        valid_data,
+        TrainConfig(steps=60, max_tokens=256, warmup=10, eval_every=10),
+        rng,
+    )
+    best = int(np.argmin(history["valid_loss"]))
+    assert history["best_valid_step"] == history["valid_step"][best]
+    assert mean_loss(model, valid_data, 256) == pytest.approx(history["valid_loss"][best], rel=1e-6)
+    assert model.generator.weight is model.src_embed.weight  # loading kept the tie
+    outputs = decode_all(model, valid_data.sources, 8, beam_width=2)
+    assert len(outputs) == len(valid_data.sources)
