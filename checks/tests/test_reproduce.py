@@ -269,7 +269,16 @@ def test_missing_data_is_a_skip_not_a_failure(tiny_repo, monkeypatch, tmp_path):
 
 def test_a_real_experiment_reproduces_exactly(tmp_path):
     """The smallest experiment of the repository, re-run at HEAD, matches its committed results."""
-    code, out = _run(ROOT, "--only", "vanishing_gradients", "--work", str(tmp_path / "work"))
+    work = tmp_path / "work"
+    try:
+        code, out = _run(ROOT, "--only", "vanishing_gradients", "--work", str(work))
+    finally:  # the run registers a worktree in the real repository: unregister it
+        for tree in work.glob("**/tree"):
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                capture_output=True,
+                check=False,
+            )
     assert code == 0, out
     assert "RNN (tanh).grad_norm_ratio_at_distance_99" in out
 
