@@ -6,7 +6,7 @@ decoded and how they are scored.
 * :mod:`scratchseq.seq2seq.metrics` — edit distance, the grapheme-to-phoneme word and phoneme
   error rates, the longest common subsequence, and ROUGE-1/2/L.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (in progress).
+Notes: ``packages/scratchseq/notes/08-transformer.md``.
 """
 
 from scratchseq.seq2seq.decoding import (

@@ -1,6 +1,6 @@
 """Measuring generated sequences against references: edit distance, error rates and ROUGE.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (the encoder–decoder chapter, in progress).
+Notes: ``packages/scratchseq/notes/08-transformer.md`` (the encoder–decoder chapter).
 
 Two dynamic programmes carry everything here, each written twice: the textbook table filled by
 two loops (``*_reference``, the definition a reader checks by hand) and a row-at-a-time NumPy

@@ -1,7 +1,6 @@
 """The encoder-decoder Transformer of "Attention Is All You Need", and its cached decoder.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (the model) and ``09-decoding.md`` (the
-cached decoder).
+Notes: ``packages/scratchseq/notes/08-transformer.md`` (the model and the cached decoder).
 
 ``Seq2SeqTransformer`` is the paper's model around ``scratchcore.nn.Transformer``:
 

@@ -1,6 +1,6 @@
 """Training a sequence-to-sequence Transformer the paper's way, and measuring it.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (training) and ``09-decoding.md``.
+Notes: ``packages/scratchseq/notes/08-transformer.md`` (training and the evidence).
 
 - batches of similar length up to a token budget (``length_batches``);
 - Adam with beta2 = 0.98 and eps = 1e-9 and the warm-up / inverse-square-root schedule
