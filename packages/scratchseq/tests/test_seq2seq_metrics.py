@@ -9,6 +9,7 @@ import pytest
 from rouge_score import rouge_scorer
 
 from scratchseq.seq2seq import (
+    closest_references,
     edit_distance,
     edit_distance_reference,
     lcs_length,
@@ -228,3 +229,28 @@ def test_rouge_rejects_the_stemmer():
         rouge_scores("a", "a", use_stemmer=True)
     with pytest.raises(ValueError, match="rouge_corpus: use_stemmer=True is not implemented"):
         rouge_corpus(["a"], ["a"], use_stemmer=True)
+
+
+def test_closest_references_scores_a_word_right_if_any_pronunciation_matches():
+    references = [[["T", "AH", "M"], ["T", "OW", "M"]], [["K", "AE", "T"]], [["A"], ["B", "C"]]]
+    hypotheses = [["T", "OW", "M"], ["K", "AH", "T"], ["B"]]
+    chosen = closest_references(references, hypotheses)
+    assert chosen == [["T", "OW", "M"], ["K", "AE", "T"], ["A"]]  # a tie goes to the first
+    assert word_error_rate(chosen, hypotheses) == pytest.approx(2 / 3)
+    assert phoneme_error_rate(chosen, hypotheses) == pytest.approx(2 / 7)
+
+
+def test_closest_references_is_the_minimum_over_references_on_random_data():
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        options = [list(rng.integers(0, 4, rng.integers(1, 6))) for _ in range(rng.integers(1, 4))]
+        hypothesis = list(rng.integers(0, 4, rng.integers(0, 6)))
+        (chosen,) = closest_references([options], [hypothesis])
+        best = min(edit_distance_reference(o, hypothesis) for o in options)
+        assert edit_distance_reference(chosen, hypothesis) == best
+        assert chosen in options
+
+
+def test_closest_references_refuses_an_item_without_references():
+    with pytest.raises(ValueError, match="closest_references"):
+        closest_references([[]], [["A"]])

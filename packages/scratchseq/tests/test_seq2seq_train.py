@@ -6,7 +6,14 @@ import pytest
 from scratchseq.seq2seq.data import Vocabulary
 from scratchseq.seq2seq.model import Seq2SeqConfig, Seq2SeqTransformer
 from scratchseq.seq2seq.tasks import split_by_key, synthetic_pairs
-from scratchseq.seq2seq.train import Encoded, TrainConfig, decode_all, mean_loss, train
+from scratchseq.seq2seq.train import (
+    Encoded,
+    TrainConfig,
+    decode_all,
+    exact_match,
+    mean_loss,
+    train,
+)
 
 
 def test_training_ends_on_the_best_validation_weights():
@@ -41,3 +48,40 @@ def test_training_ends_on_the_best_validation_weights():
     assert model.generator.weight is model.src_embed.weight  # loading kept the tie
     outputs = decode_all(model, valid_data.sources, 8, beam_width=2)
     assert len(outputs) == len(valid_data.sources)
+
+
+def test_selection_by_validation_exact_match_keeps_the_best_decoded_weights():
+    rng = np.random.default_rng(1)
+    split = split_by_key(synthetic_pairs("copy", 500, rng, 1, 4), 0.2, 0.1)
+    vocab = Vocabulary.from_sequences([s for s, _ in split.train] + [t for _, t in split.train])
+    config = Seq2SeqConfig(
+        len(vocab),
+        len(vocab),
+        d_model=16,
+        nhead=2,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        dim_feedforward=32,
+        dropout=0.0,
+        share_embeddings=True,
+        max_len=16,
+    )
+    model = Seq2SeqTransformer(config, rng=np.random.default_rng(1))
+    valid_data = Encoded.of(split.valid, vocab, vocab)
+    history = train(
+        model,
+        Encoded.of(split.train, vocab, vocab),
+        valid_data,
+        TrainConfig(steps=80, max_tokens=256, warmup=10, eval_every=10, select="exact_match"),
+        rng,
+    )
+    scores = list(zip(history["valid_exact_match"], -np.array(history["valid_loss"]), strict=True))
+    best = max(range(len(scores)), key=scores.__getitem__)
+    assert history["best_valid_step"] == history["valid_step"][best]
+    assert exact_match(model, valid_data) == history["valid_exact_match"][best]
+    assert 0.0 <= min(history["valid_exact_match"]) <= max(history["valid_exact_match"]) <= 1.0
+
+
+def test_an_unknown_selection_rule_is_refused():
+    with pytest.raises(ValueError, match="select must be"):
+        TrainConfig(select="bleu")

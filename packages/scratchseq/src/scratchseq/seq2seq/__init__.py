@@ -18,6 +18,7 @@ from scratchseq.seq2seq.decoding import (
 )
 from scratchseq.seq2seq.metrics import (
     RougeScore,
+    closest_references,
     edit_distance,
     edit_distance_reference,
     lcs_length,
@@ -36,6 +37,7 @@ __all__ = [
     "IncrementalDecoder",
     "RougeScore",
     "beam_search",
+    "closest_references",
     "edit_distance",
     "edit_distance_reference",
     "gnmt_length_penalty",

@@ -146,6 +146,27 @@ def phoneme_error_rate(
     return errors / total
 
 
+def closest_references(
+    references: Sequence[Sequence[Sequence[Hashable]]], hypotheses: Sequence[Sequence[Hashable]]
+) -> list[Sequence[Hashable]]:
+    """For each item, the one of its references nearest (edit distance) to its hypothesis.
+
+    A dictionary may list several pronunciations of a word (CMUdict has about 9,000 such
+    words); G2P papers count a word right if the output matches *any* of them and measure the
+    phoneme errors against the closest. Scoring ``closest_references(refs, hyps)`` against
+    ``hyps`` with :func:`word_error_rate` and :func:`phoneme_error_rate` does exactly that.
+    Ties go to the reference listed first.
+    """
+    _check_pairs("closest_references", references, hypotheses)
+    chosen = []
+    for options, hypothesis in zip(references, hypotheses, strict=True):
+        if len(options) == 0:
+            raise ValueError("closest_references: every item needs at least one reference")
+        distances = [edit_distance(option, hypothesis) for option in options]
+        chosen.append(options[int(np.argmin(distances))])
+    return chosen
+
+
 # --------------------------------------------------------------------------- LCS
 
 

@@ -7,9 +7,13 @@ Notes: ``packages/scratchseq/notes/08-transformer.md`` (training and the evidenc
   (``TransformerLR``), as section 5.3 of the paper;
 - label smoothing on the teacher-forced cross-entropy, padding ignored;
 - gradient clipping (not in the paper; it keeps tiny models from an early blow-up on CPU budgets);
-- the weights kept at the end are those of the lowest *validation* loss (checked every
+- the weights kept at the end are those that did best on the *validation* split (checked every
   ``eval_every`` steps), so a late spike of the loss does not decide the result — the model is
-  chosen on the validation split, never on the test split;
+  chosen on the validation split, never on the test split. "Best" is the lowest validation
+  loss, or (``select="exact_match"``) the most validation outputs decoded greedily exactly
+  right, ties going to the lower loss: with label smoothing the loss has a floor that the
+  model reaches long before its outputs stop improving, so on tasks with one right answer
+  the decoded outputs are the sharper criterion;
 - evaluation by decoding the held-out sources (greedy or beam) and comparing whole outputs.
 """
 
@@ -46,7 +50,14 @@ class TrainConfig:
     label_smoothing: float = 0.1
     clip_norm: float = 1.0
     eval_every: int = 500  # steps between validation losses (0: never)
-    keep_best: bool = True  # end with the weights of the lowest validation loss seen
+    keep_best: bool = True  # end with the weights that did best on the validation split
+    select: str = "loss"  # "loss" (lowest) or "exact_match" (most greedy outputs exactly right)
+
+    def __post_init__(self) -> None:
+        if self.select not in ("loss", "exact_match"):
+            raise ValueError(
+                f"TrainConfig: select must be 'loss' or 'exact_match', got {self.select!r}"
+            )
 
 
 @dataclass
@@ -98,7 +109,9 @@ def train(
         len(s) + len(t) + 2 for s, t in zip(train_data.sources, train_data.targets, strict=True)
     ]
     history: dict = {"step": [], "train_loss": [], "valid_step": [], "valid_loss": []}
-    best_loss, best_state, history["best_valid_step"] = np.inf, None, None
+    if config.select == "exact_match":
+        history["valid_exact_match"] = []
+    best_score, best_state, history["best_valid_step"] = (-np.inf, -np.inf), None, None
     batches: list[np.ndarray] = []
     start = time.perf_counter()
     bar = progress(range(1, config.steps + 1), desc=desc)
@@ -118,17 +131,28 @@ def train(
         history["train_loss"].append(float(loss.data))
         if valid_data is not None and config.eval_every and step % config.eval_every == 0:
             history["valid_step"].append(step)
-            history["valid_loss"].append(mean_loss(model, valid_data, config.max_tokens))
-            if config.keep_best and history["valid_loss"][-1] < best_loss:
-                best_loss, best_state = history["valid_loss"][-1], model.state_dict()
+            valid_loss = mean_loss(model, valid_data, config.max_tokens)
+            history["valid_loss"].append(valid_loss)
+            score = (-valid_loss,)  # larger is better
+            if config.select == "exact_match":
+                match = exact_match(model, valid_data)
+                history["valid_exact_match"].append(match)
+                score = (match, -valid_loss)
+            if config.keep_best and score > best_score:
+                best_score, best_state = score, model.state_dict()
                 history["best_valid_step"] = step
-            bar.set_postfix(
-                loss=f"{float(loss.data):.3f}", valid=f"{history['valid_loss'][-1]:.3f}"
-            )
+            bar.set_postfix(loss=f"{float(loss.data):.3f}", valid=f"{valid_loss:.3f}")
     if best_state is not None:
         model.load_state_dict(best_state)
     history["seconds"] = time.perf_counter() - start
     return history
+
+
+def exact_match(model: Seq2SeqTransformer, data: Encoded) -> float:
+    """Fraction of ``data``'s sources whose greedy output is exactly the target."""
+    longest = max(len(t) for t in data.targets) + 2
+    outputs = decode_all(model, data.sources, longest)
+    return float(np.mean([o == t for o, t in zip(outputs, data.targets, strict=True)]))
 
 
 def decode_all(

@@ -1,0 +1,361 @@
+"""Summarising Python docstrings with the encoder-decoder Transformer, and what its heads do.
+
+Notes: ``packages/scratchseq/notes/08-transformer.md`` (the evidence section and the attention
+section) and ``packages/scratchseq/notes/09-decoding.md``.
+
+The data are the docstrings of the installed standard library, read with :mod:`ast`: a
+docstring whose first line is a one-line summary followed by a blank line and a body gives one
+pair, body -> summary (``docstring_pairs``). The split is by *module* (``json``, ``email``,
+...): no module gives pairs to both training and test, so a summary cannot be learnt from a
+sibling function of the same file.
+
+- Text is lower-cased and cut into words and punctuation marks (``tokenize``); the vocabulary is
+  the training words seen at least twice, shared by bodies and summaries (the rest is
+  ``<unk>``).
+- One model (``Config``) is trained with the paper's recipe, keeping the weights of the lowest
+  validation loss; the test bodies are summarised greedily and with beam search.
+- The baseline is the *lead*: the body's first k words, with k chosen on the validation split.
+- Scored with ROUGE-1/2/L (``rouge_corpus``, F1 averaged over summaries), written here from the
+  definition; when the ``rouge-score`` package is installed (a development dependency) the same
+  outputs are scored by it too and the largest difference is recorded. Every test output is
+  written to ``results/seq2seq_docstrings_outputs.json``.
+- The encoder's heads, measured on every test body (``head_statistics``: entropy, distance,
+  previous token, own token, punctuation), and drawn: four heads -- the most previous-token,
+  own-token, punctuation-seeking and broad ones -- on three test sentences; and the decoder's
+  cross-attention while it writes one summary.
+
+    uv run python packages/scratchseq/experiments/seq2seq_docstrings.py [--smoke] [--seed N]
+        [--out DIR]
+
+Writes ``results/seq2seq_docstrings.json``, ``results/seq2seq_docstrings_outputs.json``,
+``results/seq2seq_docstrings_heads.png`` and ``results/seq2seq_docstrings_cross.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from scratchcore import manual_seed
+from scratchcore.train import experiment_parser, save_figure, write_results
+from scratchseq.seq2seq.attention_maps import (
+    decoder_attention,
+    encoder_attention,
+    head_statistics,
+    plot_attention,
+)
+from scratchseq.seq2seq.data import BOS, PAD, UNK, Vocabulary, pad_batch
+from scratchseq.seq2seq.metrics import rouge_corpus
+from scratchseq.seq2seq.model import Seq2SeqConfig, Seq2SeqTransformer
+from scratchseq.seq2seq.tasks import (
+    docstring_pairs,
+    split_by_key,
+    split_side,
+    stdlib_python_files,
+)
+from scratchseq.seq2seq.train import Encoded, TrainConfig, decode_all, train
+
+REPRODUCE = {
+    "tolerances": [
+        ("*seconds*", None, "wall-clock seconds: they measure the machine and its load"),
+        ("rouge_score_max_difference", None, "present only where rouge-score is installed"),
+        ("*", 0, "seeded split, initialisation, batch order and dropout: the same run every time"),
+    ],
+}
+
+TOKEN = re.compile(r"[a-z0-9_]+|[^\sa-z0-9_]")
+
+
+def tokenize(words: list[str]) -> list[str]:
+    """Lower-cased words and single punctuation marks: ``["Return", "x."]`` -> return, x, ."""
+    return TOKEN.findall(" ".join(words).lower())
+
+
+def is_punctuation(token: str) -> bool:
+    return TOKEN.fullmatch(token) is not None and not token[0].isalnum() and token[0] != "_"
+
+
+@dataclass
+class Config:
+    valid_fraction: float = 0.15
+    test_fraction: float = 0.15
+    min_body_words: int = 8
+    max_source_tokens: int = 64  # the body's first tokens: the summary is mostly up front
+    max_summary_tokens: int = 24
+    min_count: int = 2
+    max_files: int = 0  # 0: every file of the standard library; otherwise the first (smoke)
+    d_model: int = 128
+    nhead: int = 4
+    layers: int = 2
+    dim_feedforward: int = 256
+    dropout: float = 0.3  # two thousand pairs: regularise hard
+    steps: int = 2500
+    max_tokens: int = 4096
+    warmup: int = 400
+    eval_every: int = 100
+    beam_width: int = 4
+    length_penalty: float = 0.6
+    max_lead: int = 20  # the lead baseline tries k = 1..max_lead words on the validation split
+
+
+SMOKE = Config(
+    max_files=40,
+    valid_fraction=0.2,
+    test_fraction=0.2,
+    max_source_tokens=24,
+    d_model=16,
+    nhead=2,
+    layers=1,
+    dim_feedforward=32,
+    steps=20,
+    max_tokens=512,
+    warmup=10,
+    eval_every=10,
+    beam_width=2,
+    max_lead=4,
+)
+
+
+def lead(source: list[str], k: int) -> str:
+    """The first ``k`` tokens of a body, joined: the lead baseline."""
+    return " ".join(source[:k])
+
+
+def rouge_score_difference(references: list[str], hypotheses: list[str]) -> float | None:
+    """Largest difference between our F1s and ``rouge-score``'s on the same pairs (or None)."""
+    try:
+        from rouge_score import rouge_scorer
+    except ImportError:
+        return None
+    from scratchseq.seq2seq.metrics import rouge_scores
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=False)
+    worst = 0.0
+    for reference, hypothesis in zip(references, hypotheses, strict=True):
+        theirs, ours = scorer.score(reference, hypothesis), rouge_scores(reference, hypothesis)
+        worst = max(worst, *(abs(theirs[k].fmeasure - ours[k].f1) for k in ours))
+    return worst
+
+
+def pick_heads(stats: dict[str, np.ndarray]) -> list[tuple[str, tuple[int, int]]]:
+    """Four distinct (layer, head)s: the most previous-token, own-token, punctuation-seeking
+    (above its uniform baseline) and broadest (highest entropy) heads."""
+    rules = [
+        ("previous token", stats["previous_token"]),
+        ("own token", stats["own_token"]),
+        ("punctuation", stats["punctuation"] - stats["punctuation_baseline"]),
+        ("broad", stats["entropy"]),
+    ]
+    chosen: list[tuple[str, tuple[int, int]]] = []
+    for name, values in rules:
+        for flat in np.argsort(-values, axis=None):
+            head = tuple(int(i) for i in np.unravel_index(flat, values.shape))
+            if head not in [h for _, h in chosen]:
+                chosen.append((name, head))
+                break
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = experiment_parser(__doc__).parse_args(argv)
+    config = SMOKE if args.smoke else Config()
+    start = time.perf_counter()
+    files = stdlib_python_files()
+    if config.max_files:
+        files = files[: config.max_files]
+    keyed = [
+        (module, (tokenize(body)[: config.max_source_tokens], tokenize(summary)))
+        for module, (body, summary) in docstring_pairs(files, config.min_body_words)
+    ]
+    keyed = [(m, (b, s)) for m, (b, s) in keyed if 0 < len(s) <= config.max_summary_tokens]
+    split = split_by_key(keyed, config.valid_fraction, config.test_fraction)
+    sides = {m: split_side(m, config.valid_fraction, config.test_fraction) for m, _ in keyed}
+    vocab = Vocabulary.from_sequences(
+        [b for b, _ in split.train] + [s for _, s in split.train], min_count=config.min_count
+    )
+    model_config = Seq2SeqConfig(
+        len(vocab),
+        len(vocab),
+        d_model=config.d_model,
+        nhead=config.nhead,
+        num_encoder_layers=config.layers,
+        num_decoder_layers=config.layers,
+        dim_feedforward=config.dim_feedforward,
+        dropout=config.dropout,
+        share_embeddings=True,  # bodies and summaries are the same language
+        max_len=config.max_source_tokens + config.max_summary_tokens + 8,
+    )
+    manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    model = Seq2SeqTransformer(model_config, rng=np.random.default_rng(args.seed))
+    train_data = Encoded.of(split.train, vocab, vocab)
+    valid_data = Encoded.of(split.valid, vocab, vocab)
+    test_data = Encoded.of(split.test, vocab, vocab)
+    history = train(
+        model,
+        train_data,
+        valid_data,
+        TrainConfig(
+            steps=config.steps,
+            max_tokens=config.max_tokens,
+            warmup=config.warmup,
+            eval_every=config.eval_every,
+        ),
+        rng,
+        desc="docstrings",
+    )
+
+    # The lead baseline: k chosen on the validation split, then scored on the test split.
+    valid_refs = [" ".join(s) for _, s in split.valid]
+    lead_valid = {
+        k: rouge_corpus(valid_refs, [lead(b, k) for b, _ in split.valid])["rougeL"]
+        for k in range(1, config.max_lead + 1)
+    }
+    best_k = max(lead_valid, key=lambda k: (lead_valid[k], -k))
+    references = [" ".join(s) for _, s in split.test]
+    hypotheses = {"lead": [lead(b, best_k) for b, _ in split.test]}
+    seconds = {}
+    longest = config.max_summary_tokens + 2
+    for name, width, alpha in (
+        ("greedy", 1, 0.0),
+        ("beam", config.beam_width, config.length_penalty),
+    ):
+        begin = time.perf_counter()
+        outputs = decode_all(model, test_data.sources, longest, width, alpha)
+        seconds[name] = time.perf_counter() - begin
+        hypotheses[name] = [" ".join(vocab.decode(o)) for o in outputs]
+    rouge = {name: rouge_corpus(references, h) for name, h in hypotheses.items()}
+    difference = max(
+        (
+            d
+            for h in hypotheses.values()
+            if (d := rouge_score_difference(references, h)) is not None
+        ),
+        default=None,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "seq2seq_docstrings_outputs.json", "w", encoding="utf-8") as handle:
+        rows = [
+            {"body": " ".join(b), "reference": r} | {n: h[i] for n, h in hypotheses.items()}
+            for i, ((b, _), r) in enumerate(zip(split.test, references, strict=True))
+        ]
+        json.dump(rows, handle, indent=1)
+
+    # What the encoder's heads do, measured over every test body.
+    src = pad_batch(test_data.sources)
+    tokens = np.array([[vocab.symbols[i] for i in row] for row in src])
+    valid = src != PAD
+    weights = encoder_attention(model, src)  # (layers, B, heads, S, S)
+    punctuation = np.vectorize(is_punctuation)(tokens) & valid
+    stats = head_statistics(weights, valid, valid, punctuation)
+    chosen = pick_heads(stats)
+    draw_heads(model, vocab, split.test, chosen, args.out / "seq2seq_docstrings_heads.png")
+    example = draw_cross(model, vocab, split.test, args.out / "seq2seq_docstrings_cross.png")
+
+    figure = Figure(figsize=(5, 3.5))
+    axis = figure.subplots()
+    axis.plot(history["train_loss"], lw=0.6, label="training (label-smoothed)")
+    axis.plot(history["valid_step"], history["valid_loss"], marker=".", label="validation")
+    axis.set(xlabel="step", ylabel="cross-entropy (nats)")
+    axis.legend()
+    figure.tight_layout()
+    save_figure(figure, args.out / "seq2seq_docstrings_curves.png")
+
+    metrics = {
+        "n_train": len(split.train),
+        "n_valid": len(split.valid),
+        "n_test": len(split.test),
+        "modules": {side: list(sides.values()).count(side) for side in ("train", "valid", "test")},
+        "vocabulary_size": len(vocab),
+        "test_unknown_token_share": float(
+            np.mean([t == UNK for s in test_data.targets for t in s])
+        ),
+        "n_parameters": model.num_parameters(),
+        "lead_k": best_k,
+        "lead_valid_rougeL": lead_valid,
+        "rouge": rouge,
+        "rouge_score_max_difference": difference,
+        "best_valid_step": history["best_valid_step"],
+        "valid_step": history["valid_step"],
+        "valid_loss": history["valid_loss"],
+        "train_seconds": history["seconds"],
+        "greedy_decode_seconds": seconds["greedy"],
+        "beam_decode_seconds": seconds["beam"],
+        "heads": {name: np.round(values, 6).tolist() for name, values in stats.items()},
+        "drawn_heads": [{"kind": k, "layer": h[0], "head": h[1]} for k, h in chosen],
+        "cross_attention_example": example,
+    }
+    write_results(
+        args.out,
+        "seq2seq_docstrings",
+        "scratchseq",
+        seed=args.seed,
+        config=asdict(config) | {"smoke": args.smoke},
+        metrics=metrics,
+        wall_time_s=time.perf_counter() - start,
+        figures=[
+            "seq2seq_docstrings_curves.png",
+            "seq2seq_docstrings_heads.png",
+            "seq2seq_docstrings_cross.png",
+        ],
+    )
+    return metrics
+
+
+def first_sentence(tokens: list[str], limit: int = 14) -> list[str]:
+    """The tokens up to the first full stop (kept), at most ``limit``."""
+    end = tokens.index(".") + 1 if "." in tokens[:limit] else limit
+    return tokens[:end]
+
+
+def draw_heads(model, vocab, pairs, chosen, path) -> None:
+    """The chosen encoder heads (columns) on the first sentences of three test bodies (rows)."""
+    sentences = [first_sentence(b) for b, _ in pairs[:3]]
+    src = pad_batch([vocab.encode(s) for s in sentences])
+    weights = encoder_attention(model, src)
+    figure = Figure(figsize=(3.2 * len(chosen), 3.2 * len(sentences)))
+    axes = figure.subplots(len(sentences), len(chosen), squeeze=False)
+    for row, sentence in enumerate(sentences):
+        labels = [s if vocab.index.get(s) is not None else "<unk>" for s in sentence]
+        n = len(sentence)
+        for column, (kind, (layer, head)) in enumerate(chosen):
+            plot_attention(
+                axes[row, column],
+                weights[layer, row, head, :n, :n],
+                labels,
+                labels,
+                f"layer {layer} head {head}: {kind}",
+            )
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def draw_cross(model, vocab, pairs, path) -> dict:
+    """Cross-attention (last decoder layer, mean over heads) while summarising one test body."""
+    body, summary = pairs[0]
+    source = vocab.encode(body[:24])
+    (output,) = decode_all(model, [source], 26)
+    tgt_in = pad_batch([[BOS, *output]])
+    _, cross = decoder_attention(model, pad_batch([source]), tgt_in)
+    words = vocab.decode(output)
+    weights = cross[-1, 0].mean(axis=0)[: len(words) + 1, : len(source)]
+    figure = Figure(figsize=(9, 0.35 * len(words) + 2))
+    plot_attention(
+        figure.subplots(),
+        weights,
+        [*words, "<eos>"],
+        [vocab.symbols[i] for i in source],
+        "decoder cross-attention, last layer, mean of heads",
+    )
+    figure.tight_layout()
+    save_figure(figure, path)
+    return {"body": " ".join(body[:24]), "reference": " ".join(summary), "output": " ".join(words)}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Smoke run of experiments/seq2seq_docstrings.py on a few standard-library files: the split
+by module, the lead baseline, ROUGE from both implementations, the head measurements and the
+figures."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scratchcore.testing import load_experiment
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "seq2seq_docstrings.py"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_seq2seq_docstrings_smoke(tmp_path):
+    pytest.importorskip("rouge_score")
+    metrics = load_experiment(SCRIPT).main(["--smoke", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "seq2seq_docstrings.json").read_text())
+    assert record["experiment"] == "seq2seq_docstrings" and record["config"]["smoke"] is True
+    for name in record["figures"]:
+        assert (tmp_path / name).read_bytes()[:8] == PNG
+    outputs = json.loads((tmp_path / "seq2seq_docstrings_outputs.json").read_text())
+    assert len(outputs) == metrics["n_test"]
+    assert metrics["rouge_score_max_difference"] < 1e-12  # the two ROUGEs agree
+    for name in ("lead", "greedy", "beam"):
+        assert set(metrics["rouge"][name]) == {"rouge1", "rouge2", "rougeL"}
+    assert 1 <= metrics["lead_k"] <= record["config"]["max_lead"]
+    layers, heads = record["config"]["layers"], record["config"]["nhead"]
+    for values in metrics["heads"].values():
+        assert len(values) == layers and all(len(row) == heads for row in values)
+    assert len({(h["layer"], h["head"]) for h in metrics["drawn_heads"]}) == len(
+        metrics["drawn_heads"]
+    )
+
+
+def test_tokenize_keeps_words_and_punctuation_apart():
+    module = load_experiment(SCRIPT)
+    assert module.tokenize(["Return", "x.", "(Or", "None)"]) == [
+        "return", "x", ".", "(", "or", "none", ")",
+    ]  # fmt: skip
+    assert module.is_punctuation(".") and not module.is_punctuation("x")
+    assert not module.is_punctuation("_")
