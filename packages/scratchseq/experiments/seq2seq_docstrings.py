@@ -13,7 +13,8 @@ sibling function of the same file.
   the training words seen at least twice, shared by bodies and summaries (the rest is
   ``<unk>``).
 - One model (``Config``) is trained with the paper's recipe, keeping the weights of the lowest
-  validation loss; the test bodies are summarised greedily and with beam search.
+  validation loss; the test bodies are summarised greedily and with beam search, whose GNMT
+  length penalty is chosen on the validation split.
 - The baseline is the *lead*: the body's first k words, with k chosen on the validation split.
 - Scored with ROUGE-1/2/L (``rouge_corpus``, F1 averaged over summaries), written here from the
   definition; when the ``rouge-score`` package is installed (a development dependency) the same
@@ -99,7 +100,8 @@ class Config:
     warmup: int = 400
     eval_every: int = 100
     beam_width: int = 4
-    length_penalty: float = 0.6
+    # GNMT length penalties tried with the beam on the validation split; the best is used on test.
+    length_penalties: tuple[float, ...] = (0.0, 0.6, 1.0, 2.0)
     max_lead: int = 20  # the lead baseline tries k = 1..max_lead words on the validation split
 
 
@@ -217,14 +219,23 @@ def main(argv: list[str] | None = None) -> dict:
         for k in range(1, config.max_lead + 1)
     }
     best_k = max(lead_valid, key=lambda k: (lead_valid[k], -k))
+    longest = config.max_summary_tokens + 2
+    # The beam's length penalty, chosen on the validation split: ROUGE-L and mean length.
+    by_alpha = {}
+    for alpha in config.length_penalties:
+        outputs = decode_all(model, valid_data.sources, longest, config.beam_width, alpha)
+        by_alpha[alpha] = {
+            "rougeL": rouge_corpus(valid_refs, [" ".join(vocab.decode(o)) for o in outputs])[
+                "rougeL"
+            ],
+            "mean_length": float(np.mean([len(o) for o in outputs])),
+        }
+    best_alpha = max(by_alpha, key=lambda a: (by_alpha[a]["rougeL"], -a))
+
     references = [" ".join(s) for _, s in split.test]
     hypotheses = {"lead": [lead(b, best_k) for b, _ in split.test]}
     seconds = {}
-    longest = config.max_summary_tokens + 2
-    for name, width, alpha in (
-        ("greedy", 1, 0.0),
-        ("beam", config.beam_width, config.length_penalty),
-    ):
+    for name, width, alpha in (("greedy", 1, 0.0), ("beam", config.beam_width, best_alpha)):
         begin = time.perf_counter()
         outputs = decode_all(model, test_data.sources, longest, width, alpha)
         seconds[name] = time.perf_counter() - begin
@@ -278,6 +289,14 @@ def main(argv: list[str] | None = None) -> dict:
         "n_parameters": model.num_parameters(),
         "lead_k": best_k,
         "lead_valid_rougeL": lead_valid,
+        "valid_beam_by_length_penalty": {str(a): v for a, v in by_alpha.items()},
+        "length_penalty": best_alpha,
+        "valid_reference_mean_length": float(np.mean([len(s) for _, s in split.valid])),
+        "test_mean_length": {
+            name: float(np.mean([len(h.split()) for h in hyps]))
+            for name, hyps in hypotheses.items()
+        }
+        | {"reference": float(np.mean([len(s) for _, s in split.test]))},
         "rouge": rouge,
         "rouge_score_max_difference": difference,
         "best_valid_step": history["best_valid_step"],
@@ -321,7 +340,8 @@ def draw_heads(model, vocab, pairs, chosen, path) -> None:
     figure = Figure(figsize=(3.2 * len(chosen), 3.2 * len(sentences)))
     axes = figure.subplots(len(sentences), len(chosen), squeeze=False)
     for row, sentence in enumerate(sentences):
-        labels = [s if vocab.index.get(s) is not None else "<unk>" for s in sentence]
+        # The words themselves; a star marks one outside the vocabulary (the model reads <unk>).
+        labels = [s if s in vocab.index else s + "*" for s in sentence]
         n = len(sentence)
         for column, (kind, (layer, head)) in enumerate(chosen):
             plot_attention(

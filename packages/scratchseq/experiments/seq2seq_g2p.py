@@ -42,10 +42,21 @@ from scratchseq.seq2seq.attention_maps import (
     plot_attention,
 )
 from scratchseq.seq2seq.data import BOS, PAD, Vocabulary, pad_batch
-from scratchseq.seq2seq.metrics import closest_references, phoneme_error_rate, word_error_rate
+from scratchseq.seq2seq.metrics import (
+    closest_references,
+    edit_distance,
+    phoneme_error_rate,
+    word_error_rate,
+)
 from scratchseq.seq2seq.model import Seq2SeqConfig, Seq2SeqTransformer
 from scratchseq.seq2seq.tasks import cmudict_pairs, cmudict_path, read_cmudict, split_by_key
-from scratchseq.seq2seq.train import Encoded, TrainConfig, decode_all, train
+from scratchseq.seq2seq.train import (
+    Encoded,
+    TrainConfig,
+    decode_all,
+    teacher_forced_errors,
+    train,
+)
 
 # How a re-run must match the committed results (``uv run python -m checks.reproduce``).
 REPRODUCE = {
@@ -194,6 +205,31 @@ def main(argv: list[str] | None = None) -> dict:
         decoded[name] = [phonemes.decode(o) for o in decode_all(model, sources, longest, width)]
         seconds[name] = time.perf_counter() - begin
     results = {name: score(test_references, outputs) for name, outputs in decoded.items()}
+
+    # Exposure bias: the same words and references, scored with the right prefix fed in
+    # (teacher forcing) and with the decoder's own outputs fed back (greedy).
+    chosen = closest_references(test_references, decoded["greedy"])
+    forced = teacher_forced_errors(
+        model, Encoded(sources, [phonemes.encode(r) for r in chosen]), config.max_tokens
+    )
+    free = np.array([edit_distance(r, g) for r, g in zip(chosen, decoded["greedy"], strict=True)])
+    wrong = free > 0
+    exposure = {
+        "wrong_words": int(wrong.sum()),
+        "teacher_forced_errors_per_wrong_word": float(forced[wrong].mean()) if wrong.any() else 0.0,
+        "greedy_errors_per_wrong_word": float(free[wrong].mean()) if wrong.any() else 0.0,
+        "teacher_forced_wrong_words": int((forced > 0).sum()),
+    }
+    # Word error rate by word length: one error anywhere makes a word wrong.
+    letters_count = np.array([len(w) for w in test_words])
+    by_length = {}
+    for low, high in ((1, 4), (5, 6), (7, 8), (9, 10), (11, 40)):
+        mask = (letters_count >= low) & (letters_count <= high)
+        if mask.any():
+            by_length[f"{low}-{high}"] = {
+                "words": int(mask.sum()),
+                "greedy_wer": float(wrong[mask].mean()),
+            }
     changed = sum(g != b for g, b in zip(decoded["greedy"], decoded["beam"], strict=True))
 
     long_words = [w for w in test_words if len(w) >= 7 and set(w) <= set(letters.symbols)]
@@ -235,6 +271,8 @@ def main(argv: list[str] | None = None) -> dict:
         "greedy": results["greedy"],
         "beam": results["beam"],
         "words_changed_by_beam": changed,
+        "exposure_bias": exposure,
+        "greedy_wer_by_letters": by_length,
         "best_valid_step": history["best_valid_step"],
         "valid_step": history["valid_step"],
         "valid_loss": history["valid_loss"],

@@ -12,6 +12,7 @@ from scratchseq.seq2seq.train import (
     decode_all,
     exact_match,
     mean_loss,
+    teacher_forced_errors,
     train,
 )
 
@@ -80,6 +81,36 @@ def test_selection_by_validation_exact_match_keeps_the_best_decoded_weights():
     assert history["best_valid_step"] == history["valid_step"][best]
     assert exact_match(model, valid_data) == history["valid_exact_match"][best]
     assert 0.0 <= min(history["valid_exact_match"]) <= max(history["valid_exact_match"]) <= 1.0
+
+
+def test_teacher_forcing_and_greedy_agree_on_which_outputs_are_right():
+    """Teacher forcing and greedy decoding share every prefix up to the first error, so an
+    output is exactly right under one if and only if it is under the other."""
+    rng = np.random.default_rng(2)
+    split = split_by_key(synthetic_pairs("copy", 800, rng, 1, 5), 0.2, 0.1)
+    vocab = Vocabulary.from_sequences([s for s, _ in split.train] + [t for _, t in split.train])
+    config = Seq2SeqConfig(
+        len(vocab),
+        len(vocab),
+        d_model=32,
+        nhead=2,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        dim_feedforward=64,
+        dropout=0.0,
+        share_embeddings=True,
+        max_len=16,
+    )
+    model = Seq2SeqTransformer(config, rng=np.random.default_rng(2))
+    valid_data = Encoded.of(split.valid, vocab, vocab)
+    config = TrainConfig(steps=150, max_tokens=512, warmup=30, eval_every=0, keep_best=False)
+    train(model, Encoded.of(split.train, vocab, vocab), None, config, rng)
+    errors = teacher_forced_errors(model, valid_data, 256)
+    outputs = decode_all(model, valid_data.sources, 8)
+    right = [o == t for o, t in zip(outputs, valid_data.targets, strict=True)]
+    assert list(errors == 0) == right
+    assert 0 < sum(right) < len(right)  # both kinds present: the check has teeth
+    assert all(0 <= e <= len(t) + 1 for e, t in zip(errors, valid_data.targets, strict=True))
 
 
 def test_an_unknown_selection_rule_is_refused():

@@ -31,6 +31,7 @@ from scratchcore.train import progress
 from scratchseq.seq2seq.data import (
     BOS,
     EOS,
+    PAD,
     TransformerLR,
     Vocabulary,
     length_batches,
@@ -146,6 +147,31 @@ def train(
         model.load_state_dict(best_state)
     history["seconds"] = time.perf_counter() - start
     return history
+
+
+def teacher_forced_errors(
+    model: Seq2SeqTransformer, data: Encoded, max_tokens: int = 4096
+) -> np.ndarray:
+    """Per example, the positions (EOS included) where the most likely next token is wrong
+    *given the right prefix*: the errors the model makes under teacher forcing, shape (N,).
+
+    Greedy decoding feeds back its own tokens instead. Both agree until the first error (the
+    prefixes are identical up to there), so a word is right under one exactly when it is right
+    under the other; after a first error they part: the decoder continues from a prefix it was
+    never trained on, the exposure bias of teacher forcing.
+    """
+    lengths = [len(s) + len(t) + 2 for s, t in zip(data.sources, data.targets, strict=True)]
+    errors = np.zeros(len(lengths), dtype=np.int64)
+    model.eval()
+    with no_grad():
+        for index in length_batches(lengths, max_tokens):
+            src, tgt = batch_of(data, index)
+            logits = model(src, tgt[:, :-1]).data  # (B, T + 1, V)
+            logits[..., [PAD, BOS]] = -np.inf  # as the decoders, which never emit them
+            predicted = logits.argmax(axis=-1)
+            labels = tgt[:, 1:]
+            errors[index] = ((predicted != labels) & (labels != PAD)).sum(axis=1)
+    return errors
 
 
 def exact_match(model: Seq2SeqTransformer, data: Encoded) -> float:
