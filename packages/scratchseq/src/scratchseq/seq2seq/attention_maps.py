@@ -306,7 +306,14 @@ def plot_attention(
             f"({len(query_labels)}, {len(key_labels)}); got {weights.shape}"
         )
     image = ax.imshow(weights, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
-    ax.set_xticks(np.arange(len(key_labels)), labels=list(key_labels), fontsize=6, rotation=90)
+    # Words stand on end to fit; single letters stay upright (a turned "m" reads as an "E").
+    upright = all(len(str(label)) <= 2 for label in key_labels)
+    ax.set_xticks(
+        np.arange(len(key_labels)),
+        labels=list(key_labels),
+        fontsize=6,
+        rotation=0 if upright else 90,
+    )
     ax.set_yticks(np.arange(len(query_labels)), labels=list(query_labels), fontsize=6)
     ax.set_xlabel("key", fontsize=7)
     ax.set_ylabel("query", fontsize=7)
