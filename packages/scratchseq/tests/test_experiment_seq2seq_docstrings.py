@@ -23,8 +23,19 @@ def test_seq2seq_docstrings_smoke(tmp_path):
     outputs = json.loads((tmp_path / "seq2seq_docstrings_outputs.json").read_text())
     assert len(outputs) == metrics["n_test"]
     assert metrics["rouge_score_max_difference"] < 1e-12  # the two ROUGEs agree
-    for name in ("lead", "greedy", "beam"):
-        assert set(metrics["rouge"][name]) == {"rouge1", "rouge2", "rougeL"}
+    variants = ("stdlib", "stdlib_and_packages")
+    assert set(metrics["rouge"]) == {"lead"} | {
+        f"{v}_{d}" for v in variants for d in ("greedy", "beam")
+    }
+    for scores in metrics["rouge"].values():
+        assert set(scores) == {"rouge1", "rouge2", "rougeL"}
+        assert all(0.0 <= value <= 1.0 for value in scores.values())
+    assert set(metrics["variants"]) == set(variants)
+    assert metrics["variants"]["stdlib"]["n_train"] == metrics["n_train_stdlib"]
+    assert metrics["variants"]["stdlib_and_packages"]["n_train"] == (
+        metrics["n_train_stdlib"] + metrics["n_train_packages"]
+    )
+    assert metrics["n_train_packages"] > 0
     assert 1 <= metrics["lead_k"] <= record["config"]["max_lead"]
     layers, heads = record["config"]["layers"], record["config"]["nhead"]
     for values in metrics["heads"].values():

@@ -137,3 +137,23 @@ def test_docstring_pairs_from_files_split_by_module(tmp_path):
             ),
         ),
     ]
+
+
+def test_package_python_files_finds_an_installed_package_without_its_tests(tmp_path, monkeypatch):
+    package = tmp_path / "made_up_pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "tests").mkdir()
+    for path in ("__init__.py", "sub/__init__.py", "sub/core.py", "tests/test_core.py"):
+        (package / path).write_text('"""Doc."""\n')
+    (package / "test_top.py").write_text("")
+    (package / "notes.txt").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    files = tasks.package_python_files("made_up_pkg")
+    assert {key for key, _ in files} == {"made_up_pkg"}
+    assert sorted(p.relative_to(package).as_posix() for _, p in files) == [
+        "__init__.py",
+        "sub/__init__.py",
+        "sub/core.py",
+    ]
+    with pytest.raises(ValueError, match="package_python_files"):
+        tasks.package_python_files("no_such_package_here")

@@ -192,6 +192,30 @@ def stdlib_python_files(root: str | Path | None = None) -> list[tuple[str, Path]
     return found
 
 
+def package_python_files(package: str) -> list[tuple[str, Path]]:
+    """``(package, path)`` of an installed package's Python files, sorted, tests left out.
+
+    Used to add *training* data from the libraries installed beside the standard library
+    (NumPy, Matplotlib, scikit-learn come with this package): keyed by the package's name, which
+    is never a standard-library module's, so a split by module keeps them apart.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"package_python_files: {package!r} is not an installed package")
+    found = []
+    for location in spec.submodule_search_locations:
+        for directory, subdirectories, files in os.walk(location):
+            subdirectories[:] = sorted(
+                d for d in subdirectories if d not in {"test", "tests", "testing", "__pycache__"}
+            )
+            for name in sorted(files):
+                if name.endswith(".py") and not name.startswith("test_"):
+                    found.append((package, Path(directory) / name))
+    return found
+
+
 def docstring_summary_pair(docstring: str, min_body_words: int = 8) -> Pair | None:
     """``(body words, summary words)`` of a docstring whose first line summarises it, or None.
 
