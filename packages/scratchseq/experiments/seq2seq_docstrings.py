@@ -323,8 +323,19 @@ def main(argv: list[str] | None = None) -> dict:
     punctuation = np.vectorize(is_punctuation)(tokens) & valid
     stats = head_statistics(weights, valid, valid, punctuation)
     chosen = pick_heads(stats)
-    draw_heads(model, vocab, split.test, chosen, args.out / "seq2seq_docstrings_heads.png")
+    draw_heads(model, vocab, split.test, chosen, stats, args.out / "seq2seq_docstrings_heads.png")
     example = draw_cross(model, vocab, split.test, args.out / "seq2seq_docstrings_cross.png")
+    # Does the decoder read the body? The cross-attention's entropy while it reads the reference
+    # summaries, beside that of a uniform spread over the body (which would read nothing).
+    tgt_in = pad_batch([[BOS, *vocab.encode(summary)] for _, summary in split.test])
+    _, cross = decoder_attention(model, src, tgt_in)  # (layers, B, heads, T, S)
+    query_valid = tgt_in != PAD
+    a_log_a = cross * np.log(np.where(cross > 0, cross, 1.0))
+    per_query = -a_log_a.sum(axis=-1)  # (layers, B, heads, T)
+    uniform = np.log(valid.sum(axis=1))  # (B,): ln(body length)
+    weight = query_valid[None, :, None, :]
+    cross_entropy_by_head = (per_query * weight).sum(axis=(1, 3)) / query_valid.sum()
+    cross_uniform = float((uniform[:, None] * query_valid).sum() / query_valid.sum())
 
     figure = Figure(figsize=(5, 3.5))
     axis = figure.subplots()
@@ -359,6 +370,8 @@ def main(argv: list[str] | None = None) -> dict:
         "rouge_score_max_difference": difference,
         "heads": {name: np.round(values, 6).tolist() for name, values in stats.items()},
         "drawn_heads": [{"kind": k, "layer": h[0], "head": h[1]} for k, h in chosen],
+        "cross_attention_entropy": np.round(cross_entropy_by_head, 6).tolist(),
+        "cross_attention_uniform_entropy": cross_uniform,
         "cross_attention_example": example,
     }
     write_results(
@@ -384,24 +397,34 @@ def first_sentence(tokens: list[str], limit: int = 14) -> list[str]:
     return tokens[:end]
 
 
-def draw_heads(model, vocab, pairs, chosen, path) -> None:
-    """The chosen encoder heads (columns) on the first sentences of three test bodies (rows)."""
+def draw_heads(model, vocab, pairs, chosen, stats, path) -> None:
+    """The chosen encoder heads (columns) on the first sentences of three test bodies (rows),
+    each titled with the measurement it was chosen by (over every test body)."""
     sentences = [first_sentence(b) for b, _ in pairs[:3]]
     src = pad_batch([vocab.encode(s) for s in sentences])
     weights = encoder_attention(model, src)
-    figure = Figure(figsize=(3.2 * len(chosen), 3.2 * len(sentences)))
+    measured = {
+        "previous token": "previous_token",
+        "own token": "own_token",
+        "punctuation": "punctuation",
+        "broad": "entropy",
+    }
+    figure = Figure(figsize=(3.2 * len(chosen), 3.3 * len(sentences)))
     axes = figure.subplots(len(sentences), len(chosen), squeeze=False)
     for row, sentence in enumerate(sentences):
         # The words themselves; a star marks one outside the vocabulary (the model reads <unk>).
         labels = [s if s in vocab.index else s + "*" for s in sentence]
         n = len(sentence)
         for column, (kind, (layer, head)) in enumerate(chosen):
+            name = measured[kind]
+            title = (
+                f"layer {layer} head {head}, the most '{kind}'\n"
+                f"{name.replace('_', ' ')} {stats[name][layer, head]:.2f}"
+                f" (entropy {stats['entropy'][layer, head]:.2f} of"
+                f" {stats['uniform_entropy'][layer, head]:.2f} nats)"
+            )
             plot_attention(
-                axes[row, column],
-                weights[layer, row, head, :n, :n],
-                labels,
-                labels,
-                f"layer {layer} head {head}: {kind}",
+                axes[row, column], weights[layer, row, head, :n, :n], labels, labels, title
             )
     figure.tight_layout()
     save_figure(figure, path)

@@ -40,6 +40,11 @@ def test_seq2seq_docstrings_smoke(tmp_path):
     layers, heads = record["config"]["layers"], record["config"]["nhead"]
     for values in metrics["heads"].values():
         assert len(values) == layers and all(len(row) == heads for row in values)
+    # No spread can be wider than the uniform one over the same body positions.
+    uniform = metrics["cross_attention_uniform_entropy"]
+    assert all(
+        0.0 <= e <= uniform + 1e-9 for row in metrics["cross_attention_entropy"] for e in row
+    )
     assert len({(h["layer"], h["head"]) for h in metrics["drawn_heads"]}) == len(
         metrics["drawn_heads"]
     )
