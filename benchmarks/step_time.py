@@ -62,7 +62,6 @@ from scratchseq.corpus import python_docs_chars
 from scratchseq.data import random_windows
 from scratchseq.gpt import GPT, GPTConfig
 from scratchseq.recurrent import RecurrentLanguageModel
-from scratchseq.seq2seq.model import Seq2SeqConfig, Seq2SeqTransformer
 from scratchvision.models.cnn import CNN, VARIANTS
 
 Sizes = dict[str, Any]
@@ -196,6 +195,10 @@ def build_seq2seq(sizes: Sizes, rng: np.random.Generator) -> Case:
     length. Per position: each encoder layer's qkv, output and feed-forward products ``2 (4 d^2
     + 2 d f)``; each decoder layer's twice the attention projections plus the feed-forward; the
     attention scores and weighted sums (``2 * 2 L L' d`` per attention); the read-out."""
+    # Imported here, not at the top: an engine from before the encoder-decoder existed can still
+    # be measured on the other models (the before/after comparison).
+    from scratchseq.seq2seq.model import Seq2SeqConfig, Seq2SeqTransformer
+
     b, s_len, t_len = sizes["batch"], sizes["source"], sizes["target"] + 1  # decoder positions
     d, f, layers, vocab = sizes["d_model"], sizes["ffn"], sizes["layers"], sizes["vocab"]
     config = Seq2SeqConfig(
