@@ -23,7 +23,7 @@ sibling function of the same file.
 - Scored with ROUGE-1/2/L (``rouge_corpus``, F1 averaged over summaries), written here from the
   definition; when the ``rouge-score`` package is installed (a development dependency) the same
   outputs are scored by it too and the largest difference is recorded. Every test output is
-  written to ``results/seq2seq_docstrings_outputs.json``.
+  written to ``results/seq2seq_docstrings_outputs.jsonl``.
 - The encoder of the model trained on more data, its heads measured on every test body
   (``head_statistics``: entropy, distance, previous token, own token, punctuation), and drawn:
   four heads -- the most previous-token, own-token, punctuation-seeking and broad ones -- on
@@ -32,7 +32,7 @@ sibling function of the same file.
     uv run python packages/scratchseq/experiments/seq2seq_docstrings.py [--smoke] [--seed N]
         [--out DIR]
 
-Writes ``results/seq2seq_docstrings.json``, ``results/seq2seq_docstrings_outputs.json``,
+Writes ``results/seq2seq_docstrings.json``, ``results/seq2seq_docstrings_outputs.jsonl``,
 ``results/seq2seq_docstrings_curves.png``, ``results/seq2seq_docstrings_heads.png`` and
 ``results/seq2seq_docstrings_cross.png``.
 """
@@ -308,12 +308,12 @@ def main(argv: list[str] | None = None) -> dict:
         default=None,
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "seq2seq_docstrings_outputs.json", "w", encoding="utf-8") as handle:
-        rows = [
-            {"body": " ".join(b), "reference": r} | {n: h[i] for n, h in hypotheses.items()}
-            for i, ((b, _), r) in enumerate(zip(split.test, references, strict=True))
-        ]
-        json.dump(rows, handle, indent=1)
+    # One JSON object per line (JSON Lines): the outputs are data, not a results record.
+    with open(args.out / "seq2seq_docstrings_outputs.jsonl", "w", encoding="utf-8") as handle:
+        for i, ((body, _), reference) in enumerate(zip(split.test, references, strict=True)):
+            row = {"body": " ".join(body), "reference": reference}
+            row |= {name: h[i] for name, h in hypotheses.items()}
+            handle.write(json.dumps(row) + "\n")
 
     # What the encoder's heads do, measured over every test body.
     src = pad_batch([vocab.encode(b) for b, _ in split.test])
