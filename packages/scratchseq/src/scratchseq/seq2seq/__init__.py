@@ -1,12 +1,19 @@
-"""The encoder–decoder Transformer's pieces (Vaswani et al., 2017): so far, how its outputs are
-decoded and how they are scored.
+"""The encoder–decoder Transformer (Vaswani et al., 2017) and everything around it.
 
+* :mod:`scratchseq.seq2seq.model` — the model, its sinusoidal positions and its cached decoder;
+* :mod:`scratchseq.seq2seq.data`, :mod:`~scratchseq.seq2seq.train`,
+  :mod:`~scratchseq.seq2seq.tasks` — vocabularies and batches, the paper's training recipe, and
+  the tasks (synthetic, CMUdict, docstrings) with splits that cannot leak;
 * :mod:`scratchseq.seq2seq.decoding` — greedy search and beam search (with the GNMT length
   penalty) over any model that implements the :class:`IncrementalDecoder` protocol;
 * :mod:`scratchseq.seq2seq.metrics` — edit distance, the grapheme-to-phoneme word and phoneme
-  error rates, the longest common subsequence, and ROUGE-1/2/L.
+  error rates, the longest common subsequence, and ROUGE-1/2/L;
+* :mod:`scratchseq.seq2seq.attention_maps` — every head's weights, measured and drawn.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md``.
+Re-exported here: the decoding and the metrics, which do not depend on the model.
+
+Notes: ``packages/scratchseq/notes/08-transformer.md``,
+``packages/scratchseq/notes/09-decoding.md``.
 """
 
 from scratchseq.seq2seq.decoding import (

@@ -1,6 +1,6 @@
 """Turning a trained encoder–decoder into output sequences: greedy search and beam search.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (the encoder–decoder chapter).
+Notes: ``packages/scratchseq/notes/09-decoding.md``.
 
 A decoder predicts one token at a time: given the source and the tokens produced so far, it
 returns log-probabilities for the next token. Both searches here drive any model through the
