@@ -17,23 +17,29 @@ from scratchseq.seq2seq.train import (
 )
 
 
-def test_training_ends_on_the_best_validation_weights():
-    rng = np.random.default_rng(0)
-    split = split_by_key(synthetic_pairs("reverse", 600, rng, 1, 4), 0.2, 0.1)
+def task_and_model(task, n, max_len, seed, d_model=16, ffn=32, dropout=0.0, nhead=2):
+    """A small synthetic task split 70/20/10 by source, its vocabulary, and a one-layer model:
+    ``(split, vocab, model, rng)``."""
+    rng = np.random.default_rng(seed)
+    split = split_by_key(synthetic_pairs(task, n, rng, 1, max_len), 0.2, 0.1)
     vocab = Vocabulary.from_sequences([s for s, _ in split.train] + [t for _, t in split.train])
     config = Seq2SeqConfig(
         len(vocab),
         len(vocab),
-        d_model=16,
-        nhead=2,
+        d_model=d_model,
+        nhead=nhead,
         num_encoder_layers=1,
         num_decoder_layers=1,
-        dim_feedforward=32,
-        dropout=0.1,
+        dim_feedforward=ffn,
+        dropout=dropout,
         share_embeddings=True,
         max_len=16,
     )
-    model = Seq2SeqTransformer(config, rng=np.random.default_rng(0))
+    return split, vocab, Seq2SeqTransformer(config, rng=np.random.default_rng(seed)), rng
+
+
+def test_training_ends_on_the_best_validation_weights():
+    split, vocab, model, rng = task_and_model("reverse", 600, 4, 0, 16, 32, 0.1)
     train_data = Encoded.of(split.train, vocab, vocab)
     valid_data = Encoded.of(split.valid, vocab, vocab)
     history = train(
@@ -52,22 +58,7 @@ def test_training_ends_on_the_best_validation_weights():
 
 
 def test_selection_by_validation_exact_match_keeps_the_best_decoded_weights():
-    rng = np.random.default_rng(1)
-    split = split_by_key(synthetic_pairs("copy", 500, rng, 1, 4), 0.2, 0.1)
-    vocab = Vocabulary.from_sequences([s for s, _ in split.train] + [t for _, t in split.train])
-    config = Seq2SeqConfig(
-        len(vocab),
-        len(vocab),
-        d_model=16,
-        nhead=2,
-        num_encoder_layers=1,
-        num_decoder_layers=1,
-        dim_feedforward=32,
-        dropout=0.0,
-        share_embeddings=True,
-        max_len=16,
-    )
-    model = Seq2SeqTransformer(config, rng=np.random.default_rng(1))
+    split, vocab, model, rng = task_and_model("copy", 500, 4, 1, 16, 32, 0.0)
     valid_data = Encoded.of(split.valid, vocab, vocab)
     history = train(
         model,
@@ -86,22 +77,7 @@ def test_selection_by_validation_exact_match_keeps_the_best_decoded_weights():
 def test_teacher_forcing_and_greedy_agree_on_which_outputs_are_right():
     """Teacher forcing and greedy decoding share every prefix up to the first error, so an
     output is exactly right under one if and only if it is under the other."""
-    rng = np.random.default_rng(2)
-    split = split_by_key(synthetic_pairs("copy", 800, rng, 1, 5), 0.2, 0.1)
-    vocab = Vocabulary.from_sequences([s for s, _ in split.train] + [t for _, t in split.train])
-    config = Seq2SeqConfig(
-        len(vocab),
-        len(vocab),
-        d_model=32,
-        nhead=2,
-        num_encoder_layers=1,
-        num_decoder_layers=1,
-        dim_feedforward=64,
-        dropout=0.0,
-        share_embeddings=True,
-        max_len=16,
-    )
-    model = Seq2SeqTransformer(config, rng=np.random.default_rng(2))
+    split, vocab, model, rng = task_and_model("copy", 800, 5, 2, 32, 64, 0.0)
     valid_data = Encoded.of(split.valid, vocab, vocab)
     config = TrainConfig(steps=150, max_tokens=512, warmup=30, eval_every=0, keep_best=False)
     train(model, Encoded.of(split.train, vocab, vocab), None, config, rng)
