@@ -1,9 +1,18 @@
 """The Llama/OLMo family of decoder-only Transformers, built up one justified change at a time
-from GPT (a growing package: so far the rotary position embedding).
+from GPT (a growing package: so far the rotary position embedding and grouped-query attention
+with its key/value cache).
 
 Notes: ``packages/scratchseq/notes/08-transformer.md`` (positions: the sinusoids RoPE grows from).
 """
 
+from scratchseq.llama.attention import (
+    GroupedQueryAttention,
+    KVCache,
+    causal_mask,
+    grouped_query_attention,
+    kv_cache_bytes_per_token,
+    repeat_kv,
+)
 from scratchseq.llama.rope import (
     apply_rope,
     apply_rope_reference,
@@ -15,11 +24,17 @@ from scratchseq.llama.rope import (
 )
 
 __all__ = [
+    "GroupedQueryAttention",
+    "KVCache",
     "apply_rope",
     "apply_rope_reference",
+    "causal_mask",
+    "grouped_query_attention",
     "interleaved_to_half_permutation",
+    "kv_cache_bytes_per_token",
     "llama3_scaled_frequencies",
     "permute_qk_weight",
+    "repeat_kv",
     "rope_cos_sin",
     "rope_inverse_frequencies",
 ]
