@@ -1,6 +1,6 @@
 """The Llama/OLMo family of decoder-only Transformers, built up one justified change at a time
 from GPT (a growing package: so far the rotary position embedding and grouped-query attention
-with its key/value cache).
+with its key/value cache, RMSNorm and the SwiGLU feed-forward network).
 
 Notes: ``packages/scratchseq/notes/08-transformer.md`` (positions: the sinusoids RoPE grows from).
 """
@@ -13,6 +13,7 @@ from scratchseq.llama.attention import (
     kv_cache_bytes_per_token,
     repeat_kv,
 )
+from scratchseq.llama.layers import RMSNorm, SwiGLU, llama_ffn_hidden
 from scratchseq.llama.rope import (
     apply_rope,
     apply_rope_reference,
@@ -26,6 +27,8 @@ from scratchseq.llama.rope import (
 __all__ = [
     "GroupedQueryAttention",
     "KVCache",
+    "RMSNorm",
+    "SwiGLU",
     "apply_rope",
     "apply_rope_reference",
     "causal_mask",
@@ -33,6 +36,7 @@ __all__ = [
     "interleaved_to_half_permutation",
     "kv_cache_bytes_per_token",
     "llama3_scaled_frequencies",
+    "llama_ffn_hidden",
     "permute_qk_weight",
     "repeat_kv",
     "rope_cos_sin",
