@@ -1,6 +1,7 @@
 """The Llama/OLMo family of decoder-only Transformers, built up one justified change at a time
 from GPT (a growing package: so far the rotary position embedding and grouped-query attention
-with its key/value cache, RMSNorm and the SwiGLU feed-forward network).
+with its key/value cache, RMSNorm, the SwiGLU feed-forward network, and the whole model with
+``transformers`` checkpoint loading).
 
 Notes: ``packages/scratchseq/notes/08-transformer.md`` (positions: the sinusoids RoPE grows from).
 """
@@ -14,6 +15,13 @@ from scratchseq.llama.attention import (
     repeat_kv,
 )
 from scratchseq.llama.layers import RMSNorm, SwiGLU, llama_ffn_hidden
+from scratchseq.llama.model import (
+    LlamaConfig,
+    LlamaDecoderLayer,
+    LlamaForCausalLM,
+    LlamaModel,
+    load_state_dict_from_transformers,
+)
 from scratchseq.llama.rope import (
     apply_rope,
     apply_rope_reference,
@@ -27,6 +35,10 @@ from scratchseq.llama.rope import (
 __all__ = [
     "GroupedQueryAttention",
     "KVCache",
+    "LlamaConfig",
+    "LlamaDecoderLayer",
+    "LlamaForCausalLM",
+    "LlamaModel",
     "RMSNorm",
     "SwiGLU",
     "apply_rope",
@@ -37,6 +49,7 @@ __all__ = [
     "kv_cache_bytes_per_token",
     "llama3_scaled_frequencies",
     "llama_ffn_hidden",
+    "load_state_dict_from_transformers",
     "permute_qk_weight",
     "repeat_kv",
     "rope_cos_sin",
