@@ -302,19 +302,37 @@ class LlamaForCausalLM(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, dtype: Any = np.float32) -> LlamaForCausalLM:
-        """Build from a ``save_pretrained`` directory: ``config.json`` and a single
-        ``model.safetensors`` (sharded checkpoints are not read)."""
-        from safetensors.numpy import load_file
-
+        """Build from a ``save_pretrained`` directory: ``config.json`` and either one
+        ``model.safetensors`` or, for a sharded checkpoint, ``model.safetensors.index.json``
+        whose ``weight_map`` names the shard file holding each tensor."""
         directory = Path(directory)
         with open(directory / "config.json", encoding="utf-8") as f:
             config = LlamaConfig.from_dict(json.load(f))
-        weights = directory / "model.safetensors"
-        if not weights.exists():
-            raise ValueError(f"LlamaForCausalLM: {weights} not found (sharded files unsupported)")
         model = cls(config, dtype, rng=np.random.default_rng(0))
-        load_state_dict_from_transformers(model, load_file(str(weights)))
+        load_state_dict_from_transformers(model, _read_safetensors(directory))
         return model
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if
+        needed), as ``transformers``' ``save_pretrained`` does for one unsharded file, so that
+        both ``from_pretrained`` (ours and ``transformers``') read it back.
+
+        A tied model omits ``lm_head.weight``: it is ``model.embed_tokens.weight``, and
+        ``transformers`` re-ties it on load. Weights are written in the model's dtype.
+        """
+        from safetensors.numpy import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / "config.json", "w", encoding="utf-8") as f:
+            json.dump(_transformers_config(self.config, self.dtype), f, indent=2, sort_keys=True)
+            f.write("\n")
+        state = self.state_dict()
+        if self.config.tie_word_embeddings:
+            del state["lm_head.weight"]  # the same numbers as the embedding; stored once
+        # safetensors writes raw buffers: it needs C-contiguous arrays (a transposed view is not)
+        arrays = {name: np.ascontiguousarray(value) for name, value in state.items()}
+        save_file(arrays, str(directory / "model.safetensors"), metadata={"format": "pt"})
 
     def extra_repr(self) -> str:
         return f"{self.config}"
@@ -358,3 +376,65 @@ def load_state_dict_from_transformers(model: LlamaForCausalLM, state: dict[str, 
         if arrays[name].dtype.kind not in "biuf":
             raise ValueError(f"{op}: {name} has dtype {arrays[name].dtype}, not real numbers")
     model.load_state_dict(arrays, strict=True)
+
+
+def _transformers_config(config: LlamaConfig, dtype: np.dtype) -> dict[str, Any]:
+    """``config`` as a ``transformers`` ``config.json`` dict.
+
+    The rotary settings are written in both spellings, consistently: transformers 5's
+    ``rope_parameters`` (theta and scaling in one dict) and transformers 4's ``rope_theta`` +
+    ``rope_scaling``, so either version (and ``LlamaConfig.from_dict``) reads the same model.
+    ``head_dim`` is spelled out, as ``transformers`` saves it.
+    """
+    out = dataclasses.asdict(config)
+    out["head_dim"] = config.resolved_head_dim
+    scaling = None if config.rope_scaling is None else dict(config.rope_scaling)
+    out["rope_scaling"] = scaling
+    rope = {"rope_type": "default"} if scaling is None else dict(scaling)
+    rope["rope_theta"] = config.rope_theta
+    out["rope_parameters"] = rope
+    out.update(
+        architectures=["LlamaForCausalLM"],
+        model_type="llama",
+        hidden_act="silu",
+        dtype=np.dtype(dtype).name,  # transformers 5's key
+        torch_dtype=np.dtype(dtype).name,  # transformers 4's key for the same thing
+    )
+    return out
+
+
+def _read_safetensors(directory: Path) -> dict[str, np.ndarray]:
+    """Every tensor of a checkpoint directory, name -> array: one ``model.safetensors``, or
+    the shards listed by ``model.safetensors.index.json`` (which wins when both exist, as in
+    ``transformers``). A shard file that is missing, or lacks a tensor the index places in it,
+    raises a ``ValueError`` naming it."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    op = "LlamaForCausalLM.from_pretrained"
+    index = directory / "model.safetensors.index.json"
+    if not index.exists():
+        single = directory / "model.safetensors"
+        if not single.exists():
+            raise ValueError(f"{op}: neither {single.name} nor {index.name} in {directory}")
+        return load_file(str(single))
+    with open(index, encoding="utf-8") as f:
+        weight_map = json.load(f).get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ValueError(f"{op}: {index} has no weight_map")
+    by_shard: dict[str, list[str]] = {}  # open each shard once, for all of its tensors
+    for name, shard in weight_map.items():
+        by_shard.setdefault(shard, []).append(name)
+    arrays: dict[str, np.ndarray] = {}
+    for shard, names in by_shard.items():
+        path = directory / shard
+        if not path.exists():
+            raise ValueError(f"{op}: shard {shard} (listed in {index.name}) not found")
+        # safe_open reads only the tensors asked for, not the whole file
+        with safe_open(str(path), framework="numpy") as f:
+            present = set(f.keys())
+            for name in names:
+                if name not in present:
+                    raise ValueError(f"{op}: {index.name} maps {name} to {shard}, which lacks it")
+                arrays[name] = f.get_tensor(name)
+    return arrays
