@@ -1,9 +1,10 @@
 """The Llama/OLMo family of decoder-only Transformers, built up one justified change at a time
 from GPT (a growing package: so far the rotary position embedding and grouped-query attention
-with its key/value cache, RMSNorm, the SwiGLU feed-forward network, and the whole model with
-``transformers`` checkpoint loading).
+with its key/value cache, RMSNorm, the SwiGLU feed-forward network, the whole model with
+``transformers`` checkpoint loading, and OLMo 1 and OLMo 2 as changes to it).
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (positions: the sinusoids RoPE grows from).
+Notes: ``packages/scratchseq/notes/10-attention-variants.md`` (grouped-query attention, the KV
+cache), ``11-positions.md`` (RoPE), ``12-llama-architecture.md`` (the models).
 """
 
 from scratchseq.llama.attention import (
@@ -22,6 +23,19 @@ from scratchseq.llama.model import (
     LlamaModel,
     load_state_dict_from_transformers,
 )
+from scratchseq.llama.olmo import (
+    OLMO_LAYER_NORM_EPS,
+    Olmo2Attention,
+    Olmo2Config,
+    Olmo2DecoderLayer,
+    Olmo2ForCausalLM,
+    Olmo2Model,
+    OlmoAttention,
+    OlmoConfig,
+    OlmoDecoderLayer,
+    OlmoForCausalLM,
+    OlmoModel,
+)
 from scratchseq.llama.rope import (
     apply_rope,
     apply_rope_reference,
@@ -33,12 +47,23 @@ from scratchseq.llama.rope import (
 )
 
 __all__ = [
+    "OLMO_LAYER_NORM_EPS",
     "GroupedQueryAttention",
     "KVCache",
     "LlamaConfig",
     "LlamaDecoderLayer",
     "LlamaForCausalLM",
     "LlamaModel",
+    "Olmo2Attention",
+    "Olmo2Config",
+    "Olmo2DecoderLayer",
+    "Olmo2ForCausalLM",
+    "Olmo2Model",
+    "OlmoAttention",
+    "OlmoConfig",
+    "OlmoDecoderLayer",
+    "OlmoForCausalLM",
+    "OlmoModel",
     "RMSNorm",
     "SwiGLU",
     "apply_rope",

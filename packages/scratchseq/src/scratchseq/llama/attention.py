@@ -1,8 +1,8 @@
 """Grouped-query attention (GQA) with rotary positions and a key/value cache, as in Llama 2 70B,
 Llama 3 and OLMo.
 
-Notes: ``packages/scratchseq/notes/05-attention.md`` (heads),
-``packages/scratchseq/notes/07-sampling.md`` (the KV cache).
+Notes: ``packages/scratchseq/notes/10-attention-variants.md`` (MHA, MQA, GQA and the cache's
+memory), ``05-attention.md`` (heads), ``07-sampling.md`` (the KV cache).
 
 **The problem.** Generating one token at a time, a model re-reads every cached key and value of
 every layer for each new token. With ``H`` heads of ``D`` features that is ``2 H D`` numbers per
@@ -244,6 +244,15 @@ class GroupedQueryAttention(nn.Module):
             raise ValueError(f"{op}: rope_scaling of type 'llama3' lacks {missing}")
         return llama3_scaled_frequencies(inv_freq, *(scaling[k] for k in keys))
 
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The three input projections of ``x`` (B, T, d_model), before they are split into
+        heads: q (B, T, n_heads * head_dim), k and v (B, T, n_kv_heads * head_dim).
+
+        The one place a variant changes what attention sees: OLMo clamps all three
+        (``clip_qkv``), OLMo 2 normalises q and k across their whole width (QK-norm).
+        """
+        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+
     def _heads(self, x: Tensor, n: int) -> Tensor:
         """(B, T, n * head_dim) -> (B, n, T, head_dim)."""
         b, t, _ = x.shape
@@ -273,9 +282,10 @@ class GroupedQueryAttention(nn.Module):
                 f"{op}: positions must be integers of shape (T,) = ({t},) or (B, T) = ({b}, {t}); "
                 f"got {positions.dtype} {positions.shape}"
             )
-        q = self._heads(self.q_proj(x), self.n_heads)  # (B, H, T, D)
-        k = self._heads(self.k_proj(x), self.n_kv_heads)  # (B, n_kv, T, D)
-        v = self._heads(self.v_proj(x), self.n_kv_heads)
+        q, k, v = self.project(x)
+        q = self._heads(q, self.n_heads)  # (B, H, T, D)
+        k = self._heads(k, self.n_kv_heads)  # (B, n_kv, T, D)
+        v = self._heads(v, self.n_kv_heads)
         cos, sin = rope_cos_sin(positions, self.inv_freq, x.dtype)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         past = 0

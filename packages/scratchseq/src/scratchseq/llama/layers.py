@@ -1,7 +1,8 @@
 """The two per-token layers a Llama block changes from GPT's: RMSNorm for LayerNorm, and the
 SwiGLU feed-forward network for the GELU MLP.
 
-Notes: ``packages/scratchseq/notes/06-gpt.md`` (the GPT block these replace).
+Notes: ``packages/scratchseq/notes/12-llama-architecture.md`` (RMSNorm and SwiGLU as changes to
+GPT-2); ``06-gpt.md`` (the GPT block these replace).
 
 **RMSNorm** (Zhang & Sennrich, 2019). LayerNorm does two things: it re-centres (subtracts the
 mean over the features) and re-scales (divides by their standard deviation), then applies a

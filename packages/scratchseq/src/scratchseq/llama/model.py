@@ -2,8 +2,8 @@
 with RoPE, SwiGLU, RMSNorm), a final norm and the language-model head; with a config that reads
 ``transformers``' ``config.json`` and a loader for its weights.
 
-Notes: ``packages/scratchseq/notes/06-gpt.md`` (the GPT this differs from),
-``packages/scratchseq/notes/07-sampling.md`` (greedy decoding and the KV cache).
+Notes: ``packages/scratchseq/notes/12-llama-architecture.md`` (the changes from GPT-2, one at
+a time), ``06-gpt.md`` (the GPT this differs from), ``07-sampling.md`` (greedy decoding).
 
 **What changed from GPT, in one place.** No learned position table: positions enter only as
 rotations of queries and keys (RoPE), inside attention, so the model itself never adds a
@@ -201,7 +201,18 @@ class LlamaDecoderLayer(nn.Module):
 
 class LlamaModel(nn.Module):
     """The trunk: ``embed_tokens``, ``layers``, the final ``norm``. ``forward(input_ids (B, T),
-    positions (T,), cache=None)`` -> hidden states (B, T, hidden_size)."""
+    positions (T,), cache=None)`` -> hidden states (B, T, hidden_size).
+
+    A variant with another block or final norm (OLMo) overrides ``layer_class`` and
+    ``final_norm``; everything else is shared.
+    """
+
+    layer_class: type[nn.Module] = LlamaDecoderLayer
+
+    @staticmethod
+    def final_norm(config: Any, dtype: Any) -> nn.Module:
+        """The norm before ``lm_head``: RMSNorm (hidden_size,) with the config's epsilon."""
+        return RMSNorm(config.hidden_size, eps=config.rms_norm_eps, dtype=dtype)
 
     def __init__(
         self, config: LlamaConfig, dtype: Any = np.float32, rng: np.random.Generator | None = None
@@ -210,9 +221,9 @@ class LlamaModel(nn.Module):
         c = config
         self.embed_tokens = nn.Embedding(c.vocab_size, c.hidden_size, dtype=dtype, rng=rng)
         self.layers = nn.ModuleList(
-            LlamaDecoderLayer(c, dtype, rng) for _ in range(c.num_hidden_layers)
+            self.layer_class(c, dtype, rng) for _ in range(c.num_hidden_layers)
         )
-        self.norm = RMSNorm(c.hidden_size, eps=c.rms_norm_eps, dtype=dtype)
+        self.norm = self.final_norm(c, dtype)
 
     def forward(self, input_ids: Any, positions: Any, cache: KVCache | None = None) -> Tensor:
         h = self.embed_tokens(input_ids)  # (B, T, hidden): no position vector is added
@@ -228,20 +239,28 @@ class LlamaForCausalLM(nn.Module):
     ``KVCache`` (from ``new_cache``) the T ids are the tokens after the cached ones, at
     positions ``cache.length .. cache.length + T - 1``. Build it from a ``LlamaConfig``; load
     ``transformers`` weights with ``load_state_dict_from_transformers`` or ``from_pretrained``.
+
+    A variant (OLMo) subclasses it and sets ``config_class`` and ``trunk_class``, and overrides
+    ``transformers_config``; the head, tying, cache, decoding and checkpoint I/O are shared.
     """
 
+    config_class: type = LlamaConfig
+    trunk_class: type[nn.Module] = LlamaModel
+
     def __init__(
-        self, config: LlamaConfig, dtype: Any = np.float32, rng: np.random.Generator | None = None
+        self, config: Any, dtype: Any = np.float32, rng: np.random.Generator | None = None
     ) -> None:
         super().__init__()
-        if not isinstance(config, LlamaConfig):
+        name = type(self).__name__
+        if not isinstance(config, self.config_class):
             raise ValueError(
-                f"LlamaForCausalLM: config must be a LlamaConfig; got {type(config).__name__}"
+                f"{name}: config must be a {self.config_class.__name__}; got "
+                f"{type(config).__name__}"
             )
         self.config = config
-        self.dtype = check_float_dtype(dtype, "LlamaForCausalLM")
+        self.dtype = check_float_dtype(dtype, name)
         rng = np.random.default_rng() if rng is None else rng
-        self.model = LlamaModel(config, self.dtype, rng)
+        self.model = self.trunk_class(config, self.dtype, rng)
         self.lm_head = nn.Linear(
             config.hidden_size, config.vocab_size, bias=False, dtype=self.dtype, rng=rng
         )
@@ -256,16 +275,15 @@ class LlamaForCausalLM(nn.Module):
         return KVCache(c.num_hidden_layers, c.num_key_value_heads, c.resolved_head_dim, self.dtype)
 
     def forward(self, input_ids: Any, cache: KVCache | None = None) -> Tensor:
+        name = type(self).__name__
         input_ids = np.asarray(input_ids)
         if input_ids.ndim != 2 or not np.issubdtype(input_ids.dtype, np.integer):
             raise ValueError(
-                f"LlamaForCausalLM: input_ids must be integers (B, T); got "
+                f"{name}: input_ids must be integers (B, T); got "
                 f"{input_ids.dtype} {input_ids.shape}"
             )
         if input_ids.size and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
-            raise ValueError(
-                f"LlamaForCausalLM: input_ids must lie in [0, {self.config.vocab_size})"
-            )
+            raise ValueError(f"{name}: input_ids must lie in [0, {self.config.vocab_size})")
         past = 0 if cache is None else cache.length
         positions = past + np.arange(input_ids.shape[1])  # continue where the cache stopped
         return self.lm_head(self.model(input_ids, positions, cache))
@@ -278,18 +296,17 @@ class LlamaForCausalLM(nn.Module):
         exactly ``max_new_tokens`` are produced, as ``transformers``' ``generate`` without an
         ``eos_token_id``.
         """
+        name = type(self).__name__
         ids = np.asarray(input_ids)
         if ids.ndim != 2 or ids.shape[1] < 1 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(
-                f"LlamaForCausalLM: input_ids must be integers (B, T0) with T0 >= 1; got "
+                f"{name}: input_ids must be integers (B, T0) with T0 >= 1; got "
                 f"{ids.dtype} {ids.shape}"
             )
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int | np.integer):
-            raise ValueError(
-                f"LlamaForCausalLM: max_new_tokens must be an int; got {max_new_tokens!r}"
-            )
+            raise ValueError(f"{name}: max_new_tokens must be an int; got {max_new_tokens!r}")
         if max_new_tokens < 0:
-            raise ValueError(f"LlamaForCausalLM: max_new_tokens must be >= 0; got {max_new_tokens}")
+            raise ValueError(f"{name}: max_new_tokens must be >= 0; got {max_new_tokens}")
         ids = ids.astype(np.int64)
         cache, context = self.new_cache(), ids
         with no_grad():
@@ -304,13 +321,19 @@ class LlamaForCausalLM(nn.Module):
     def from_pretrained(cls, directory: str | Path, dtype: Any = np.float32) -> LlamaForCausalLM:
         """Build from a ``save_pretrained`` directory: ``config.json`` and either one
         ``model.safetensors`` or, for a sharded checkpoint, ``model.safetensors.index.json``
-        whose ``weight_map`` names the shard file holding each tensor."""
+        whose ``weight_map`` names the shard file holding each tensor. The config is read by
+        ``config_class.from_dict``, which rejects another architecture's ``config.json``."""
         directory = Path(directory)
         with open(directory / "config.json", encoding="utf-8") as f:
-            config = LlamaConfig.from_dict(json.load(f))
+            config = cls.config_class.from_dict(json.load(f))
         model = cls(config, dtype, rng=np.random.default_rng(0))
-        load_state_dict_from_transformers(model, _read_safetensors(directory))
+        arrays = _read_safetensors(directory, f"{cls.__name__}.from_pretrained")
+        load_state_dict_from_transformers(model, arrays)
         return model
+
+    def transformers_config(self) -> dict[str, Any]:
+        """This model's config as a ``transformers`` ``config.json`` dict."""
+        return _transformers_config(self.config, self.dtype)
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if
@@ -325,7 +348,7 @@ class LlamaForCausalLM(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         with open(directory / "config.json", "w", encoding="utf-8") as f:
-            json.dump(_transformers_config(self.config, self.dtype), f, indent=2, sort_keys=True)
+            json.dump(self.transformers_config(), f, indent=2, sort_keys=True)
             f.write("\n")
         state = self.state_dict()
         if self.config.tie_word_embeddings:
@@ -340,7 +363,8 @@ class LlamaForCausalLM(nn.Module):
 
 def load_state_dict_from_transformers(model: LlamaForCausalLM, state: dict[str, Any]) -> None:
     """Copy a ``transformers`` ``LlamaForCausalLM`` state dict (name -> NumPy array, or anything
-    ``np.asarray`` takes: convert torch tensors with ``.numpy()``) into ``model``, in place.
+    ``np.asarray`` takes: convert torch tensors with ``.numpy()``) into ``model``, in place; as
+    well for a subclass (``OlmoForCausalLM``, ``Olmo2ForCausalLM`` and their state dicts).
 
     Every tensor is checked before any is written: a missing tensor, an unexpected one or a
     shape mismatch raises a ``ValueError`` that names it. A tied model needs only
@@ -403,7 +427,9 @@ def _transformers_config(config: LlamaConfig, dtype: np.dtype) -> dict[str, Any]
     return out
 
 
-def _read_safetensors(directory: Path) -> dict[str, np.ndarray]:
+def _read_safetensors(
+    directory: Path, op: str = "LlamaForCausalLM.from_pretrained"
+) -> dict[str, np.ndarray]:
     """Every tensor of a checkpoint directory, name -> array: one ``model.safetensors``, or
     the shards listed by ``model.safetensors.index.json`` (which wins when both exist, as in
     ``transformers``). A shard file that is missing, or lacks a tensor the index places in it,
@@ -411,7 +437,6 @@ def _read_safetensors(directory: Path) -> dict[str, np.ndarray]:
     from safetensors import safe_open
     from safetensors.numpy import load_file
 
-    op = "LlamaForCausalLM.from_pretrained"
     index = directory / "model.safetensors.index.json"
     if not index.exists():
         single = directory / "model.safetensors"

@@ -1,6 +1,7 @@
 """Rotary position embedding (RoPE), as in Llama and OLMo.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (positions: the sinusoids RoPE grows from).
+Notes: ``packages/scratchseq/notes/11-positions.md`` (the derivation, the layouts, the scaling);
+``08-transformer.md`` (the sinusoids RoPE grows from).
 
 **The requirement.** Attention compares a query at position ``m`` with a key at position ``n``
 through one number, their dot product. "The word three back" should mean the same wherever a
