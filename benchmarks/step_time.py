@@ -225,12 +225,47 @@ def build_seq2seq(sizes: Sizes, rng: np.random.Generator) -> Case:
     return Case(ours, theirs, x, y, _seq2seq_loss, _torch_sequence_loss, flops)
 
 
+def _llama_loss(model, x, y):
+    logits = model(x)  # (B, T, vocab)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Tensor(y.reshape(-1)))
+
+
+def build_llama(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchseq's ``LlamaForCausalLM`` (RMSNorm, RoPE, grouped-query attention, SwiGLU, no
+    biases, untied head) over (batch, block) characters. Per layer and position: the q and o
+    projections ``2 * 2 C H D``, k and v ``2 * 2 C Hkv D``, the three SwiGLU matrices
+    ``2 * 3 C F``; scores and weights @ v ``2 * 2 T H D`` (the full T x T); the read-out."""
+    # Imported here, not at the top: an engine from before the Llama existed can still be
+    # measured on the other models (the before/after comparison).
+    from scratchseq.llama import LlamaConfig, LlamaForCausalLM
+
+    vocab, x, y = _text_batch(sizes, rng)
+    b, t, c, n_layer = sizes["batch"], sizes["block"], sizes["hidden"], sizes["n_layer"]
+    heads, kv_heads, ffn = sizes["n_head"], sizes["n_kv_head"], sizes["ffn"]
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=c,
+        intermediate_size=ffn,
+        num_hidden_layers=n_layer,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+    )
+    ours = LlamaForCausalLM(config, rng=rng)
+    theirs = torch_twins.Llama(config)
+    d = config.resolved_head_dim
+    per_layer = 2 * b * t * (2 * c * heads * d + 2 * c * kv_heads * d + 3 * c * ffn)
+    per_layer += 2 * 2 * b * t * t * heads * d
+    flops = n_layer * per_layer + 2 * b * t * c * vocab
+    return Case(ours, theirs, x, y, _llama_loss, _torch_sequence_loss, flops)
+
+
 # ---------------------------------------------------------------------------------------------
 # The registry: adding a model is one entry (a builder, its sizes, smoke sizes, one line).
 
 _SMOKE_SEQ = {"batch": 2, "block": 16}
 _SMOKE_GPT = _SMOKE_SEQ | {"n_layer": 1, "n_head": 2, "n_embd": 16, "gelu": "tanh"}
 _SMOKE_LSTM = _SMOKE_SEQ | {"embedding": 8, "hidden": 16, "layers": 1}
+_SMOKE_LLAMA = _SMOKE_SEQ | {"n_layer": 1, "n_head": 4, "n_kv_head": 2, "hidden": 16, "ffn": 48}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "mlp": Benchmark(
@@ -279,6 +314,22 @@ BENCHMARKS: dict[str, Benchmark] = {
         smoke=_SMOKE_GPT | {"block": 32},
         description="scratchseq's GPT on long context: 2 layers, C = 128, 4 heads, T = 512, "
         "batch 4",
+    ),
+    "llama": Benchmark(
+        build_llama,
+        # the GPT entry's size; SwiGLU width by the Llama rule, llama_ffn_hidden(128, 32) = 352
+        sizes={
+            "batch": 32,
+            "block": 128,
+            "n_layer": 4,
+            "n_head": 4,
+            "n_kv_head": 2,
+            "hidden": 128,
+            "ffn": 352,
+        },
+        smoke=_SMOKE_LLAMA,
+        description="scratchseq's Llama at the GPT's size: 4 layers, d = 128, 4 query heads "
+        "sharing 2 key/value heads, SwiGLU 352, T = 128, batch 32",
     ),
     "seq2seq": Benchmark(
         build_seq2seq,
@@ -647,7 +698,10 @@ CAVEATS = {
         "each model timed at the full thread count and at one, switched in-process: BLAS via "
         "threadpoolctl, torch.set_num_threads, scratchcore.set_num_threads"
     ),
-    "pytorch": "fused scaled_dot_product_attention, nn.LSTM, nn.Conv2d's default path; eager mode",
+    "pytorch": (
+        "fused scaled_dot_product_attention (enable_gqa for the Llama), nn.RMSNorm, nn.LSTM, "
+        "nn.Conv2d's default path; eager mode"
+    ),
     "memory": (
         "measured once per engine, at the full thread count: bytes allocated during one step "
         "above those live at its start; tracemalloc (NumPy buffers) for scratchcore, "

@@ -200,3 +200,92 @@ class RecurrentLM(nn.Module):
         hidden, _ = self.rnn(self.embedding(idx))
         logits = self.head(hidden)
         return TF.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1))
+
+
+class _LlamaAttention(nn.Module):
+    def __init__(self, d: int, heads: int, kv_heads: int, head_dim: int) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.q_proj = nn.Linear(d, heads * head_dim, bias=False)
+        self.k_proj = nn.Linear(d, kv_heads * head_dim, bias=False)
+        self.v_proj = nn.Linear(d, kv_heads * head_dim, bias=False)
+        self.o_proj = nn.Linear(heads * head_dim, d, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        q, k = _rope_half(q, cos, sin), _rope_half(k, cos, sin)
+        y = TF.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        return self.o_proj(y.transpose(1, 2).reshape(b, t, -1))
+
+
+class _LlamaMLP(nn.Module):
+    def __init__(self, d: int, hidden: int) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(d, hidden, bias=False)
+        self.up_proj = nn.Linear(d, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, d, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(TF.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class _LlamaLayer(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        d, eps = config.hidden_size, config.rms_norm_eps
+        self.input_layernorm = nn.RMSNorm(d, eps=eps)
+        self.self_attn = _LlamaAttention(
+            d, config.num_attention_heads, config.num_key_value_heads, config.resolved_head_dim
+        )
+        self.post_attention_layernorm = nn.RMSNorm(d, eps=eps)
+        self.mlp = _LlamaMLP(d, config.intermediate_size)
+
+
+def _rope_half(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE in the half layout (``transformers``'): feature ``i`` turns with ``i + D/2``."""
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat((a * cos - b * sin, b * cos + a * sin), dim=-1)
+
+
+class Llama(nn.Module):
+    """scratchseq's ``LlamaForCausalLM`` (no biases, untied head, no rope scaling), as plain
+    PyTorch: ``nn.RMSNorm``, RoPE in the half layout, grouped-query attention through the fused
+    ``scaled_dot_product_attention(..., is_causal=True, enable_gqa=True)`` (no copies of the
+    key/value heads), the SwiGLU feed-forward network. Parameter names are ``transformers``'.
+
+    ``forward(idx (B, T), targets (B, T)) -> mean cross-entropy``.
+    """
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        if config.rope_scaling is not None or config.tie_word_embeddings:
+            raise ValueError("torch_twins.Llama: no rope_scaling and an untied head only")
+        self.vocab_size, self.theta = config.vocab_size, config.rope_theta
+        self.head_dim = config.resolved_head_dim
+        self.model = nn.Module()
+        self.model.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.model.layers = nn.ModuleList(
+            [_LlamaLayer(config) for _ in range(config.num_hidden_layers)]
+        )
+        self.model.norm = nn.RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+
+    def _cos_sin(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T, D/2) tables of the angles ``position * theta^(-2i/D)``."""
+        inv_freq = self.theta ** -(
+            torch.arange(0, self.head_dim, 2, dtype=torch.float64) / self.head_dim
+        )
+        angles = torch.arange(t, dtype=torch.float64)[:, None] * inv_freq[None, :]
+        return angles.cos().float(), angles.sin().float()
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        cos, sin = self._cos_sin(idx.shape[1])
+        x = self.model.embed_tokens(idx)
+        for layer in self.model.layers:
+            x = x + layer.self_attn(layer.input_layernorm(x), cos, sin)
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        logits = self.lm_head(self.model.norm(x))
+        return TF.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1))

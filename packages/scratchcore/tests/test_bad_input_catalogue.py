@@ -213,6 +213,40 @@ CORE = [
         ValueError,
         r"scaled_dot_product_attention.*\(1, 2, 4\).*\(1, 3, 5\)",
     ),
+    (
+        "attention gqa heads not dividing",
+        lambda: F.scaled_dot_product_attention(
+            _f32(1, 4, 2, 3), _f32(1, 3, 5, 3), _f32(1, 3, 5, 3), enable_gqa=True
+        ),
+        ValueError,
+        r"scaled_dot_product_attention: with enable_gqa.*\(3\).*\(3\).*\(4\)",
+    ),
+    (
+        "attention gqa without a head axis",
+        lambda: F.scaled_dot_product_attention(_f32(2, 3), _f32(5, 3), _f32(5, 3), enable_gqa=True),
+        ValueError,
+        r"scaled_dot_product_attention: enable_gqa needs a head axis.*\(2, 3\)",
+    ),
+    (
+        "attention heads differ without gqa",
+        lambda: F.scaled_dot_product_attention(
+            _f32(1, 4, 2, 3), _f32(1, 2, 5, 3), _f32(1, 2, 5, 3)
+        ),
+        ValueError,
+        r"scaled_dot_product_attention: .*\(1, 4, 2, 3\).*\(1, 2, 5, 3\).*enable_gqa=True",
+    ),
+    (
+        "tiled attention gqa mask heads",
+        lambda: F.tiled_attention(
+            _f32(1, 4, 2, 3),
+            _f32(1, 2, 5, 3),
+            _f32(1, 2, 5, 3),
+            attn_mask=np.ones((1, 2, 2, 5), bool),
+            enable_gqa=True,
+        ),
+        ValueError,
+        r"tiled_attention: attn_mask of shape \(1, 2, 2, 5\).*\(1, 4, 2, 5\)",
+    ),
     ("pad length", lambda: F.pad(_f32(2, 2), (1,)), ValueError, r"pad: pad.*\(1,\)"),
     (
         "linear weight shape",

@@ -370,10 +370,12 @@ class ScratchBackend:
     def linear(self, x, w, *b):
         return self.fused.linear(x, w, *b)
 
-    def scaled_dot_product_attention(self, q, k, v, *mask, mask_kind, const_mask, causal, scale):
+    def scaled_dot_product_attention(
+        self, q, k, v, *mask, mask_kind, const_mask, causal, scale, enable_gqa=False
+    ):
         attn_mask = mask[0] if mask else const_mask
         return self.fused.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, is_causal=causal, scale=scale
+            q, k, v, attn_mask=attn_mask, is_causal=causal, scale=scale, enable_gqa=enable_gqa
         )
 
     def cross_entropy(self, x, *prob, target, weight, ignore_index, reduction, smoothing):
@@ -538,14 +540,16 @@ class TorchBackend:
     def linear(self, x, w, *b):
         return torch.nn.functional.linear(x, w, *b)
 
-    def scaled_dot_product_attention(self, q, k, v, *mask, mask_kind, const_mask, causal, scale):
+    def scaled_dot_product_attention(
+        self, q, k, v, *mask, mask_kind, const_mask, causal, scale, enable_gqa=False
+    ):
         attn_mask = mask[0] if mask else None
         if const_mask is not None:
             attn_mask = torch.as_tensor(
                 const_mask if const_mask.dtype == np.bool_ else const_mask.astype(np.float64)
             )
         return torch.nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, is_causal=causal, scale=scale
+            q, k, v, attn_mask=attn_mask, is_causal=causal, scale=scale, enable_gqa=enable_gqa
         )
 
     def cross_entropy(self, x, *prob, target, weight, ignore_index, reduction, smoothing):
@@ -1234,31 +1238,61 @@ def gen_linear(b: Builder) -> bool:
 
 
 def gen_attention(b: Builder) -> bool:
-    q = b.pick(lambda i: b.nodes[i].ndim >= 2, lambda: b.leaf(b.random_shape(2)))
+    """Attention of a query node over keys and values of its batch shape, or, one time in three,
+    grouped-query attention (``enable_gqa``): Hq = Hkv * G query heads over Hkv key and value
+    heads, with random Hkv and group size G (1 is plain attention; Hkv = 1, MQA), now and then
+    with value heads of another divisor of Hq (torch allows it), and masks per query head."""
+    gqa = b.c.boolean(1 / 3)
+    if gqa:  # (..., Hq, L, E) with a head axis; the key and value heads divide Hq
+        kv_heads, group = b.c.integer(1, 3), b.c.integer(1, 3)
+        lead = (b.c.integer(1, 2),) if b.c.boolean() else ()
+        shape = (*lead, kv_heads * group, b.c.integer(1, 3), b.c.integer(1, 3))
+        q = b.with_shape(shape)
+    else:
+        q = b.pick(lambda i: b.nodes[i].ndim >= 2, lambda: b.leaf(b.random_shape(2)))
     sq = b.shape(q)
     batch, length, e = sq[:-2], sq[-2], sq[-1]
     source = length if b.c.boolean() else b.c.integer(1, 4)
-    k = q if source == length and b.c.boolean(0.4) else b.with_shape((*batch, source, e))
+    k_batch = v_batch = batch
+    if gqa:
+        heads = batch[-1]
+        k_batch = v_batch = (*batch[:-1], kv_heads)
+        if b.c.boolean(0.2):  # value heads of another divisor of Hq
+            divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+            v_batch = (*batch[:-1], b.c.choice(divisors))
+    same_kq = source == length and k_batch == batch
+    k = q if same_kq and b.c.boolean(0.4) else b.with_shape((*k_batch, source, e))
     ev = b.c.integer(1, 3)
-    v = k if ev == e and b.c.boolean(0.4) else b.with_shape((*batch, source, ev))
+    v = (
+        k
+        if ev == e and v_batch == k_batch and b.c.boolean(0.4)
+        else b.with_shape((*v_batch, source, ev))
+    )
     mask_kind = b.c.choice(("none", "causal", "bool", "float", "float-grad"))
     params: dict[str, Any] = {"mask_kind": mask_kind, "const_mask": None, "causal": False,
                               "scale": b.c.choice((None, 0.5))}  # fmt: skip
+    if gqa:
+        params["enable_gqa"] = True
+    # a mask per query head (..., Hq, L, S) sometimes under GQA, else one for every head
+    mask_shape = (batch[-1], length, source) if gqa and b.c.boolean() else (length, source)
     inputs: tuple[int, ...] = (q, k, v)
     if mask_kind == "causal":
         params["causal"] = True
     elif mask_kind == "bool":
-        params["const_mask"] = b.rng.random((length, source)) < 0.7
+        params["const_mask"] = b.rng.random(mask_shape) < 0.7
     elif mask_kind == "float":
-        params["const_mask"] = b.rng.standard_normal((length, source)).astype(b.nodes[q].dtype)
+        params["const_mask"] = b.rng.standard_normal(mask_shape).astype(b.nodes[q].dtype)
     elif mask_kind == "float-grad":
-        inputs = (q, k, v, b.with_shape((length, source)))
+        inputs = (q, k, v, b.with_shape(mask_shape))
     if b.precision == "float32" and _all_finite(b, inputs[:2]):
         # a float32 softmax saturated by large scores has a gradient made of differences of
         # nearly equal numbers (p (1 - p) with p near 1): its error is the scores' rounding
         # times their size, not a defect. Scores stay within +-8 here.
         scale = params["scale"] or 1 / np.sqrt(e)
-        scores = b.value(q).astype(np.float64) @ np.swapaxes(b.value(k), -1, -2) * scale
+        qd, kd = b.value(q).astype(np.float64), b.value(k)
+        if gqa:  # every query head against its key head
+            kd = kd[..., np.arange(heads) // (heads // kd.shape[-3]), :, :]
+        scores = qd @ np.swapaxes(kd, -1, -2) * scale
         if np.abs(scores).max() > 8:
             return False
     if not _all_finite(b, inputs):
@@ -1268,7 +1302,7 @@ def gen_attention(b: Builder) -> bool:
         # behind a masked key gives 0 * NaN in the fused backward and a selected 0 in the
         # composed one. Each is a choice of formula, not a defect: attention gets finite inputs.
         return False
-    label = f"F.sdpa:{mask_kind}"
+    label = f"F.sdpa:{mask_kind}" + (":gqa" if gqa else "")
     return b.attempt("scaled_dot_product_attention", inputs, params, label) is not None
 
 

@@ -16,6 +16,14 @@ Why fused: composed from engine ops this is matmul, scale, where (a broadcast (.
 boolean per call), softmax, dropout, matmul — six graph nodes, each holding an (..., L, S)
 array for its backward. Here the scores are scaled, masked, exponentiated and normalised in
 place in one buffer; the graph keeps only ``P`` and ``O`` (with dropout, also the mask and ``P'``).
+
+Grouped-query attention (``enable_gqa``): ``Hq`` query heads share ``Hkv`` key/value heads, the
+``r = Hq / Hkv`` consecutive query heads of group ``j`` reading key/value head ``j``. The
+definition repeats every key/value head ``r`` times; here nothing is repeated. The queries are
+viewed as (..., Hkv, r L, E) — a group's r heads stacked as r L rows against its one key head —
+so ``q k^T`` is one (r L, S) product per key/value head, ``O = P' v`` one (r L, Ev) product, and
+in the backward ``dv = P'^T G`` and ``dk = scale dS^T q`` contract over those r L rows: the sum of
+the group's gradients into its shared head comes out of the matrix product itself.
 """
 
 from __future__ import annotations
@@ -51,11 +59,24 @@ def _causal_additive_mask(length: int, source: int, dtype: np.dtype) -> np.ndarr
 
 
 def attention_inputs(
-    query: Any, key: Any, value: Any, attn_mask: Any, is_causal: bool, op: str
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``(q, k, v)`` as float tensors, after the checks every attention kernel shares: at least
-    2 dims each, query and key with the same last axis, key and value of the same length, and
-    not both a mask and ``is_causal``."""
+    query: Any,
+    key: Any,
+    value: Any,
+    attn_mask: Any,
+    is_causal: bool,
+    op: str,
+    enable_gqa: bool = False,
+) -> tuple[Tensor, Tensor, Tensor, int]:
+    """``(q, k, v, r)``: float tensors and the number ``r`` of query heads per key/value head (1
+    without ``enable_gqa``), after the checks every attention kernel shares: at least 2 dims
+    each, query and key with the same last axis, key and value of the same length, leading
+    axes that broadcast, and not both a mask and ``is_causal``.
+
+    With ``enable_gqa`` query (..., Hq, L, E), key (..., Hk, S, E) and value (..., Hv, S, Ev)
+    need a head axis (-3), and ``Hk`` and ``Hv`` must divide ``Hq`` (PyTorch's rule). When
+    ``Hk != Hv`` (PyTorch allows it, models do not use it) both are repeated to ``Hq`` heads
+    here, so the kernels only ever see key and value with one head count ``Hkv = Hq / r``.
+    """
     q, k, v = (
         float_tensor(t, op, n) for t, n in ((query, "query"), (key, "key"), (value, "value"))
     )
@@ -70,7 +91,36 @@ def attention_inputs(
         )
     if is_causal and attn_mask is not None:
         raise ValueError(f"{op}: give attn_mask or is_causal, not both")
-    return q, k, v
+    group = 1
+    if enable_gqa:
+        if q.ndim < 3 or k.ndim < 3 or v.ndim < 3:
+            raise ValueError(
+                f"{op}: enable_gqa needs a head axis (-3) in query, key and value; got "
+                f"{q.shape}, {k.shape}, {v.shape}"
+            )
+        heads, key_heads, value_heads = q.shape[-3], k.shape[-3], v.shape[-3]
+        if key_heads == 0 or value_heads == 0 or heads % key_heads or heads % value_heads:
+            raise ValueError(
+                f"{op}: with enable_gqa the key heads ({key_heads}) and value heads "
+                f"({value_heads}) must divide the query heads ({heads}); got query {q.shape}, "
+                f"key {k.shape}, value {v.shape}"
+            )
+        if key_heads != value_heads:  # query head h reads key head h // (Hq / Hk), copied
+            k = k[..., np.repeat(np.arange(key_heads), heads // key_heads), :, :]
+            v = v[..., np.repeat(np.arange(value_heads), heads // value_heads), :, :]
+        group = heads // k.shape[-3] if heads else 1
+    lead = 3 if group > 1 else 2  # the head axes differ under GQA: compare the axes before them
+    try:
+        np.broadcast_shapes(q.shape[:-lead], k.shape[:-lead], v.shape[:-lead])
+    except ValueError:
+        hint = ""
+        if not enable_gqa and min(q.ndim, k.ndim) >= 3 and q.shape[-3] != k.shape[-3]:
+            hint = " (query heads sharing fewer key/value heads need enable_gqa=True)"
+        raise ValueError(
+            f"{op}: the leading axes of query {q.shape}, key {k.shape} and value {v.shape} "
+            f"do not broadcast{hint}"
+        ) from None
+    return q, k, v, group
 
 
 def scaled_dot_product_attention(
@@ -82,6 +132,7 @@ def scaled_dot_product_attention(
     is_causal: bool = False,
     scale: float | None = None,
     rng: np.random.Generator | None = None,
+    enable_gqa: bool = False,
 ) -> Tensor:
     """Attention for ``query`` (..., L, E), ``key`` (..., S, E), ``value`` (..., S, Ev).
 
@@ -94,9 +145,16 @@ def scaled_dot_product_attention(
     A query that may attend to nothing gets a zero output (and zero gradients), as torch's SDPA.
     From ``TILED_FROM_KEYS`` keys on (no dropout, no mask that wants a gradient) the work goes to
     ``F.tiled_attention``, the same function computed without the (L, S) weights.
+
+    ``enable_gqa`` (grouped-query attention, PyTorch's option): query (..., Hq, L, E), key and
+    value (..., Hkv, S, E) with ``Hkv`` dividing ``Hq``; query head ``h`` reads key/value head
+    ``h // (Hq / Hkv)``, as if each key/value head were repeated ``Hq / Hkv`` times
+    (``repeat_interleave`` along the heads), without the copies. Without it the head axes
+    broadcast like any other leading axis (one key/value head serves all, as multi-query
+    attention). Masks broadcast to the (..., Hq, L, S) scores either way.
     """
-    q, k, v = attention_inputs(
-        query, key, value, attn_mask, is_causal, "scaled_dot_product_attention"
+    q, k, v, group = attention_inputs(
+        query, key, value, attn_mask, is_causal, "scaled_dot_product_attention", enable_gqa
     )
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(
@@ -110,12 +168,22 @@ def scaled_dot_product_attention(
         # same function without the (L, S) weights in memory (see TILED_FROM_KEYS)
         from scratchcore.nn.functional.tiled_attention import tiled_attention
 
-        return tiled_attention(q, k, v, attn_mask, is_causal, scale, block_size=TILED_BLOCK_SIZE)
+        return tiled_attention(
+            q, k, v, attn_mask, is_causal, scale, TILED_BLOCK_SIZE, enable_gqa=group > 1
+        )
+
+    def grouped(a: np.ndarray) -> np.ndarray:  # (..., Hq, L, n) -> (..., Hkv, r L, n)
+        return a if group == 1 else a.reshape(*a.shape[:-3], -1, group * length, a.shape[-1])
+
+    def ungrouped(a: np.ndarray) -> np.ndarray:  # (..., Hkv, r L, n) -> (..., Hq, L, n)
+        return a if group == 1 else a.reshape(*a.shape[:-3], -1, length, a.shape[-1])
 
     # the scores, in one buffer that the softmax below overwrites in place. C order: NumPy lays a
     # product's batch axes out as its inputs' are, and a reshape of a transposed buffer would be
     # a copy — the in-place softmax would then normalise the copy and leave the scores as they were
-    scores = np.ascontiguousarray(matmul(q.data, np.swapaxes(k.data, -1, -2)))  # (..., L, S)
+    q_rows = grouped(q.data)  # with GQA, a group's query heads as the rows of one product
+    scores = np.ascontiguousarray(matmul(q_rows, np.swapaxes(k.data, -1, -2)))
+    scores = ungrouped(scores)  # (..., L, S); with GQA (..., Hq, L, S), a view
     dtype = scores.dtype
     causal = _causal_additive_mask(length, source, dtype) if is_causal else None
     mask_parent = None  # a float mask that wants its gradient
@@ -170,15 +238,17 @@ def scaled_dot_product_attention(
         else:  # the same draws as F.dropout on the weights
             drop = ((rng.random(probs.shape) >= dropout_p) / (1.0 - dropout_p)).astype(dtype)
         kept = probs * drop
-    out = matmul(kept, v.data)  # (..., L, Ev)
+    out = ungrouped(matmul(grouped(kept), v.data))  # (..., L, Ev)
     parents = (q, k, v) if mask_parent is None else (q, k, v, mask_parent)
 
     def backward(g):
+        g_rows = grouped(g)
         grad_v = None
-        if v.requires_grad:
-            grad_v = unbroadcast(matmul(np.swapaxes(kept, -1, -2), g), v.shape)
+        if v.requires_grad:  # with GQA the product sums over the group's r L rows
+            grad_v = unbroadcast(matmul(np.swapaxes(grouped(kept), -1, -2), g_rows), v.shape)
         # dP' (..., L, S), then dP, then dS, in place: C order, so that its reshape below is a view
-        d_scores = np.ascontiguousarray(matmul(g, np.swapaxes(v.data, -1, -2)))
+        d_scores = np.ascontiguousarray(matmul(g_rows, np.swapaxes(v.data, -1, -2)))
+        d_scores = ungrouped(d_scores)
         row = (g * out).sum(axis=-1, keepdims=True)  # rowsum(dP * P) = rowsum(G * O)
 
         def softmax_backward(d, row, probs, drop):  # dP' -> dS, in place
@@ -200,10 +270,12 @@ def scaled_dot_product_attention(
         # the chain rule through S = scale q k^T; scaling the (..., L, E) products is cheaper
         # than scaling dS
         grad_q = grad_k = None
+        d_rows = grouped(d_scores)
         if q.requires_grad:
-            grad_q = unbroadcast(matmul(d_scores, k.data) * dtype.type(scale), q.shape)
-        if k.requires_grad:
-            grad_k = matmul(np.swapaxes(d_scores, -1, -2), q.data) * dtype.type(scale)
+            grad_q = ungrouped(matmul(d_rows, k.data) * dtype.type(scale))
+            grad_q = unbroadcast(grad_q, q.shape)
+        if k.requires_grad:  # with GQA the product sums over the group's r L rows
+            grad_k = matmul(np.swapaxes(d_rows, -1, -2), q_rows) * dtype.type(scale)
             grad_k = unbroadcast(grad_k, k.shape)
         if mask_parent is None:
             return grad_q, grad_k, grad_v

@@ -121,6 +121,7 @@ def scaled_dot_product_attention(
     is_causal: bool = False,
     scale: float | None = None,
     rng: np.random.Generator | None = None,
+    enable_gqa: bool = False,
 ) -> Tensor:
     """``softmax(scale q k^T + mask) v``: ``query`` (..., L, E), ``key`` (..., S, E),
     ``value`` (..., S, Ev) -> (..., L, Ev); leading (batch, head) axes broadcast.
@@ -129,8 +130,16 @@ def scaled_dot_product_attention(
     boolean (True = may attend) or float (added to the scores). ``is_causal``: query ``i`` sees
     keys ``0..i``. ``dropout_p`` drops attention weights through ``F.dropout`` with ``rng``
     (the same draws as the fused form). A query that may attend to no key gets output 0.
+    ``enable_gqa``: query (..., Hq, L, E) heads share key/value (..., Hkv, S, E) heads.
     """
     q, k, v = _as_tensor(query), _as_tensor(key), _as_tensor(value)
+    if enable_gqa:
+        # grouped-query attention: query head h reads key/value head h // (Hq / Hkv), so each
+        # key/value head is copied Hq / Hkv times (repeat_interleave) and the rest is plain
+        # attention; indexing with a repeated head sums the copies' gradients in the backward
+        heads = q.shape[-3]
+        k = k[..., np.arange(heads) // (heads // k.shape[-3]), :, :]
+        v = v[..., np.arange(heads) // (heads // v.shape[-3]), :, :]
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     scores = (q @ k.transpose(-2, -1)) * scale  # (..., L, S): how well query i matches key j
 

@@ -40,6 +40,31 @@ def _block_bias(mask, is_causal, rows, start, stop, dtype):
     return block.astype(dtype, copy=False)
 
 
+def _grouped_mask(attn_mask: Any, q: Tensor, k: Tensor, v: Tensor, group: int) -> Any:
+    """The mask for (..., Hkv, G, L, S) scores, from one that broadcasts to (..., Hq, L, S)."""
+    if attn_mask is None:
+        return None
+    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
+        return attn_mask  # refused below, with the reason
+    mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+    batch = np.broadcast_shapes(q.shape[:-3], k.shape[:-3], v.shape[:-3])
+    scores_shape = (*batch, q.shape[-3], q.shape[-2], k.shape[-2])
+    try:
+        fits = np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"tiled_attention: attn_mask of shape {mask.shape} does not broadcast to the "
+            f"scores' shape {scores_shape}"
+        )
+    if mask.ndim < 3:  # the same for every head
+        return mask
+    heads = mask.shape[-3]  # 1 (every head alike) or Hq
+    grouping = (1, 1) if heads == 1 else (heads // group, group)
+    return mask.reshape(*mask.shape[:-3], *grouping, *mask.shape[-2:])
+
+
 def tiled_attention(
     query: Tensor,
     key: Tensor,
@@ -48,6 +73,7 @@ def tiled_attention(
     is_causal: bool = False,
     scale: float | None = None,
     block_size: int = 64,
+    enable_gqa: bool = False,
 ) -> Tensor:
     """Attention for ``query`` (..., L, E), ``key`` (..., S, E), ``value`` (..., S, Ev).
 
@@ -57,19 +83,33 @@ def tiled_attention(
     float mask gets no gradient, so a mask Tensor that requires grad is refused.
     ``is_causal`` lets query ``i`` see keys ``0..i`` (top-left aligned). A query that may
     attend to nothing gets a zero output and zero gradients, as the fused kernel.
+    ``enable_gqa``: query (..., Hq, L, E) heads share key/value (..., Hkv, S, E) heads in groups
+    of ``Hq / Hkv``, as in ``F.scaled_dot_product_attention``.
     """
-    q, k, v = attention_inputs(query, key, value, attn_mask, is_causal, "tiled_attention")
+    q, k, v, group = attention_inputs(
+        query, key, value, attn_mask, is_causal, "tiled_attention", enable_gqa
+    )
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
         raise TypeError(f"tiled_attention: block_size must be an int; got {block_size!r}")
     if block_size < 1:
         raise ValueError(f"tiled_attention: block_size must be >= 1; got {block_size}")
-    try:
-        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"tiled_attention: the leading axes of query {q.shape}, key {k.shape} and value "
-            f"{v.shape} do not broadcast"
-        ) from None
+    if group > 1:
+        # GQA by broadcasting: the r query heads of a group on their own axis (..., Hkv, r, L, E)
+        # meet their key/value head through an axis of 1 (..., Hkv, 1, S, E); the mask follows
+        # the queries. The backward's unbroadcast sums the group's gradients into the shared head.
+        heads, length = q.shape[-3], q.shape[-2]
+        mask = _grouped_mask(attn_mask, q, k, v, group)
+        out = tiled_attention(
+            q.reshape(*q.shape[:-3], heads // group, group, length, q.shape[-1]),
+            k.reshape(*k.shape[:-2], 1, *k.shape[-2:]),
+            v.reshape(*v.shape[:-2], 1, *v.shape[-2:]),
+            mask,
+            is_causal,
+            scale,
+            block_size,
+        )
+        return out.reshape(*out.shape[:-4], heads, length, v.shape[-1])
+    batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     length, source = q.shape[-2], k.shape[-2]
     mask = None
     if attn_mask is not None:
@@ -170,17 +210,18 @@ def tiled_attention(
         return grad_q, grad_k, grad_v
 
     qd, kd, vd = q.data, k.data, v.data
-    # Every (batch, head) is independent: with one mask for all of them (or none) and no
-    # broadcasting between q, k and v, a batch axis is split over the threads, each running the
-    # whole key-block loop for its part (one block per thread). Leading axes of length 1 are
-    # looked through (views), so a single sequence splits over its heads.
+    # Every (batch, head) is independent: with one mask for all of them (or none) and a batch
+    # axis that q, k and v all have in full (no broadcasting along it), that axis is split over
+    # the threads, each running the whole key-block loop for its part (one block per thread).
+    # Leading axes of length 1 are looked through (views), so a single sequence splits over its
+    # heads; later axes may broadcast (GQA's query groups against one key/value head).
     whole_batch, lead = batch, 0
     while lead < len(batch) - 1 and batch[lead] == 1:
         lead += 1
     split = (
         get_num_threads() > 1
         and len(batch) > 0
-        and q.shape[:-2] == k.shape[:-2] == v.shape[:-2] == batch
+        and all(t.ndim == len(batch) + 2 and t.shape[lead] == batch[lead] for t in (q, k, v))
         and (mask is None or mask.ndim == 2)
         and batch[lead] > 1
     )
