@@ -191,9 +191,14 @@ class BPETokenizer:
 
     # -- encoding ------------------------------------------------------------------------------
 
+    def _pretokenize(self, text: str) -> list[str]:
+        """Text without special tokens -> the chunks merges never cross (``pretokenize`` with
+        this tokenizer's pattern). A subclass with another splitting rule overrides only this."""
+        return pretokenize(text, self.pattern)
+
     def _encode_ordinary(self, text: str) -> np.ndarray:
         """Text without special tokens -> ids: GPT-2's lowest-rank-first merging, per chunk."""
-        chunks = pretokenize(text, self.pattern)
+        chunks = self._pretokenize(text)
         if not chunks:
             return np.zeros(0, dtype=np.int64)
         distinct, occurrence = np.unique(np.array(chunks, dtype=object), return_inverse=True)
