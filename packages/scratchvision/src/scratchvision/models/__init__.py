@@ -1,6 +1,42 @@
 """The models of scratchvision, built on ``scratchcore.nn``."""
 
+from scratchvision.models.bicubic import bicubic_weights, resize_bicubic
 from scratchvision.models.cnn import CNN, VARIANTS
+from scratchvision.models.lenet import LeNet5
 from scratchvision.models.mlp import MLP
+from scratchvision.models.resnet import (
+    BasicBlock,
+    Bottleneck,
+    CifarResNet,
+    ResNet,
+    ShortcutA,
+    resnet18,
+    resnet20,
+    resnet32,
+    resnet50,
+    resnet56,
+)
+from scratchvision.models.swin import SwinTransformerV2
+from scratchvision.models.vit import VisionTransformer, interpolate_pos_embed
 
-__all__ = ["CNN", "MLP", "VARIANTS"]
+__all__ = [
+    "CNN",
+    "MLP",
+    "VARIANTS",
+    "BasicBlock",
+    "Bottleneck",
+    "CifarResNet",
+    "LeNet5",
+    "ResNet",
+    "ShortcutA",
+    "SwinTransformerV2",
+    "VisionTransformer",
+    "bicubic_weights",
+    "interpolate_pos_embed",
+    "resize_bicubic",
+    "resnet18",
+    "resnet20",
+    "resnet32",
+    "resnet50",
+    "resnet56",
+]
