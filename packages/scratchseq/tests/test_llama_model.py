@@ -38,6 +38,7 @@ LLAMA2 = LlamaConfig(
     rms_norm_eps=1e-5,
     rope_theta=10000.0,
     tie_word_embeddings=False,
+    max_position_embeddings=256,
 )
 LLAMA3 = LlamaConfig(
     vocab_size=67,
@@ -57,17 +58,19 @@ LLAMA3 = LlamaConfig(
         "original_max_position_embeddings": 8,  # small, so all three bands occur at D = 16
     },
     tie_word_embeddings=True,
+    max_position_embeddings=256,
 )
 CONFIGS = {"llama2": LLAMA2, "llama3": LLAMA3}
 
 
 def hf_config(config: LlamaConfig) -> transformers.LlamaConfig:
     kwargs = dataclasses.asdict(config)
+    if kwargs["max_position_embeddings"] is None:  # transformers needs a number
+        kwargs["max_position_embeddings"] = 256
     if kwargs["rope_scaling"] is not None:
         kwargs["rope_scaling"] = dict(kwargs["rope_scaling"])  # transformers writes into it
     return transformers.LlamaConfig(
         **kwargs,
-        max_position_embeddings=256,
         # "sdpa": torch's attention in float64 throughout; "eager" takes its softmax in float32
         attn_implementation="sdpa",
     )
@@ -188,6 +191,42 @@ def test_greedy_generation_matches_transformers(pair):
     got = ours.generate_greedy(ids, 8)
     assert got.shape == (2, 13)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_greedy_generation_stops_at_eos_as_transformers(pair):
+    """With ``eos_token_id``: a row that produced it pads with it, and the loop ends once every
+    row has; transformers' generate with the same id as EOS and padding does exactly this."""
+    ours, theirs = pair
+    ids = np.random.default_rng(2).integers(0, ours.config.vocab_size, size=(2, 5))
+    free = ours.generate_greedy(ids, 8)[:, 5:]
+    # the EOS: row 1's first token that row 0 never produces, so row 1 stops (and pads from
+    # then on) while row 0 runs to max_new_tokens
+    eos = int(next(t for t in free[1] if t not in free[0]))
+    got = ours.generate_greedy(ids, 8, eos_token_id=eos)
+    with torch.no_grad():
+        expected = theirs.generate(
+            torch.as_tensor(ids),
+            attention_mask=torch.ones(ids.shape, dtype=torch.long),
+            do_sample=False,
+            max_new_tokens=8,
+            eos_token_id=eos,
+            pad_token_id=eos,
+        ).numpy()
+    np.testing.assert_array_equal(got, expected)
+    row1 = got[1, 5:].tolist()
+    assert got.shape == (2, 13) and all(t == eos for t in row1[row1.index(eos) :])
+    both = ours.generate_greedy(np.repeat(ids[1:], 2, axis=0), 8, eos_token_id=eos)
+    assert both.shape[1] == 5 + row1.index(eos) + 1  # every row done: no further steps
+
+
+def test_max_position_embeddings_round_trip(tmp_path):
+    ours = LlamaForCausalLM(LLAMA2, np.float32, rng=np.random.default_rng(0))
+    assert ours.transformers_config()["max_position_embeddings"] == 256
+    unknown = dataclasses.replace(LLAMA2, max_position_embeddings=None)
+    written = LlamaForCausalLM(unknown, np.float32, rng=np.random.default_rng(0))
+    assert "max_position_embeddings" not in written.transformers_config()  # no null written
+    with pytest.raises(ValueError, match=r"^LlamaConfig: max_position_embeddings"):
+        dataclasses.replace(LLAMA2, max_position_embeddings=0)
 
 
 def test_cached_decoding_equals_recomputing_the_whole_sequence(pair):

@@ -76,6 +76,7 @@ TINY = LlamaConfig(
     rms_norm_eps=1e-5,
     rope_theta=100000.0,
     tie_word_embeddings=True,
+    max_position_embeddings=256,  # the file's llama.context_length
 )
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 TRAIN_TEXT = "the cat sat on the mat; the rat ate 12 dates in 2024. " * 20 + "Grüße an alle! "

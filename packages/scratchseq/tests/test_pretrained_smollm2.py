@@ -6,7 +6,8 @@ against ``transformers`` reading the same file with its own GGUF code.
 * logits on three prompts: float32 within 5e-4 of logits up to ~40 (measured ~1e-4), float64
   (``transformers``' float32 RMSNorm statistics and rotary tables swapped for float64, as in
   ``test_llama_model``) within 1e-8 (measured ~1e-9);
-* 50 greedy tokens identical, and the answer to a question it knows;
+* 50 greedy tokens identical, and the answer to a question it knows; with ``<|im_end|>`` as
+  EOS, the same early stop as ``transformers``' generate;
 * the tokenizer equals ``transformers``' GGUF-built one, with the pre-tokenizer of SmolLM2's
   ``tokenizer.json`` (digits first), on every line of the Python docs corpus and a multilingual,
   emoji and chat-token sample (about 10 s for the corpus).
@@ -26,7 +27,12 @@ import transformers
 
 from scratchcore.data.datasets import python_docs_corpus
 from scratchcore.testing import assert_close
-from scratchseq.llama import LlamaConfig, LlamaForCausalLM, load_state_dict_from_transformers
+from scratchseq.llama import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    generate_tokens,
+    load_state_dict_from_transformers,
+)
 from scratchseq.pretrained import GGUFFile, GGUFTokenizer, load_gguf_llama, smollm2_gguf_path
 
 try:
@@ -121,6 +127,7 @@ def test_config_is_smollm2_135m(file):
         rms_norm_eps=1e-5,
         rope_theta=100000.0,
         tie_word_embeddings=True,
+        max_position_embeddings=8192,
     )
     assert file.context_length == 8192
     assert file.get("tokenizer.ggml.pre") == "smollm"
@@ -169,6 +176,25 @@ def test_greedy_50_tokens_equal_transformers_and_answer(ours32, reference, token
     assert np.array_equal(ours, expected)
     answer = tokenizer.decode(ours[0, prompt.shape[1] :])
     assert answer.startswith("The capital of France is Paris.<|im_end|>")
+
+
+def test_greedy_stops_at_im_end_as_transformers(ours32, reference, tokenizer):
+    """With ``eos_token_id`` (SmolLM2's is ``<|im_end|>``, id 2) the answer ends where
+    transformers' generate ends it, the end token included; streaming stops at the same place
+    and leaves the end token out."""
+    _, theirs = reference
+    prompt = tokenizer.encode(CHAT)[None]
+    ours = ours32.generate_greedy(prompt, 50, eos_token_id=2)
+    config = transformers.GenerationConfig(
+        do_sample=False, max_new_tokens=50, eos_token_id=2, pad_token_id=2
+    )
+    with torch.no_grad():
+        expected = theirs.generate(torch.as_tensor(prompt), generation_config=config).numpy()
+    assert np.array_equal(ours, expected)
+    answer = ours[0, prompt.shape[1] :]
+    assert tokenizer.decode(answer) == "The capital of France is Paris.<|im_end|>"
+    streamed, reason = generate_tokens(ours32, prompt[0], 50, stop_ids=[2])
+    assert reason == "stop" and np.array_equal(streamed, answer[:-1])
 
 
 @pytest.fixture(scope="module")

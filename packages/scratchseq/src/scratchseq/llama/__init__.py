@@ -1,7 +1,8 @@
 """The Llama/OLMo family of decoder-only Transformers, built up one justified change at a time
 from GPT (a growing package: so far the rotary position embedding and grouped-query attention
 with its key/value cache, RMSNorm, the SwiGLU feed-forward network, the whole model with
-``transformers`` checkpoint loading, and OLMo 1 and OLMo 2 as changes to it).
+``transformers`` checkpoint loading, OLMo 1 and OLMo 2 as changes to it, and streamed sampling
+with stop tokens and the context limit).
 
 Notes: ``packages/scratchseq/notes/10-attention-variants.md`` (grouped-query attention, the KV
 cache), ``11-positions.md`` (RoPE), ``12-llama-architecture.md`` (the models).
@@ -15,6 +16,7 @@ from scratchseq.llama.attention import (
     kv_cache_bytes_per_token,
     repeat_kv,
 )
+from scratchseq.llama.generation import FINISH_REASONS, generate_tokens, stream_tokens
 from scratchseq.llama.layers import RMSNorm, SwiGLU, llama_ffn_hidden
 from scratchseq.llama.model import (
     LlamaConfig,
@@ -47,6 +49,7 @@ from scratchseq.llama.rope import (
 )
 
 __all__ = [
+    "FINISH_REASONS",
     "OLMO_LAYER_NORM_EPS",
     "GroupedQueryAttention",
     "KVCache",
@@ -69,6 +72,7 @@ __all__ = [
     "apply_rope",
     "apply_rope_reference",
     "causal_mask",
+    "generate_tokens",
     "grouped_query_attention",
     "interleaved_to_half_permutation",
     "kv_cache_bytes_per_token",
@@ -79,4 +83,5 @@ __all__ = [
     "repeat_kv",
     "rope_cos_sin",
     "rope_inverse_frequencies",
+    "stream_tokens",
 ]

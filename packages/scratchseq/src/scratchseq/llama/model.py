@@ -55,8 +55,10 @@ class LlamaConfig:
 
     ``head_dim`` ``None`` means ``hidden_size // num_attention_heads``. ``rope_scaling`` is
     ``None`` or a ``{"rope_type": "llama3", "factor", "low_freq_factor", "high_freq_factor",
-    "original_max_position_embeddings"}`` dict (Llama 3.1+). Checked on construction; a bad
-    value raises a ``ValueError`` starting ``"LlamaConfig: "``.
+    "original_max_position_embeddings"}`` dict (Llama 3.1+). ``max_position_embeddings`` is the
+    context the model was trained for (``None``: not recorded); the model itself never reads it
+    (RoPE has no table to run out of), but generation stops there. Checked on construction; a
+    bad value raises a ``ValueError`` starting ``"LlamaConfig: "``.
     """
 
     vocab_size: int
@@ -72,6 +74,7 @@ class LlamaConfig:
     tie_word_embeddings: bool = False
     attention_bias: bool = False
     mlp_bias: bool = False
+    max_position_embeddings: int | None = None
 
     def __post_init__(self) -> None:
         op = "LlamaConfig"
@@ -95,6 +98,13 @@ class LlamaConfig:
             raise ValueError(
                 f"{op}: hidden_size {self.hidden_size} is not divisible by num_attention_heads "
                 f"{self.num_attention_heads}; give head_dim"
+            )
+        context = self.max_position_embeddings
+        if context is not None and (
+            isinstance(context, bool) or not isinstance(context, int | np.integer) or context < 1
+        ):
+            raise ValueError(
+                f"{op}: max_position_embeddings must be a positive integer or None; got {context!r}"
             )
         head_dim = self.resolved_head_dim
         if isinstance(head_dim, bool) or not isinstance(head_dim, int | np.integer):
@@ -288,13 +298,17 @@ class LlamaForCausalLM(nn.Module):
         positions = past + np.arange(input_ids.shape[1])  # continue where the cache stopped
         return self.lm_head(self.model(input_ids, positions, cache))
 
-    def generate_greedy(self, input_ids: Any, max_new_tokens: int) -> np.ndarray:
-        """Extend ``input_ids`` (B, T0) by ``max_new_tokens`` argmax tokens -> (B, T0 + n).
+    def generate_greedy(
+        self, input_ids: Any, max_new_tokens: int, eos_token_id: int | None = None
+    ) -> np.ndarray:
+        """Extend ``input_ids`` (B, T0) by up to ``max_new_tokens`` argmax tokens -> (B, T0 + n).
 
         The prompt runs once to fill the cache; every later step feeds only the newest token
-        (its keys and values are the only ones not cached yet). No stopping at an end token:
-        exactly ``max_new_tokens`` are produced, as ``transformers``' ``generate`` without an
-        ``eos_token_id``.
+        (its keys and values are the only ones not cached yet). Without ``eos_token_id``
+        exactly ``max_new_tokens`` are produced. With it, as ``transformers``' ``generate``
+        (whose ``pad_token_id`` we take to be the same id): a row that has produced it keeps it
+        as padding from then on, and the loop ends early once every row has. Sampling,
+        streaming, stop sets and the context limit are in ``scratchseq.llama.generation``.
         """
         name = type(self).__name__
         ids = np.asarray(input_ids)
@@ -309,11 +323,17 @@ class LlamaForCausalLM(nn.Module):
             raise ValueError(f"{name}: max_new_tokens must be >= 0; got {max_new_tokens}")
         ids = ids.astype(np.int64)
         cache, context = self.new_cache(), ids
+        finished = np.zeros(ids.shape[0], dtype=bool)  # (B,): rows that have produced the EOS
         with no_grad():
             for _ in range(max_new_tokens):
                 logits = self(context, cache).data[:, -1]  # (B, V): the next token's scores
                 token = np.argmax(logits, axis=-1)[:, None]  # first maximum on ties, as torch
+                if eos_token_id is not None:
+                    token[finished] = eos_token_id  # a finished row only pads
+                    finished |= token[:, 0] == eos_token_id
                 ids = np.concatenate([ids, token], axis=1)
+                if eos_token_id is not None and finished.all():
+                    break
                 context = token
         return ids
 
@@ -412,6 +432,10 @@ def _transformers_config(config: LlamaConfig, dtype: np.dtype) -> dict[str, Any]
     """
     out = dataclasses.asdict(config)
     out["head_dim"] = config.resolved_head_dim
+    if config.max_position_embeddings is None:
+        # Not recorded: leave the key out, so transformers keeps its default (its LlamaConfig
+        # refuses a null there: the field is typed int).
+        del out["max_position_embeddings"]
     scaling = None if config.rope_scaling is None else dict(config.rope_scaling)
     out["rope_scaling"] = scaling
     rope = {"rope_type": "default"} if scaling is None else dict(scaling)

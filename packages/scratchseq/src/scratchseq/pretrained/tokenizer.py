@@ -33,6 +33,7 @@ GPT-2's single pattern, so it differs on such text.) The pattern needs Unicode c
 
 from __future__ import annotations
 
+import codecs
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ import numpy as np
 from scratchseq.tokenizers.bpe import BPETokenizer, _gather
 from scratchseq.tokenizers.ids import validate_ids
 
-__all__ = ["GPT2_SPLIT", "PRE_TOKENIZERS", "GGUFTokenizer", "bytes_to_unicode"]
+__all__ = ["GPT2_SPLIT", "PRE_TOKENIZERS", "GGUFTokenizer", "StreamDecoder", "bytes_to_unicode"]
 
 GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 
@@ -230,6 +231,16 @@ class GGUFTokenizer(BPETokenizer):
         data = _gather(self._file_bytes, self._file_start[ids], self._file_length[ids])
         return data.tobytes().decode("utf-8", errors="replace")
 
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes one token (file numbering) stands for: possibly part of a UTF-8 character,
+        since byte-level BPE merges bytes, not characters."""
+        if not 0 <= int(token_id) < self.vocab_size:
+            raise ValueError(
+                f"GGUFTokenizer.token_bytes: id {token_id} is outside [0, {self.vocab_size})"
+            )
+        start = int(self._file_start[token_id])
+        return self._file_bytes[start : start + int(self._file_length[token_id])].tobytes()
+
     def save(self, path: Any) -> None:
         raise NotImplementedError(
             "GGUFTokenizer.save: the GGUF file is this tokenizer's file; keep that instead"
@@ -240,3 +251,27 @@ class GGUFTokenizer(BPETokenizer):
             f"GGUFTokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, "
             f"special_tokens={len(self.special_tokens)}, pre={self.pre!r})"
         )
+
+
+class StreamDecoder:
+    """Text of a token stream, one token at a time, without ever cutting a character in two.
+
+    A byte-level token may end in the middle of a UTF-8 character (an emoji is 4 bytes, often
+    2-3 tokens), so decoding each token on its own would print replacement characters.
+    ``push(token_id)`` returns only the characters completed so far and keeps the partial bytes
+    for the next token; ``flush()`` returns what is left at the end (an unfinished character
+    becomes U+FFFD, as ``GGUFTokenizer.decode`` does). The concatenation of everything returned
+    equals ``tokenizer.decode`` of all the ids.
+    """
+
+    def __init__(self, tokenizer: GGUFTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def push(self, token_id: int) -> str:
+        """The characters that ``token_id``'s bytes complete (possibly ``""``)."""
+        return self._decoder.decode(self.tokenizer.token_bytes(token_id))
+
+    def flush(self) -> str:
+        """The end of the stream: whatever bytes are still held, decoded."""
+        return self._decoder.decode(b"", final=True)
