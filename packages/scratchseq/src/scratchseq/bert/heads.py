@@ -2,7 +2,7 @@
 masked language modelling (pre-training), sequence classification, token classification and
 extractive question answering.
 
-Notes: ``packages/scratchseq/notes/13-bert.md``.
+Notes: ``packages/scratchseq/notes/14-bert.md``.
 
 Every head holds the trunk as ``bert`` (so its checkpoint names start ``bert.``) and adds a few
 small layers on top; ``forward(input_ids, attention_mask=None, token_type_ids=None, <labels>)``

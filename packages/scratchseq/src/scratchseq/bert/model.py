@@ -2,7 +2,7 @@
 Transformer encoder layers, and the pooler; named parameter for parameter as ``transformers``'
 ``BertModel``.
 
-Notes: ``packages/scratchseq/notes/13-bert.md``.
+Notes: ``packages/scratchseq/notes/14-bert.md``.
 
 **The input.** Token ``t`` at position ``p`` in segment ``s`` (sentence A = 0, B = 1) enters as
 

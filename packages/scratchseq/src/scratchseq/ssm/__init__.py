@@ -1,6 +1,6 @@
 """Linear attention and state-space models, from the continuous SSM to Mamba-2.
 
-Notes: ``packages/scratchseq/notes/14-state-space-models.md``.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md``.
 """
 
 from scratchseq.ssm.functional import cumsum, segsum, segsum_naive, softplus

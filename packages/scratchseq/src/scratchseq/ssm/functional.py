@@ -1,7 +1,7 @@
 """The three small engine ops the state-space models need and ``scratchcore`` does not have:
 ``cumsum``, ``softplus`` and the segment sum ``segsum`` (with its naive twin).
 
-Notes: ``packages/scratchseq/notes/14-state-space-models.md``.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md``.
 
 Each op states its local derivative beside its forward computation, as the engine's own ops do.
 

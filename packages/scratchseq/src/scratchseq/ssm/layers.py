@@ -1,7 +1,7 @@
 """The two layers a Mamba-2 mixer has besides its projections and its SSM: the causal
 depthwise convolution and the gated RMSNorm.
 
-Notes: ``packages/scratchseq/notes/14-state-space-models.md``.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md``.
 
 **Causal depthwise convolution.** Each channel ``c`` is filtered on its own by a short kernel
 ``w_c`` of ``K`` taps (K = 4 in Mamba), looking only backwards:

@@ -2,7 +2,7 @@
 causal attention with the softmax replaced by a feature map, computed in parallel as a masked
 (T, T) product or as a recurrence with a (D, Dv) state.
 
-Notes: ``packages/scratchseq/notes/14-state-space-models.md``.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md``.
 
 **The idea.** Softmax attention weighs value ``v_j`` by ``exp(q_i . k_j)``. Replace that
 similarity by a dot product of features, ``phi(q_i) . phi(k_j)`` with ``phi(x) = elu(x) + 1``

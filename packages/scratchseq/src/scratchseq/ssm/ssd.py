@@ -2,7 +2,7 @@
 that give the same numbers, a recurrent scan, a quadratic "attention" form and the chunked
 algorithm that mixes the two.
 
-Notes: ``packages/scratchseq/notes/14-state-space-models.md``.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md``.
 
 **The model.** Per head (``H`` heads of width ``P``) the state is a (P, N) matrix and the decay
 is a scalar (``A`` is a scalar times the identity), so one step is
