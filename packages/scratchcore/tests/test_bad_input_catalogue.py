@@ -17,7 +17,15 @@ import scratchcore.nn as nn
 import scratchcore.nn.functional as F
 import scratchcore.optim as optim
 from scratchcore import Tensor
-from scratchcore.data import ArrayDataset, DataLoader, Subset, random_split
+from scratchcore.data import (
+    ArrayDataset,
+    DataLoader,
+    Subset,
+    random_crop,
+    random_cutout,
+    random_horizontal_flip,
+    random_split,
+)
 from scratchcore.nn import init
 from scratchcore.optim import clip_grad_norm_
 from scratchcore.optim.lr_scheduler import CosineAnnealingLR, StepLR
@@ -634,6 +642,49 @@ CORE = [
         lambda: Subset(ArrayDataset(np.zeros(4)), [0, 9]),
         IndexError,
         r"Subset: indices.*max 9",
+    ),
+    # data augmentation
+    (
+        "random_crop ndim",
+        lambda: random_crop(np.zeros((3, 4, 4)), 1, np.random.default_rng(0)),
+        ValueError,
+        r"random_crop: images must be a batch of shape \(N, C, H, W\); got shape \(3, 4, 4\)",
+    ),
+    (
+        "random_crop padding",
+        lambda: random_crop(np.zeros((1, 1, 4, 4)), -1, np.random.default_rng(0)),
+        ValueError,
+        r"random_crop: padding must be a non-negative int; got -1",
+    ),
+    (
+        "random_crop reflect too wide",
+        lambda: random_crop(np.zeros((1, 1, 4, 4)), 4, np.random.default_rng(0), "reflect"),
+        ValueError,
+        r"random_crop: reflect padding must be smaller than the image; got padding 4 .*4x4",
+    ),
+    (
+        "random_crop rng",
+        lambda: random_crop(np.zeros((1, 1, 4, 4)), 1, 0),
+        TypeError,
+        r"random_crop: rng must be a np\.random\.Generator.*int",
+    ),
+    (
+        "random_horizontal_flip p",
+        lambda: random_horizontal_flip(np.zeros((1, 1, 2, 2)), np.random.default_rng(0), p=1.5),
+        ValueError,
+        r"random_horizontal_flip: p must be in \[0, 1\]; got 1\.5",
+    ),
+    (
+        "random_cutout size",
+        lambda: random_cutout(np.zeros((1, 1, 4, 4)), -2, np.random.default_rng(0)),
+        ValueError,
+        r"random_cutout: size must be a non-negative int; got -2",
+    ),
+    (
+        "DataLoader transform",
+        lambda: DataLoader(ArrayDataset(np.zeros(3)), transform="crop"),
+        TypeError,
+        r"DataLoader: transform must be a callable \(batch, rng\) -> batch; got 'crop'",
     ),
     # train
     ("seed_everything", lambda: seed_everything(-1), ValueError, r"seed_everything: seed.*-1"),

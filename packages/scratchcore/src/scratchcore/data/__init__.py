@@ -1,9 +1,38 @@
-"""``scratchcore.data``: datasets, minibatch loading and splits.
+"""``scratchcore.data``: datasets, minibatch loading, splits and image augmentation.
 
 Notes: ``packages/scratchcore/notes/04-data.md``. Datasets live in ``scratchcore.data.datasets``.
 """
 
+from scratchcore.data.augment import (
+    Compose,
+    Cutout,
+    RandomCrop,
+    RandomHorizontalFlip,
+    cutout,
+    hflip,
+    pad_crop,
+    random_crop,
+    random_cutout,
+    random_horizontal_flip,
+)
 from scratchcore.data.dataset import ArrayDataset, Dataset, Subset, collate, random_split
 from scratchcore.data.loader import DataLoader
 
-__all__ = ["ArrayDataset", "DataLoader", "Dataset", "Subset", "collate", "random_split"]
+__all__ = [
+    "ArrayDataset",
+    "Compose",
+    "Cutout",
+    "DataLoader",
+    "Dataset",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "Subset",
+    "collate",
+    "cutout",
+    "hflip",
+    "pad_crop",
+    "random_crop",
+    "random_cutout",
+    "random_horizontal_flip",
+    "random_split",
+]

@@ -21,11 +21,18 @@ come in that epoch, and after it the same epochs as the uninterrupted run:
     fresh.load_state_dict(state)
     list(fresh)                   # batches k, k+1, ... of epoch e
     list(fresh)                   # epoch e + 1, as the uninterrupted run
+
+A ``transform(batch, rng)`` (data augmentation, e.g. ``scratchcore.data.augment.Compose``) gets
+its own generator per batch, again a pure function of where the batch is:
+
+    rng_kb = np.random.default_rng([seed, k, b, 1])                   (batch b of epoch k)
+
+so augmented batches are reproducible and resumable by the same ``(seed, epoch, position)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -42,6 +49,9 @@ class DataLoader:
     (dtype kept). The last batch is smaller when ``batch_size`` does not divide ``N``, unless
     ``drop_last=True`` drops it. ``len(loader)`` is the number of batches per epoch.
 
+    ``transform(batch, rng)``, if given, maps each batch (as fetched, before ``as_tensor``) to the
+    batch handed out, e.g. an augmentation; ``rng`` is ``augment_rng(epoch, b)`` for batch ``b``.
+
     ``seed=None`` draws a seed once, here, from ``scratchcore.random.default_generator()``.
     """
 
@@ -53,6 +63,7 @@ class DataLoader:
         drop_last: bool = False,
         seed: int | None = None,
         as_tensor: bool = False,
+        transform: Callable[[Any, np.random.Generator], Any] | None = None,
     ):
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(
@@ -76,12 +87,17 @@ class DataLoader:
             seed = int(default_generator().integers(2**63 - 1))
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"DataLoader: seed must be a non-negative int; got {seed!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(
+                f"DataLoader: transform must be a callable (batch, rng) -> batch; got {transform!r}"
+            )
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = int(seed)
         self.as_tensor = as_tensor
+        self.transform = transform
         self.epoch = 0  # the epoch the next iter() will produce
         self._start = 0  # the batch the next iter() starts at (> 0 only after a mid-epoch load)
         # The epoch being iterated and how many of its batches were handed out; ``_token``
@@ -177,6 +193,12 @@ class DataLoader:
             return np.arange(n)
         return np.random.default_rng([self.seed, epoch]).permutation(n)
 
+    def augment_rng(self, epoch: int, batch: int) -> np.random.Generator:
+        """The generator ``transform`` gets for batch ``batch`` of epoch ``epoch``."""
+        # The trailing 1 keeps this stream apart from ``order``'s ``[seed, epoch]``: SeedSequence
+        # pads a short key with zero words, so ``[seed, epoch, 0]`` would *be* the order's stream.
+        return np.random.default_rng([self.seed, epoch, batch, 1])
+
     def __len__(self) -> int:
         n = len(self.dataset)
         if self.drop_last:
@@ -191,13 +213,15 @@ class DataLoader:
         self._start = 0
         token = object()
         self._current, self._position, self._token = epoch, first, token
-        return self._batches(order, first, token)
+        return self._batches(epoch, order, first, token)
 
-    def _batches(self, order: np.ndarray, first: int, token: object) -> Iterator[Any]:
-        """Batches ``first, first + 1, ...`` of the epoch whose example order is ``order``."""
+    def _batches(self, epoch: int, order: np.ndarray, first: int, token: object) -> Iterator[Any]:
+        """Batches ``first, first + 1, ...`` of ``epoch``, whose example order is ``order``."""
         stop = len(self) * self.batch_size if self.drop_last else len(order)
-        for start in range(first * self.batch_size, stop, self.batch_size):
+        for b, start in enumerate(range(first * self.batch_size, stop, self.batch_size), first):
             batch = fetch_batch(self.dataset, order[start : start + self.batch_size])
+            if self.transform is not None:
+                batch = self.transform(batch, self.augment_rng(epoch, b))
             if self._token is token:
                 # Counted when handed out: a checkpoint taken after the loop body has used k
                 # batches records position k, and a resume starts at batch k.
