@@ -509,6 +509,48 @@ CORE = [
         ValueError,
         r"Adagrad: invalid lr_decay=-1",
     ),
+    # optimizers for scale (schedule_free.py, muon.py, shampoo.py, lion.py)
+    (
+        "AdamWScheduleFree beta1 zero",
+        lambda: optim.AdamWScheduleFree([_p()], betas=(0.0, 0.999)),
+        ValueError,
+        r"AdamWScheduleFree: invalid betas=\(0\.0, 0\.999\)",
+    ),
+    (
+        "AdamWScheduleFree warmup_steps",
+        lambda: optim.AdamWScheduleFree([_p()], warmup_steps=-5),
+        ValueError,
+        r"AdamWScheduleFree: invalid warmup_steps=-5",
+    ),
+    (
+        "AdamWScheduleFree step in eval mode",
+        lambda: optim.AdamWScheduleFree([_p()]).step(),
+        RuntimeError,
+        r"AdamWScheduleFree: step\(\) called in eval mode; call optimizer\.train\(\)",
+    ),
+    (
+        "Muon 1-D parameter",
+        lambda: optim.Muon([_p((3,))]),
+        ValueError,
+        r"Muon: only 2-D parameters.*shape \(3,\).*AdamW",
+    ),
+    ("Muon momentum", lambda: optim.Muon([_p((2, 2))], momentum=1.0), ValueError, r"Muon.*=1\.0"),
+    (
+        "Muon adjust_lr_fn",
+        lambda: optim.Muon([_p((2, 2))], adjust_lr_fn="bigger"),
+        ValueError,
+        r"Muon: invalid adjust_lr_fn='bigger'",
+    ),
+    ("Muon ns_steps", lambda: optim.Muon([_p((2, 2))], ns_steps=0), ValueError, r"Muon.*steps=0"),
+    ("Shampoo eps", lambda: optim.Shampoo([_p()], eps=0.0), ValueError, r"Shampoo: invalid eps=0"),
+    (
+        "Shampoo update_freq",
+        lambda: optim.Shampoo([_p()], update_freq=0),
+        ValueError,
+        r"Shampoo: invalid update_freq=0",
+    ),
+    ("Lion betas", lambda: optim.Lion([_p()], betas=(0.9, 1.5)), ValueError, r"Lion.*1\.5\)"),
+    ("Lion lr", lambda: optim.Lion([_p()], lr=-1e-4), ValueError, r"Lion: invalid learning rate"),
     ("empty params", lambda: optim.SGD([], lr=0.1), ValueError, r"SGD: got an empty parameter"),
     (
         "single tensor",

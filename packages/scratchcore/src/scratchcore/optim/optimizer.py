@@ -192,10 +192,12 @@ class Optimizer:
                             f"{where}: state '{k}' of parameter {key} has dtype {v.dtype}; "
                             "optimizer state holds real numbers only"
                         )
-                    if v.shape != param.shape:
+                    expected = self._state_shape(param, k)
+                    if v.shape != expected:
+                        wanted = "" if expected == param.shape else f" (so expected {expected})"
                         raise ValueError(
                             f"{where}: state '{k}' of parameter {key} has shape "
-                            f"{v.shape}, but the parameter has shape {param.shape}"
+                            f"{v.shape}, but the parameter has shape {param.shape}{wanted}"
                         )
                     v = np.array(v, dtype=param.dtype)
                 restored[k] = v
@@ -220,6 +222,11 @@ class Optimizer:
                 group.update((k, v) for k, v in values.items() if k != "params")
 
         return commit
+
+    def _state_shape(self, param: Tensor, key: str) -> tuple[int, ...]:
+        """The shape state array ``key`` must have (checked on load): the parameter's, unless an
+        optimizer keeps differently shaped state (Shampoo's (m, m) and (n, n) statistics)."""
+        return param.shape
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
