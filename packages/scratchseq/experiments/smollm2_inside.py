@@ -1,6 +1,6 @@
 """Looking inside a real model: SmolLM2-135M-Instruct's heads, its induction heads, its logit lens.
 
-Notes: ``packages/scratchseq/notes/12-llama-architecture.md`` (the model), the measurements are
+Notes: ``packages/scratchseq/notes/13-a-pretrained-model.md`` (the model), the measurements are
 ``scratchseq.pretrained.interpret``.
 
 The model (30 layers of 9 query heads sharing 3 key/value heads) runs on our engine from the

@@ -2,7 +2,7 @@
 same float32 weights: prompt tokens per second (prefill), generated tokens per second (decode
 with the KV cache), and peak memory.
 
-Notes: ``packages/scratchseq/notes/12-llama-architecture.md`` (the model),
+Notes: ``packages/scratchseq/notes/13-a-pretrained-model.md`` (the model),
 ``07-sampling.md`` (prefill and decode, the KV cache).
 
 **Same work on both sides.** Both engines get the weights our GGUF reader expands from the

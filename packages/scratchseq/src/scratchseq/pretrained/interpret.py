@@ -1,6 +1,6 @@
 """Looking inside a Llama: every head's attention weights, induction heads, and the logit lens.
 
-Notes: ``packages/scratchseq/notes/12-llama-architecture.md`` (the model being opened up).
+Notes: ``packages/scratchseq/notes/13-a-pretrained-model.md`` (the model being opened up).
 
 Three standard measurements of mechanistic interpretability, each a few lines on top of the
 model's own pieces:

@@ -1,7 +1,7 @@
 """How llama.cpp stores weights in 4 and 8 bits, written out in plain NumPy: the reference the
 ``gguf`` package's dequantizers are tested equal to.
 
-Notes: ``packages/scratchseq/notes/12-llama-architecture.md`` (the pretrained model).
+Notes: ``packages/scratchseq/notes/13-a-pretrained-model.md`` (the pretrained model).
 
 **Blocks.** A quantized row is cut into blocks of 32 consecutive weights, and each block stores
 its own scale, so one outlier only coarsens its 31 neighbours, not the whole row. A block is a

@@ -1,7 +1,7 @@
 """A GGUF file's byte-level BPE tokenizer, built on ``scratchseq``'s ``BPETokenizer``.
 
 Notes: ``packages/scratchseq/notes/01-tokenization.md`` (byte-level BPE, merges, special
-tokens); ``12-llama-architecture.md`` (the pretrained model it feeds).
+tokens); ``13-a-pretrained-model.md`` (the pretrained model it feeds).
 
 **What the file holds** (``tokenizer.ggml.*``): ``tokens``, the vocabulary in id order, each
 token spelled in GPT-2's printable byte alphabet (``bytes_to_unicode``: a space is ``Ġ``, a
