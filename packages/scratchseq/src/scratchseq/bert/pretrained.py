@@ -30,7 +30,7 @@ from scratchcore import nn
 from scratchcore.nn import init
 from scratchcore.nn.module import check_float_dtype
 from scratchseq.bert.config import BertConfig
-from scratchseq.llama.model import _read_safetensors
+from scratchseq.checkpoints import load_checked_state, read_safetensors
 
 __all__ = ["BertPreTrainedModel", "load_bert_state_dict"]
 
@@ -110,7 +110,7 @@ class BertPreTrainedModel(nn.Module):
         with open(path, encoding="utf-8") as f:
             config = BertConfig.from_dict(json.load(f))
         model = cls(config, dtype, rng=np.random.default_rng(0), **kwargs)
-        arrays = _read_safetensors(directory, op)
+        arrays = read_safetensors(directory, op)
         load_bert_state_dict(model, model.checkpoint_view(arrays))
         return model
 
@@ -162,20 +162,4 @@ def load_bert_state_dict(model: BertPreTrainedModel, state: dict[str, Any]) -> N
             if alias in arrays and not np.array_equal(arrays[alias], arrays[source]):
                 raise ValueError(f"{op}: {alias} is tied to {source} but the checkpoint's differ")
             arrays[alias] = arrays[source]
-    # name -> shape of every state-dict entry (tied ones under both names), read from the live
-    # parameters rather than state_dict(), which would copy every weight just for shapes
-    expected = {name: p.shape for name, p in model._state_entries().items()}
-    missing = [name for name in expected if name not in arrays]
-    if missing:
-        raise ValueError(f"{op}: missing tensor(s) {missing}")
-    unexpected = [name for name in arrays if name not in expected]
-    if unexpected:
-        raise ValueError(f"{op}: unexpected tensor(s) {unexpected}")
-    for name, shape in expected.items():
-        if arrays[name].shape != tuple(shape):
-            raise ValueError(
-                f"{op}: {name} has shape {arrays[name].shape}; the model needs {tuple(shape)}"
-            )
-        if arrays[name].dtype.kind not in "biuf":
-            raise ValueError(f"{op}: {name} has dtype {arrays[name].dtype}, not real numbers")
-    model.load_state_dict(arrays, strict=True)
+    load_checked_state(model, arrays, op)

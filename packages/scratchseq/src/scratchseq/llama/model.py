@@ -37,6 +37,7 @@ import numpy as np
 from scratchcore import nn, no_grad
 from scratchcore.nn.module import check_float_dtype
 from scratchcore.tensor import Tensor
+from scratchseq.checkpoints import load_checked_state, read_safetensors
 from scratchseq.llama.attention import GroupedQueryAttention, KVCache
 from scratchseq.llama.layers import RMSNorm, SwiGLU
 
@@ -347,7 +348,7 @@ class LlamaForCausalLM(nn.Module):
         with open(directory / "config.json", encoding="utf-8") as f:
             config = cls.config_class.from_dict(json.load(f))
         model = cls(config, dtype, rng=np.random.default_rng(0))
-        arrays = _read_safetensors(directory, f"{cls.__name__}.from_pretrained")
+        arrays = read_safetensors(directory, f"{cls.__name__}.from_pretrained")
         load_state_dict_from_transformers(model, arrays)
         return model
 
@@ -403,23 +404,7 @@ def load_state_dict_from_transformers(model: LlamaForCausalLM, state: dict[str, 
         if head in arrays and not np.array_equal(arrays[head], arrays[embed]):
             raise ValueError(f"{op}: tie_word_embeddings is set but {head} differs from {embed}")
         arrays[head] = arrays[embed]
-    # Name -> shape of every state-dict entry (the tied weight under both names), read from the
-    # live parameters rather than state_dict(), which would copy every weight just for shapes.
-    expected = {name: p.shape for name, p in model._state_entries().items()}
-    missing = [name for name in expected if name not in arrays]
-    if missing:
-        raise ValueError(f"{op}: missing tensor(s) {missing}")
-    unexpected = [name for name in arrays if name not in expected]
-    if unexpected:
-        raise ValueError(f"{op}: unexpected tensor(s) {unexpected}")
-    for name, shape in expected.items():
-        if arrays[name].shape != tuple(shape):
-            raise ValueError(
-                f"{op}: {name} has shape {arrays[name].shape}; the model needs {tuple(shape)}"
-            )
-        if arrays[name].dtype.kind not in "biuf":
-            raise ValueError(f"{op}: {name} has dtype {arrays[name].dtype}, not real numbers")
-    model.load_state_dict(arrays, strict=True)
+    load_checked_state(model, arrays, op)  # the tied weight is under both names now
 
 
 def _transformers_config(config: LlamaConfig, dtype: np.dtype) -> dict[str, Any]:
@@ -449,41 +434,3 @@ def _transformers_config(config: LlamaConfig, dtype: np.dtype) -> dict[str, Any]
         torch_dtype=np.dtype(dtype).name,  # transformers 4's key for the same thing
     )
     return out
-
-
-def _read_safetensors(
-    directory: Path, op: str = "LlamaForCausalLM.from_pretrained"
-) -> dict[str, np.ndarray]:
-    """Every tensor of a checkpoint directory, name -> array: one ``model.safetensors``, or
-    the shards listed by ``model.safetensors.index.json`` (which wins when both exist, as in
-    ``transformers``). A shard file that is missing, or lacks a tensor the index places in it,
-    raises a ``ValueError`` naming it."""
-    from safetensors import safe_open
-    from safetensors.numpy import load_file
-
-    index = directory / "model.safetensors.index.json"
-    if not index.exists():
-        single = directory / "model.safetensors"
-        if not single.exists():
-            raise ValueError(f"{op}: neither {single.name} nor {index.name} in {directory}")
-        return load_file(str(single))
-    with open(index, encoding="utf-8") as f:
-        weight_map = json.load(f).get("weight_map")
-    if not isinstance(weight_map, dict) or not weight_map:
-        raise ValueError(f"{op}: {index} has no weight_map")
-    by_shard: dict[str, list[str]] = {}  # open each shard once, for all of its tensors
-    for name, shard in weight_map.items():
-        by_shard.setdefault(shard, []).append(name)
-    arrays: dict[str, np.ndarray] = {}
-    for shard, names in by_shard.items():
-        path = directory / shard
-        if not path.exists():
-            raise ValueError(f"{op}: shard {shard} (listed in {index.name}) not found")
-        # safe_open reads only the tensors asked for, not the whole file
-        with safe_open(str(path), framework="numpy") as f:
-            present = set(f.keys())
-            for name in names:
-                if name not in present:
-                    raise ValueError(f"{op}: {index.name} maps {name} to {shard}, which lacks it")
-                arrays[name] = f.get_tensor(name)
-    return arrays

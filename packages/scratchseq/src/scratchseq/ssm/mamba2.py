@@ -52,7 +52,7 @@ import scratchcore.nn.functional as F
 from scratchcore import nn, no_grad
 from scratchcore.nn.module import check_float_dtype
 from scratchcore.tensor import Tensor
-from scratchseq.llama.model import _read_safetensors
+from scratchseq.checkpoints import load_checked_state, read_safetensors
 from scratchseq.ssm.functional import softplus
 from scratchseq.ssm.layers import CausalConv1d, RMSNormGated
 from scratchseq.ssm.ssd import ssd_chunked, ssd_step
@@ -385,7 +385,7 @@ class Mamba2ForCausalLM(nn.Module):
         with open(directory / "config.json", encoding="utf-8") as f:
             config = Mamba2Config.from_dict(json.load(f))
         model = cls(config, dtype, rng=np.random.default_rng(0))
-        arrays = _read_safetensors(directory, "Mamba2ForCausalLM.from_pretrained")
+        arrays = read_safetensors(directory, "Mamba2ForCausalLM.from_pretrained")
         load_mamba2_state_dict(model, arrays)
         return model
 
@@ -431,18 +431,4 @@ def load_mamba2_state_dict(model: Mamba2ForCausalLM, state: dict[str, Any]) -> N
         if head in arrays and not np.array_equal(arrays[head], arrays[embed]):
             raise ValueError(f"{op}: tie_word_embeddings is set but {head} differs from {embed}")
         arrays[head] = arrays[embed]
-    expected = {name: p.shape for name, p in model._state_entries().items()}
-    missing = [name for name in expected if name not in arrays]
-    if missing:
-        raise ValueError(f"{op}: missing tensor(s) {missing}")
-    unexpected = [name for name in arrays if name not in expected]
-    if unexpected:
-        raise ValueError(f"{op}: unexpected tensor(s) {unexpected}")
-    for name, shape in expected.items():
-        if arrays[name].shape != tuple(shape):
-            raise ValueError(
-                f"{op}: {name} has shape {arrays[name].shape}; the model needs {tuple(shape)}"
-            )
-        if arrays[name].dtype.kind not in "biuf":
-            raise ValueError(f"{op}: {name} has dtype {arrays[name].dtype}, not real numbers")
-    model.load_state_dict(arrays, strict=True)
+    load_checked_state(model, arrays, op)
