@@ -260,3 +260,76 @@ def test_cifar_resnet20_equals_a_torch_twin_with_option_a_and_not_option_b():
         theirs = other(torch.tensor(x)).numpy()
     with pytest.raises(AssertionError, match="values differ"):
         assert_close(ours(Tensor(x)), theirs, ATOL, RTOL)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain networks (the shortcuts removed): He et al.'s baselines
+# ---------------------------------------------------------------------------------------------
+
+
+class TorchPlainBlock(torch.nn.Module):
+    """conv-BN-ReLU-conv-BN-ReLU, no shortcut, written out in torch."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(channels)
+        self.conv2 = torch.nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+def torch_plain_cifar_net(n: int):
+    """The plain (6n+2)-layer twin: the CIFAR ResNet's layout with every shortcut removed."""
+    model = torch_cifar_resnet(n, "A")
+    width = 16
+    for i, channels in enumerate((16, 32, 64)):
+        stride = 1 if i == 0 else 2
+        blocks = [TorchPlainBlock(width, channels, stride)]
+        blocks += [TorchPlainBlock(channels, channels, 1) for _ in range(n - 1)]
+        setattr(model, f"layer{i + 1}", torch.nn.Sequential(*blocks).double())
+        width = channels
+    return model
+
+
+def test_plain_cifar_net_equals_a_torch_twin_without_shortcuts_and_not_the_resnet():
+    ours = CifarResNet(20, residual=False, dtype=np.float64, rng=np.random.default_rng(0))
+    residual = resnet20(dtype=np.float64)
+    # Same parameters under the same names: only the "+ x" differs.
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        (k, v.shape) for k, v in residual.state_dict().items()
+    ]
+    assert not any(isinstance(m, ShortcutA) for m in ours.modules())
+    assert "residual=False" in repr(ours.layer2[0])
+    twin = torch_plain_cifar_net(3)
+    twin.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    randomise_batch_norms(twin, seed=4)
+    load_from_torch(ours, twin)
+    x = np.random.default_rng(5).standard_normal((4, 3, 32, 32))
+    for train in (True, False):
+        ours.train(train), twin.train(train)
+        compare_step(ours, twin, x, seed=6)
+
+    # The residual network with the same weights is a different function: the check can fail.
+    load_from_torch(residual, twin)
+    residual.eval(), ours.eval()
+    with pytest.raises(AssertionError, match="values differ"):
+        assert_close(ours(Tensor(x)), residual(Tensor(x)), ATOL, RTOL)
+
+
+def test_plain_block_is_the_residual_block_without_the_add():
+    rng = np.random.default_rng(7)
+    plain = BasicBlock(8, 8, residual=False, dtype=np.float64)
+    block = BasicBlock(8, 8, dtype=np.float64)
+    block.load_state_dict(plain.state_dict())
+    x = Tensor(rng.standard_normal((2, 8, 5, 5)))
+    plain.eval(), block.eval()  # running statistics: the two calls below see the same BN
+    branch = block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x)))))
+    assert_close(plain(x), np.maximum(branch.data, 0.0), 0.0, 0.0, name="plain block")
+    assert_close(block(x), np.maximum(branch.data + x.data, 0.0), 0.0, 0.0, name="residual block")
+    with pytest.raises(ValueError, match="no shortcut"):
+        BasicBlock(8, 16, 2, ShortcutA(8, 16), residual=False)
+    with pytest.raises(ValueError, match="zero_init_residual needs residual=True"):
+        CifarResNet(8, residual=False, zero_init_residual=True)

@@ -86,6 +86,10 @@ class BasicBlock(nn.Module):
 
     (N, in_channels, H, W) -> (N, channels, H / stride, W / stride). ``downsample`` is the
     shortcut when the shape changes (None: the identity), as torchvision names it.
+
+    ``residual=False`` removes the shortcut and nothing else: the block is then the "plain"
+    conv-BN-ReLU-conv-BN-ReLU of He et al.'s plain baselines, ``relu(bn2(conv2(...)))``, with
+    the same parameters under the same names (it takes no ``downsample``).
     """
 
     expansion = 1
@@ -97,8 +101,12 @@ class BasicBlock(nn.Module):
         stride: int = 1,
         downsample: nn.Module | None = None,
         dtype: Any = np.float32,
+        residual: bool = True,
     ) -> None:
         super().__init__()
+        if not residual and downsample is not None:
+            raise ValueError("BasicBlock: a plain block (residual=False) has no shortcut to give")
+        self.residual = residual
         self.conv1 = conv3x3(in_channels, channels, stride, dtype)
         self.bn1 = nn.BatchNorm2d(channels, dtype=dtype)
         self.relu = nn.ReLU()
@@ -112,10 +120,15 @@ class BasicBlock(nn.Module):
         return self.bn2
 
     def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
+        if not self.residual:
+            return self.relu(out)
+        identity = x if self.downsample is None else self.downsample(x)
         return self.relu(out + identity)
+
+    def extra_repr(self) -> str:
+        return "" if self.residual else "residual=False"
 
 
 class Bottleneck(nn.Module):
@@ -282,6 +295,10 @@ class CifarResNet(nn.Module):
     3x3 conv (16) -> BN -> ReLU, then ``layer1..3``: ``n`` basic blocks each at 16, 32, 64
     channels (feature maps 32, 16, 8 for a 32x32 input), global average pool, ``fc``. Shortcuts
     that change shape are ``ShortcutA`` (parameter-free), held under the name ``downsample``.
+
+    ``residual=False`` builds the *plain* network of the same depth (He et al.'s baseline):
+    every block without its shortcut, the same parameters under the same names, so a state
+    dict moves between the two and only the ``+ x`` differs.
     """
 
     def __init__(
@@ -293,14 +310,20 @@ class CifarResNet(nn.Module):
         zero_init_residual: bool = False,
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
+        residual: bool = True,
     ) -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(
                 f"CifarResNet: depth must be 6n + 2 with n >= 1 (20, 32, 56); got {depth}"
             )
+        if zero_init_residual and not residual:
+            raise ValueError(
+                "CifarResNet: zero_init_residual needs residual=True (a plain network with a "
+                "zero γ in every block outputs the same logits for every image)"
+            )
         n = (depth - 2) // 6
-        self.depth, self.in_channels = depth, in_channels
+        self.depth, self.in_channels, self.residual = depth, in_channels, residual
         self.conv1 = conv3x3(in_channels, widths[0], 1, dtype)
         self.bn1 = nn.BatchNorm2d(widths[0], dtype=dtype)
         self.relu = nn.ReLU()
@@ -309,10 +332,12 @@ class CifarResNet(nn.Module):
         for i, channels in enumerate(widths):
             stride = 1 if i == 0 else 2
             shortcut = None
-            if stride != 1 or width != channels:
+            if residual and (stride != 1 or width != channels):
                 shortcut = ShortcutA(width, channels, stride)
-            blocks = [BasicBlock(width, channels, stride, shortcut, dtype)]
-            blocks += [BasicBlock(channels, channels, 1, None, dtype) for _ in range(n - 1)]
+            blocks = [BasicBlock(width, channels, stride, shortcut, dtype, residual)]
+            blocks += [
+                BasicBlock(channels, channels, 1, None, dtype, residual) for _ in range(n - 1)
+            ]
             stages.append(nn.Sequential(*blocks))
             width = channels
         self.layer1, self.layer2, self.layer3 = stages
