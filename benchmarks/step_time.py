@@ -3,7 +3,8 @@
 The engine's step time against PyTorch (see ``benchmarks/README.md``). Every entry of the
 registry ``BENCHMARKS`` builds one network in scratchcore and as a PyTorch twin
 (``torch_twins.py``: fused ``scaled_dot_product_attention``, ``nn.LSTM``, ``nn.Conv2d``'s default
-path), copies the scratchcore weights into the twin, and takes the same float32 batch. A training
+path; or the reference library's model: ``transformers``' BERT and Mamba-2, ``timm``'s ViT and
+Swin v2), copies the scratchcore weights into the twin, and takes the same float32 batch. A training
 step is forward, backward and an AdamW step (same hyperparameters both). Before any step, both
 engines' losses on the batch must agree (dropout off for that one forward pass).
 
@@ -28,7 +29,8 @@ Each model is timed at two thread counts, switched inside the process: the machi
     uv run python benchmarks/step_time.py --profile lstm   # cProfile of 5 scratchcore steps
 
 A development tool, run from the workspace: it imports scratchcore, scratchvision, scratchseq,
-torch and threadpoolctl (all in the dev environment). Writes ``results/step_time.json``.
+torch and threadpoolctl, and inside the builders that need them torchvision, transformers and
+timm (all in the dev environment). Writes ``results/step_time.json``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import os
 import pstats
 import statistics
 import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -259,6 +262,224 @@ def build_llama(sizes: Sizes, rng: np.random.Generator) -> Case:
     return Case(ours, theirs, x, y, _llama_loss, _torch_sequence_loss, flops)
 
 
+def _transformers():
+    """``transformers``, imported with this script's folder off ``sys.path``: transformers imports
+    the installed ``kernels`` package (Hugging Face's hub kernels) as it loads a model, and this
+    folder's ``kernels.py`` (``sys.path[0]`` when the script runs) would shadow it. The models
+    this script uses are looked up inside, while the folder is off the path (transformers loads
+    them lazily, on first access)."""
+    here = Path(__file__).resolve().parent
+    saved = sys.path[:]
+    sys.path[:] = [p for p in saved if Path(p or ".").resolve() != here]
+    try:
+        import transformers
+
+        for name in ("BertConfig", "BertForMaskedLM", "Mamba2Config", "Mamba2ForCausalLM"):
+            getattr(transformers, name)
+        return transformers
+    finally:
+        sys.path[:] = saved
+
+
+def _bert_loss(model, x, y):
+    return model(x[:, 0], x[:, 1], labels=y).loss
+
+
+def _hf_masked_lm_loss(model, x, y):
+    return model(input_ids=x[:, 0], attention_mask=x[:, 1], labels=y).loss
+
+
+def build_bert(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchseq's ``BertForMaskedLM`` against ``transformers.BertForMaskedLM`` with
+    ``attn_implementation="sdpa"`` (the same parameter names: the state dict copies 1:1). x packs
+    (batch, 2, block): random token ids from the vocabulary, rows padded (id 0) to random lengths
+    from block / 2 up, and their 0/1 attention mask; 15% of the real tokens are replaced by a
+    mask id and are the only labels (-100 elsewhere). Hidden dropout 0.1 (off for the loss check),
+    attention dropout 0 (scratchseq draws it inside attention, not through an ``nn.Dropout`` the
+    check could switch off). Per layer and position: q, k, v and the output ``2 * 4 H^2``, the
+    feed-forward ``2 * 2 H F``; scores and weights @ v ``2 * 2 S H`` (every key, padding too);
+    the masked-LM transform ``2 H^2`` and decoder ``2 H V`` at every position."""
+    # Imported here, not at the top: an engine from before BERT existed can still be measured on
+    # the other models (the before/after comparison).
+    from scratchseq.bert import BertConfig, BertForMaskedLM
+
+    b, s, h, n_layer = sizes["batch"], sizes["block"], sizes["hidden"], sizes["n_layer"]
+    f, vocab = sizes["ffn"], sizes["vocab"]
+    config = BertConfig(
+        vocab_size=vocab,
+        hidden_size=h,
+        num_hidden_layers=n_layer,
+        num_attention_heads=sizes["n_head"],
+        intermediate_size=f,
+        max_position_embeddings=s,
+        attention_probs_dropout_prob=0.0,
+    )
+    ours = BertForMaskedLM(config, rng=rng)
+    transformers = _transformers()
+    hf_fields = {k: v for k, v in asdict(config).items() if k != "id2label"}
+    theirs = transformers.BertForMaskedLM(
+        transformers.BertConfig(**hf_fields, attn_implementation="sdpa")
+    )
+    pad, mask_id = 0, 1
+    lengths = rng.integers(s // 2, s + 1, b)
+    lengths[0] = s  # one full row, so the batch is the block long
+    attention = (np.arange(s)[None, :] < lengths[:, None]).astype(np.int64)
+    ids = np.where(attention == 1, rng.integers(2, vocab, (b, s)), pad)
+    masked = (rng.random((b, s)) < 0.15) & (attention == 1)
+    masked[0, 0] = True  # at least one label
+    labels = np.where(masked, ids, -100)
+    ids = np.where(masked, mask_id, ids)
+    x = np.stack([ids, attention], axis=1)
+    per_layer = 2 * b * s * (4 * h * h + 2 * h * f) + 2 * 2 * b * s * s * h
+    flops = n_layer * per_layer + 2 * b * s * (h * h + h * vocab)
+    return Case(ours, theirs, x, labels, _bert_loss, _hf_masked_lm_loss, flops)
+
+
+def _hf_causal_lm_loss(model, x, y):
+    logits = model(input_ids=x, use_cache=False).logits
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def build_mamba2(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchseq's ``Mamba2ForCausalLM`` against ``transformers.Mamba2ForCausalLM`` (on the CPU
+    its ``torch_forward``: the chunked SSD in plain PyTorch) over (batch, block) characters; one
+    group, untied head. Per layer and position: the input projection ``2 d (2 E + 2 G N + H)``
+    (E = 2 d = H heads of P), the output projection ``2 E d``; per chunk of L
+    positions, the scores C B^T ``2 L^2 N`` per group, their weighted sum of x ``2 L^2 P`` per
+    head, the chunk states and their read-out ``2 * 2 L N P`` per head, the passing of states
+    between the c chunks ``2 (c + 1)^2 N P`` per head (the convolution and gating are
+    elementwise, not counted); the read-out ``2 d V``."""
+    # Imported here, not at the top: an engine from before Mamba-2 existed can still be measured
+    # on the other models (the before/after comparison).
+    from scratchseq.ssm import Mamba2Config, Mamba2ForCausalLM
+
+    vocab, x, y = _text_batch(sizes, rng)
+    b, t, d, n_layer = sizes["batch"], sizes["block"], sizes["hidden"], sizes["n_layer"]
+    p, n, chunk, groups = sizes["head_dim"], sizes["state"], sizes["chunk"], 1
+    e = 2 * d  # expand 2, transformers' default
+    heads = e // p
+    config = Mamba2Config(
+        vocab_size=vocab,
+        hidden_size=d,
+        num_hidden_layers=n_layer,
+        num_heads=heads,
+        head_dim=p,
+        state_size=n,
+        expand=2,
+        n_groups=groups,
+        chunk_size=chunk,
+    )
+    ours = Mamba2ForCausalLM(config, rng=rng)
+    transformers = _transformers()
+    theirs = transformers.Mamba2ForCausalLM(
+        transformers.Mamba2Config(
+            **asdict(config), pad_token_id=0, bos_token_id=None, eos_token_id=None
+        )
+    )
+    length, chunks = min(chunk, t), -(-t // chunk)
+    ssd = chunks * (
+        groups * 2 * length * length * n
+        + heads * (2 * length * length * p + 2 * 2 * length * n * p)
+    )
+    ssd += heads * 2 * (chunks + 1) ** 2 * n * p
+    per_layer = 2 * t * (d * (2 * e + 2 * groups * n + heads) + e * d) + ssd
+    flops = b * (n_layer * per_layer + 2 * t * d * vocab)
+    return Case(ours, theirs, x, y, _llama_loss, _hf_causal_lm_loss, flops)
+
+
+def _image_batch(sizes: Sizes, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """x (batch, 3, S, S) Gaussian noise, y (batch,) random classes out of 10."""
+    b, side = sizes["batch"], sizes["image_size"]
+    return rng.standard_normal((b, 3, side, side)).astype(np.float32), rng.integers(0, 10, b)
+
+
+def build_resnet(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchvision's ``CifarResNet`` (ResNet-(6n+2), option-A shortcuts) against
+    ``torch_twins.CifarResNet`` (torchvision's ``BasicBlock``), training mode (batch
+    statistics). Each 3x3 convolution counted as its im2col matmul, plus the classifier."""
+    # Imported here, not at the top: an engine from before the ResNets existed can still be
+    # measured on the other models (the before/after comparison).
+    from scratchvision.models import CifarResNet
+
+    depth, widths = sizes["depth"], tuple(sizes["widths"])
+    ours = CifarResNet(depth, widths=widths, rng=rng)
+    theirs = torch_twins.CifarResNet(depth, widths)
+    x, y = _image_batch(sizes, rng)
+    b, side, n = sizes["batch"], sizes["image_size"], (depth - 2) // 6
+    flops, previous = 2 * b * side * side * widths[0] * 9 * 3, widths[0]  # the stem
+    for i, c in enumerate(widths):
+        side = side if i == 0 else (side + 1) // 2
+        # 2n convolutions at this width, the first reading ``previous`` channels
+        flops += 2 * b * side * side * 9 * c * (previous + (2 * n - 1) * c)
+        previous = c
+    flops += 2 * b * previous * 10
+    return Case(ours, theirs, x, y, _classifier_loss, _torch_classifier_loss, flops)
+
+
+def build_vit(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchvision's ``VisionTransformer`` against timm's (same config; timm's fused attention,
+    its default). Per block and token (N = patches + the class token): qkv, proj and the MLP
+    ``2 * 12 D^2``, scores and weights @ v ``2 * 2 N D``; the patch embedding ``2 D 3 p^2`` per
+    patch; the head."""
+    # Imported here, not at the top: an engine from before the ViT existed can still be
+    # measured on the other models (the before/after comparison).
+    from timm.models.vision_transformer import VisionTransformer as TimmViT
+
+    from scratchvision.models import VisionTransformer
+
+    side, patch, dim, depth = sizes["image_size"], sizes["patch"], sizes["dim"], sizes["depth"]
+    shape = dict(img_size=side, patch_size=patch, embed_dim=dim, depth=depth, num_classes=10)
+    shape["num_heads"] = sizes["n_head"]
+    ours = VisionTransformer(**shape, rng=rng)
+    theirs = TimmViT(**shape)
+    x, y = _image_batch(sizes, rng)
+    b, patches = sizes["batch"], (side // patch) ** 2
+    tokens = patches + 1
+    per_block = 2 * b * tokens * 12 * dim * dim + 2 * 2 * b * tokens * tokens * dim
+    flops = depth * per_block + 2 * b * patches * dim * 3 * patch * patch + 2 * b * dim * 10
+    return Case(ours, theirs, x, y, _classifier_loss, _torch_classifier_loss, flops)
+
+
+def build_swin(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchvision's ``SwinTransformerV2`` against timm's (same config, stochastic depth off:
+    neither has dropout then). The res-post-norms start at gamma = 0 (every block the identity),
+    so they are set to 1 here, for the loss check to see every block. Per block and token (at
+    width C, windows of W^2 tokens): qkv, proj and the MLP ``2 * 12 C^2``, scores and weights @
+    v ``2 * 2 W^2 C``; each block's continuous position bias MLP (2 -> 512 -> heads on the
+    (2W - 1)^2 relative offsets); the patch embedding ``2 D 3 p^2`` per patch, each patch
+    merging ``2 * 4 C * 2 C`` per merged token; the head."""
+    # Imported here, not at the top: an engine from before the Swin existed can still be
+    # measured on the other models (the before/after comparison).
+    from timm.models.swin_transformer_v2 import SwinTransformerV2 as TimmSwin
+
+    from scratchvision.models import SwinTransformerV2
+
+    side, patch, window, dim = (sizes[k] for k in ("image_size", "patch", "window", "dim"))
+    depths, heads = tuple(sizes["depths"]), tuple(sizes["n_heads"])
+    shape = dict(img_size=side, patch_size=patch, window_size=window, embed_dim=dim)
+    shape |= dict(depths=depths, num_heads=heads, num_classes=10)
+    ours = SwinTransformerV2(**shape, rng=rng)
+    for name, parameter in ours.named_parameters():
+        if name.endswith(("norm1.weight", "norm2.weight")):
+            parameter.data[...] = 1.0
+    theirs = TimmSwin(**shape, drop_path_rate=0.0)
+    x, y = _image_batch(sizes, rng)
+    b, grid = sizes["batch"], side // patch
+    flops = 2 * b * grid * grid * dim * 3 * patch * patch
+    for i, (depth, n_head) in enumerate(zip(depths, heads, strict=True)):
+        c = dim * 2**i
+        if i:
+            grid = (grid + 1) // 2
+            flops += 2 * b * grid * grid * (2 * c) * c  # 4 C_prev = 2 C features -> C
+        w = min(window, grid)
+        tokens = b * grid * grid
+        per_block = 2 * tokens * (12 * c * c + 2 * w * w * c)
+        per_block += 2 * (2 * w - 1) ** 2 * (2 * 512 + 512 * n_head)
+        flops += depth * per_block
+    flops += 2 * b * dim * 2 ** (len(depths) - 1) * 10
+    return Case(ours, theirs, x, y, _classifier_loss, _torch_classifier_loss, flops)
+
+
 # ---------------------------------------------------------------------------------------------
 # The registry: adding a model is one entry (a builder, its sizes, smoke sizes, one line).
 
@@ -266,6 +487,8 @@ _SMOKE_SEQ = {"batch": 2, "block": 16}
 _SMOKE_GPT = _SMOKE_SEQ | {"n_layer": 1, "n_head": 2, "n_embd": 16, "gelu": "tanh"}
 _SMOKE_LSTM = _SMOKE_SEQ | {"embedding": 8, "hidden": 16, "layers": 1}
 _SMOKE_LLAMA = _SMOKE_SEQ | {"n_layer": 1, "n_head": 4, "n_kv_head": 2, "hidden": 16, "ffn": 48}
+_SMOKE_BERT = _SMOKE_SEQ | {"n_layer": 1, "n_head": 2, "hidden": 16, "ffn": 32, "vocab": 50}
+_SMOKE_MAMBA2 = _SMOKE_SEQ | {"n_layer": 1, "hidden": 16, "head_dim": 8, "state": 4, "chunk": 8}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "mlp": Benchmark(
@@ -301,6 +524,42 @@ BENCHMARKS: dict[str, Benchmark] = {
         description="scratchvision's CNN (BatchNorm + Dropout), the cnn_cifar10 model, 32×32×3, "
         "batch 64",
     ),
+    "resnet20": Benchmark(
+        build_resnet,
+        sizes={"depth": 20, "widths": (16, 32, 64), "image_size": 32, "batch": 128},
+        smoke={"depth": 8, "widths": (4, 8, 8), "image_size": 8, "batch": 4},
+        description="scratchvision's ResNet-20 for CIFAR (option-A shortcuts), 32×32×3, batch 128",
+    ),
+    "vit": Benchmark(
+        build_vit,
+        sizes={"image_size": 32, "patch": 4, "dim": 128, "depth": 4, "n_head": 4, "batch": 64},
+        smoke={"image_size": 8, "patch": 4, "dim": 16, "depth": 1, "n_head": 2, "batch": 2},
+        description="scratchvision's ViT at CIFAR size: 32×32, patches of 4, D = 128, 4 blocks, "
+        "4 heads, batch 64",
+    ),
+    "swin": Benchmark(
+        build_swin,
+        sizes={
+            "image_size": 32,
+            "patch": 2,
+            "window": 4,
+            "dim": 48,
+            "depths": (2, 2, 2),
+            "n_heads": (3, 6, 12),
+            "batch": 64,
+        },
+        smoke={
+            "image_size": 8,
+            "patch": 2,
+            "window": 2,
+            "dim": 8,
+            "depths": (2, 2),
+            "n_heads": (1, 2),
+            "batch": 2,
+        },
+        description="scratchvision's Swin v2 at CIFAR size: 32×32, patches of 2, windows of 4, "
+        "C = 48, 2 + 2 + 2 blocks, 3/6/12 heads, batch 64",
+    ),
     "gpt": Benchmark(
         build_gpt,
         sizes={"batch": 32, "block": 128, "n_layer": 4, "n_head": 4, "n_embd": 128, "gelu": "tanh"},
@@ -330,6 +589,36 @@ BENCHMARKS: dict[str, Benchmark] = {
         smoke=_SMOKE_LLAMA,
         description="scratchseq's Llama at the GPT's size: 4 layers, d = 128, 4 query heads "
         "sharing 2 key/value heads, SwiGLU 352, T = 128, batch 32",
+    ),
+    "bert": Benchmark(
+        build_bert,
+        sizes={
+            "batch": 32,
+            "block": 128,
+            "n_layer": 4,
+            "n_head": 4,
+            "hidden": 128,
+            "ffn": 512,
+            "vocab": 2048,
+        },
+        smoke=_SMOKE_BERT,
+        description="scratchseq's BERT, masked LM (15% masked, rows padded to 64-128 tokens): "
+        "4 layers, H = 128, 4 heads, FFN 512, vocabulary 2,048, S = 128, batch 32",
+    ),
+    "mamba2": Benchmark(
+        build_mamba2,
+        sizes={
+            "batch": 16,
+            "block": 128,
+            "n_layer": 4,
+            "hidden": 128,
+            "head_dim": 32,
+            "state": 16,
+            "chunk": 64,
+        },
+        smoke=_SMOKE_MAMBA2,
+        description="scratchseq's Mamba-2 language model: 4 layers, d = 128, 8 heads of 32, "
+        "state 16, chunks of 64, T = 128, batch 16",
     ),
     "seq2seq": Benchmark(
         build_seq2seq,
@@ -700,7 +989,8 @@ CAVEATS = {
     ),
     "pytorch": (
         "fused scaled_dot_product_attention (enable_gqa for the Llama), nn.RMSNorm, nn.LSTM, "
-        "nn.Conv2d's default path; eager mode"
+        "nn.Conv2d's default path; transformers' BERT (sdpa) and Mamba-2 (torch_forward, the "
+        "CPU path), timm's ViT (fused attention) and Swin v2; eager mode"
     ),
     "memory": (
         "measured once per engine, at the full thread count: bytes allocated during one step "

@@ -4,11 +4,14 @@ Each twin is a plain ``torch.nn.Module`` whose ``state_dict`` names and layouts 
 of the scratchcore model, so ``load_from(twin, ours)`` starts both from the same weights (the
 parity tests in ``packages/scratchvision/tests/test_models.py`` and
 ``packages/scratchseq/tests/test_gpt.py`` / ``test_recurrent_lm.py`` check the same
-equivalences in float64; here the point is speed, so everything is float32).
+equivalences in float64; here the point is speed, so everything is float32). The BERT, Mamba-2,
+ViT and Swin v2 entries need no twin here: their twins are the reference libraries' own models
+(``transformers``, ``timm``), whose state dicts ours reproduce name for name.
 
 Each twin computes the same function as its model by PyTorch's fastest CPU path, as a PyTorch
 user would write it: attention through the fused ``scaled_dot_product_attention``, the recurrence
-through ``nn.LSTM``, convolutions through ``nn.Conv2d`` as it comes (its default backend).
+through ``nn.LSTM``, convolutions through ``nn.Conv2d`` as it comes (its default backend), the
+CIFAR ResNet's blocks from torchvision's ``BasicBlock``.
 
 This is a development tool: it imports torch, which no ScratchMind package depends on.
 """
@@ -289,3 +292,50 @@ class Llama(nn.Module):
             x = x + layer.mlp(layer.post_attention_layernorm(x))
         logits = self.lm_head(self.model.norm(x))
         return TF.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1))
+
+
+class _ShortcutA(nn.Module):
+    """Option A of He et al. (2016): every second pixel, then zero channels appended (no
+    parameters), as scratchvision's ``ShortcutA``."""
+
+    def __init__(self, extra: int) -> None:
+        super().__init__()
+        self.extra = extra
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return TF.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 0, self.extra))
+
+
+class CifarResNet(nn.Module):
+    """scratchvision's ``CifarResNet`` (ResNet-(6n+2) for 32x32 images) from torchvision's own
+    ``BasicBlock``, with option-A shortcuts (``_ShortcutA``) where the shape changes, as the
+    parity test in ``packages/scratchvision/tests/test_models_resnet.py`` builds it.
+
+    ``forward(x (N, 3, H, W)) -> logits (N, num_classes)``.
+    """
+
+    def __init__(
+        self, depth: int, widths: tuple[int, int, int] = (16, 32, 64), num_classes: int = 10
+    ) -> None:
+        # Imported here: only this twin needs torchvision.
+        from torchvision.models.resnet import BasicBlock
+
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        stages, width = [], widths[0]
+        for i, channels in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            down = _ShortcutA(channels - width) if stride != 1 or width != channels else None
+            blocks = [BasicBlock(width, channels, stride, down)]
+            blocks += [BasicBlock(channels, channels) for _ in range(n - 1)]
+            stages.append(nn.Sequential(*blocks))
+            width = channels
+        self.layer1, self.layer2, self.layer3 = stages
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(x.mean(dim=(2, 3)))
