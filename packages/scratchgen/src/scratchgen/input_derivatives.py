@@ -1,8 +1,8 @@
 """Derivatives of a network with respect to its *input*: the gradient of a scalar field, the
 Jacobian of a vector field, and its trace (exactly, or by Hutchinson's estimator).
 
-Notes: ``packages/scratchgen/notes/10-flow-matching.md`` (the likelihood) and
-``packages/scratchgen/notes/11-energy-based-models.md`` (Langevin on an energy).
+Notes: ``packages/scratchgen/notes/05-flows.md`` (the log-determinant a trace replaces) and
+``08-mcmc.md`` (Langevin on an energy); chapters of their own are not written yet.
 
 Score models, energy models and continuous flows all need derivatives in x, not in the weights:
 an EBM samples with ∇_x E(x), a continuous flow's log-density moves with tr(∂v/∂x). scratchcore's

@@ -1,6 +1,7 @@
 """Lion (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms"): the sign of momentum.
 
-Notes: ``packages/scratchcore/notes/07-optimizers-for-scale.md`` (§ "Lion").
+Notes: ``packages/scratchcore/notes/03-optimizers.md`` (the optimizer interface, SGD and
+AdamW this one is compared with; its own chapter is not written yet).
 
 For each parameter θ with gradient g, at every step (the paper's Algorithm 2):
 

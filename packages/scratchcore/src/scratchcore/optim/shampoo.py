@@ -1,6 +1,7 @@
 """Shampoo (Gupta, Koren & Singer, 2018): a Kronecker-factored full-matrix AdaGrad.
 
-Notes: ``packages/scratchcore/notes/07-optimizers-for-scale.md`` (§ "Shampoo").
+Notes: ``packages/scratchcore/notes/03-optimizers.md`` (the optimizer interface, SGD and
+AdamW this one is compared with; its own chapter is not written yet).
 
 For a weight matrix W of shape (m, n) with gradient G (m, n), statistics start at
 L_0 = eps I_m, R_0 = eps I_n, and at every step t:

@@ -3,7 +3,8 @@ positions and segment embeddings, post-norm layers, the [CLS] pooler, and the ta
 (masked language modelling, sequence and token classification, extractive question answering
 with its span decoder) — named 1:1 with ``transformers`` and reading and writing its checkpoints.
 
-Notes: ``packages/scratchseq/notes/14-bert.md``.
+Notes: ``packages/scratchseq/notes/08-transformer.md`` (the post-norm encoder BERT is) and
+``05-attention.md`` (padding masks); a chapter of its own is not written yet.
 """
 
 from scratchseq.bert.config import BERT_ACTIVATIONS, BertConfig

@@ -2,7 +2,8 @@
 Transformer encoder layers, and the pooler; named parameter for parameter as ``transformers``'
 ``BertModel``.
 
-Notes: ``packages/scratchseq/notes/14-bert.md``.
+Notes: ``packages/scratchseq/notes/08-transformer.md`` (the post-norm encoder BERT is) and
+``05-attention.md`` (padding masks); a chapter of its own is not written yet.
 
 **The input.** Token ``t`` at position ``p`` in segment ``s`` (sentence A = 0, B = 1) enters as
 

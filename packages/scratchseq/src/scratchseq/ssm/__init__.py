@@ -1,6 +1,7 @@
 """Linear attention and state-space models, from the continuous SSM to Mamba-2.
 
-Notes: ``packages/scratchseq/notes/15-state-space-models.md``.
+Notes: ``packages/scratchseq/notes/05-attention.md`` (the attention this is a masked, linear
+form of) and ``04-recurrence.md`` (recurrent state); a chapter of its own is not written yet.
 """
 
 from scratchseq.ssm.functional import cumsum, segsum, segsum_naive, softplus
