@@ -46,7 +46,7 @@ from matplotlib.figure import Figure
 from scratchcore.train import experiment_parser, save_figure, write_results
 from scratchseq.corpus import python_docs_chars
 from scratchseq.llama.stepwise import StepwiseConfig, gpt_to_llama_steps
-from scratchseq.llama.training import train_many
+from scratchseq.llama.training import run_key, train_variants
 
 REPRODUCE = {
     "tolerances": [
@@ -94,12 +94,12 @@ def summarise(steps: list[tuple[str, StepwiseConfig]], runs: dict, seeds: list[i
     previous step (same seed) with its mean."""
     summary, previous = {}, None
     for label, config in steps:
-        bits = [runs[f"{label} | seed {s}"]["val_bits_per_char"] for s in seeds]
+        bits = [runs[run_key(label, s)]["val_bits_per_char"] for s in seeds]
         entry = {
             "val_bits_per_char": bits,
             "mean_val_bits_per_char": float(np.mean(bits)),
             "std_val_bits_per_char": float(np.std(bits, ddof=1)) if len(bits) > 1 else 0.0,
-            "parameters": runs[f"{label} | seed {seeds[0]}"]["parameters"],
+            "parameters": runs[run_key(label, seeds[0])]["parameters"],
             "ffn_hidden": config.hidden,
             "n_kv_heads": config.kv_heads,
         }
@@ -157,12 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     steps = gpt_to_llama_steps(base)
     settings = asdict(config)
-    jobs = {}
-    for label, step in steps:
-        fields = {k: v for k, v in dataclasses.asdict(step).items() if k != "vocab_size"}
-        for seed in config.seeds:
-            jobs[f"{label} | seed {seed}"] = (fields, seed)
-    runs = train_many(jobs, settings, config.workers)
+    runs = train_variants(dict(steps), config.seeds, settings, config.workers)
     summary = summarise(steps, runs, config.seeds)
     metrics = {
         "steps": [label for label, _ in steps],  # in order (the JSON file sorts its keys)

@@ -52,7 +52,7 @@ from scratchseq.llama.stepwise import (
     count_parameters,
     matched_ffn_hidden,
 )
-from scratchseq.llama.training import train_many
+from scratchseq.llama.training import run_key, train_variants
 
 REPRODUCE = {
     "tolerances": [
@@ -162,16 +162,13 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     corpus = python_docs_chars()
     llamas = llama_configs(config, corpus.vocab_size)
-    jobs = {}
-    for n_kv, step in llamas.items():
-        fields = {k: v for k, v in dataclasses.asdict(step).items() if k != "vocab_size"}
-        for seed in config.seeds:
-            jobs[f"{n_kv} kv | seed {seed}"] = (fields, seed)
     settings = asdict(config)
-    runs = train_many(jobs, settings, config.workers)
+    labels = {n_kv: f"{n_kv} kv" for n_kv in llamas}
+    variants = {labels[n_kv]: step for n_kv, step in llamas.items()}
+    runs = train_variants(variants, config.seeds, settings, config.workers)
     summary = {}
     for n_kv, step in llamas.items():
-        bits = [runs[f"{n_kv} kv | seed {s}"]["val_bits_per_char"] for s in config.seeds]
+        bits = [runs[run_key(labels[n_kv], s)]["val_bits_per_char"] for s in config.seeds]
         head_dim = step.d_model // step.n_heads
         summary[str(n_kv)] = {
             "val_bits_per_char": bits,

@@ -40,7 +40,7 @@ from matplotlib.figure import Figure
 from scratchcore.train import experiment_parser, save_figure, write_results
 from scratchseq.corpus import python_docs_chars
 from scratchseq.llama.stepwise import POSITIONS, StepwiseConfig, gpt_to_llama_steps
-from scratchseq.llama.training import train_many
+from scratchseq.llama.training import run_key, train_variants
 
 REPRODUCE = {
     "tolerances": [
@@ -123,21 +123,16 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     corpus = python_docs_chars()
     models = position_configs(config, corpus.vocab_size)
-    jobs = {}
-    for kind, step in models.items():
-        fields = {k: v for k, v in dataclasses.asdict(step).items() if k != "vocab_size"}
-        for seed in config.seeds:
-            jobs[f"{kind} | seed {seed}"] = (fields, seed)
     settings = asdict(config)
-    runs = train_many(jobs, settings, config.workers)
+    runs = train_variants(models, config.seeds, settings, config.workers)
     summary = {}
     for kind in models:
-        per_seed = [runs[f"{kind} | seed {s}"]["bits_by_context"] for s in config.seeds]
+        per_seed = [runs[run_key(kind, s)]["bits_by_context"] for s in config.seeds]
         by_context = {str(t): [b[str(t)] for b in per_seed] for t in config.eval_contexts}
         summary[kind] = {
             "bits_by_context": by_context,
             "mean_bits_by_context": {t: float(np.mean(v)) for t, v in by_context.items()},
-            "parameters": runs[f"{kind} | seed {config.seeds[0]}"]["parameters"],
+            "parameters": runs[run_key(kind, config.seeds[0])]["parameters"],
         }
     metrics = {
         "positions": list(POSITIONS),

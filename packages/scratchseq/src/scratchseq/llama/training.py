@@ -16,6 +16,7 @@ the difference between two variants at one seed is not blurred by a different da
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -28,7 +29,7 @@ from scratchseq.evaluation import first_scored
 from scratchseq.llama.stepwise import StepwiseConfig, StepwiseLM
 from scratchseq.training import TrainConfig, fit, sequence_model_bits
 
-__all__ = ["context_bits", "train_many", "train_stepwise"]
+__all__ = ["context_bits", "run_key", "train_many", "train_stepwise", "train_variants"]
 
 
 def context_bits(model: StepwiseLM, ids: np.ndarray, contexts: list[int]) -> dict[str, float]:
@@ -117,3 +118,22 @@ def train_many(
             for name, (config, seed) in jobs.items()
         }
         return {name: future.result() for name, future in futures.items()}
+
+
+def run_key(label: str, seed: int) -> str:
+    """The name of one run in :func:`train_variants`' results: ``"<label> | seed <seed>"``."""
+    return f"{label} | seed {seed}"
+
+
+def train_variants(
+    variants: dict[str, StepwiseConfig], seeds: list[int], settings: dict, workers: int
+) -> dict[str, dict[str, Any]]:
+    """Train every ``label: config`` of ``variants`` at every seed (:func:`train_many`) and
+    return the records under :func:`run_key` names. The configs' ``vocab_size`` is left out:
+    each run takes the corpus's."""
+    jobs = {}
+    for label, config in variants.items():
+        fields = {k: v for k, v in dataclasses.asdict(config).items() if k != "vocab_size"}
+        for seed in seeds:
+            jobs[run_key(label, seed)] = (fields, seed)
+    return train_many(jobs, settings, workers)
