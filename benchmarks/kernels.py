@@ -2,7 +2,8 @@
 
 ``step_time.py`` says how fast a whole training step is; this script says which change made it
 so. For every kernel the engine rewrote for speed, the *previous* form — the engine's own code
-before the performance work (commit ``f11222a``), kept here as a baseline built from the same engine
+before the performance work (commit ``f11222a``), or for a later rewrite the form just before
+it (its docstring says which), kept here as a baseline built from the same engine
 primitives — and today's engine op run forward and backward on the same float32 input at the
 size the benchmark models use. Each row records both median times, the speed-up, and the largest
 difference between the two forms' outputs and input gradients, scaled by their size (they
@@ -34,6 +35,7 @@ import numpy as np
 from timing import median_seconds
 
 import scratchcore.nn.functional as F
+import scratchcore.nn.functional.conv as conv_module
 from scratchcore import Tensor
 from scratchcore.tensor import stack, where
 from scratchcore.train import experiment_parser, seed_everything, write_results
@@ -156,6 +158,25 @@ def lstm_fused(x_proj: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, b_hh: Tenso
     return lstm_layer(x_proj, h0, c0, w_hh, b_hh)[0]
 
 
+def conv2d_before(x: Tensor, w: Tensor) -> Tensor:
+    """A 3x3 convolution (stride 1, padding 1) with the backward the engine had before the
+    stride-1 rewrite: the input gradient as ``weight^T g`` scattered back by ``col2im``, and the
+    weight gradient as ``g cols^T`` (the wide product) rather than its transpose. The forward
+    pass is unchanged."""
+    args = ((1, 1), (1, 1, 1, 1), (1, 1), 1)
+    out = conv_module._conv_forward(x.data, w.data, *args)
+
+    def backward(g):
+        grad_x = conv_module._conv_input_grad_by_col2im(g, w.data, x.shape, *args)
+        win = conv_module._windows(x.data, w.shape[2:], (1, 1), (1, 1, 1, 1), (1, 1))
+        cols = conv_module._gather(win, 1)[:, 0]  # (N, C*9, H*W)
+        g3 = g.reshape(g.shape[0], g.shape[1], -1)
+        grad_w = np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+        return grad_x, grad_w
+
+    return Tensor._make(out, (x, w), backward, "conv2d_before")
+
+
 # --- the cases: (name, shape note, before, after, inputs) -----------------------------------------
 
 
@@ -182,6 +203,7 @@ def cases(config: Config, rng: np.random.Generator) -> list[Case]:
 
     batch, time_steps, vocab, width, heads = 32 // min(s, 32) or 1, 128, 103, 128, 4
     rows = batch * time_steps
+    images = 128 // s
     return [
         Case(
             "sigmoid",
@@ -224,6 +246,13 @@ def cases(config: Config, rng: np.random.Generator) -> list[Case]:
             attention_before,
             lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
             lambda: ([normal(batch, heads, time_steps, width // heads) for _ in range(3)], ()),
+        ),
+        Case(
+            "conv2d 3x3 backward",
+            f"({images}, 16, 32, 32), 16 filters: ResNet-20's first stage",
+            conv2d_before,
+            lambda x, w: F.conv2d(x, w, padding=1),
+            lambda: ([normal(images, 16, 32, 32), normal(16, 16, 3, 3) / 12], ()),
         ),
         Case(
             "embedding",
@@ -296,7 +325,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         experiment="kernels",
         package="benchmarks",
         seed=args.seed,
-        config=asdict(config) | {"smoke": args.smoke, "before": "the engine at commit f11222a"},
+        config=asdict(config)
+        | {"smoke": args.smoke, "before": "the engine at f11222a, or the form before a rewrite"},
         metrics={"kernels": kernels},
         wall_time_s=time.perf_counter() - start,
     )

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import scratchcore.nn.functional as F
+import scratchcore.nn.functional.conv as conv_module
 from scratchcore import Tensor
 from scratchcore.autograd import gradcheck
 from scratchcore.testing import check_parity
@@ -89,6 +90,64 @@ def test_conv_transpose2d_matches_torch(
         atol=ATOL,
         rtol=RTOL,
     )
+
+
+def _random_conv(rng):
+    """A random conv2d configuration: shapes, stride 1 or more, padding, dilation, groups."""
+    groups = int(rng.choice([1, 1, 2, 3]))
+    c, o = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 4))
+    kh, kw = (int(k) for k in rng.integers(1, 5, size=2))
+    dilation = tuple(int(d) for d in rng.integers(1, 3, size=2))
+    stride = tuple(int(s) for s in rng.choice([1, 1, 1, 2, 3], size=2))
+    padding = tuple(int(p) for p in rng.integers(0, 4, size=2))  # sometimes wider than the kernel
+    h, w = (
+        int(rng.integers(d * (k - 1) + 1, d * (k - 1) + 9))
+        for d, k in zip(dilation, (kh, kw), strict=True)
+    )
+    x_shape, w_shape = (int(rng.integers(1, 4)), c, h, w), (o, c // groups, kh, kw)
+    return x_shape, w_shape, dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_input_gradient_forms_agree_on_random_convolutions(seed):
+    """The stride-1 input gradient computed as a correlation equals the col2im definition and
+    PyTorch's, on random shapes, paddings (some wider than the kernel), dilations and groups."""
+    rng = np.random.default_rng(seed)
+    x_shape, w_shape, kw = _random_conv(rng)
+    x, w = _normal(x_shape, seed), _normal(w_shape, seed + 1000)
+    y = TF.conv2d(torch.tensor(x), torch.tensor(w), **kw)
+    g = rng.standard_normal(tuple(y.shape))
+    stride, dilation = (kw["stride"], kw["dilation"])
+    pads = (kw["padding"][0], kw["padding"][0], kw["padding"][1], kw["padding"][1])
+    args = (stride, pads, dilation, kw["groups"])
+    fast = conv_module._conv_input_grad(g, w, x_shape, *args)
+    definition = conv_module._conv_input_grad_by_col2im(g, w, x_shape, *args)
+    xt = torch.tensor(x, requires_grad=True)
+    TF.conv2d(xt, torch.tensor(w), **kw).backward(torch.tensor(g))
+    np.testing.assert_allclose(fast, definition, atol=ATOL, rtol=RTOL)
+    np.testing.assert_allclose(fast, xt.grad.numpy(), atol=ATOL, rtol=RTOL)
+    wt = torch.tensor(w, requires_grad=True)
+    TF.conv2d(torch.tensor(x), wt, **kw).backward(torch.tensor(g))
+    grad_w = conv_module._conv_weight_grad(x, g, w_shape, *args)
+    np.testing.assert_allclose(grad_w, wt.grad.numpy(), atol=ATOL, rtol=RTOL)
+
+
+def test_the_correlation_form_is_the_one_used_where_it_applies(monkeypatch):
+    """A stride-1 convolution with padding within the dilated kernel never calls col2im; a
+    strided one does (so the equality test above exercises both forms)."""
+    calls = []
+    original = conv_module._conv_input_grad_by_col2im
+    monkeypatch.setattr(
+        conv_module,
+        "_conv_input_grad_by_col2im",
+        lambda *a: calls.append(1) or original(*a),
+    )
+    x, w = _normal((2, 3, 6, 6), 1), _normal((4, 3, 3, 3), 2)
+    g = _normal((2, 4, 6, 6), 3)
+    conv_module._conv_input_grad(g, w, x.shape, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    assert calls == []
+    conv_module._conv_input_grad(g[:, :, :3, :3], w, x.shape, (2, 2), (1, 1, 1, 1), (1, 1), 1)
+    assert calls == [1]
 
 
 def test_conv2d_gradcheck():

@@ -75,11 +75,12 @@ def _conv_forward(x, weight, stride, pads, dilation, groups):
     return out.reshape(n, o, h_out, w_out)
 
 
-def _conv_input_grad(g, weight, x_shape, stride, pads, dilation, groups):
+def _conv_input_grad_by_col2im(g, weight, x_shape, stride, pads, dilation, groups):
     """d(conv)/dx applied to ``g`` (N, O, H_out, W_out): an array of the input's ``x_shape``.
 
-    In blocks of examples: the columns' gradient ``weight^T g`` for the block, then ``col2im``
-    sums each window back onto its pixels, and the padding is cropped off.
+    The definition, for every stride: in blocks of examples, the columns' gradient
+    ``weight^T g`` for the block, then ``col2im`` sums each window back onto its pixels, and the
+    padding is cropped off.
     """
     o, _, kh, kw = weight.shape
     n, c, h, w = x_shape
@@ -102,13 +103,58 @@ def _conv_input_grad(g, weight, x_shape, stride, pads, dilation, groups):
     return grad
 
 
+def _conv_input_grad(g, weight, x_shape, stride, pads, dilation, groups):
+    """d(conv)/dx applied to ``g`` (N, O, H_out, W_out): an array of the input's ``x_shape``.
+
+    With stride 1 this is itself a convolution (:func:`_conv_input_grad_as_correlation`), which
+    needs no scatter; other strides, and paddings wider than the dilated kernel, use the
+    definition, :func:`_conv_input_grad_by_col2im`. The two are tested equal.
+    """
+    corr_pads = _correlation_pads(g.shape[2:], weight.shape[2:], x_shape[2:], pads, dilation)
+    if stride == (1, 1) and min(corr_pads) >= 0:
+        return _conv_input_grad_as_correlation(g, weight, corr_pads, dilation, groups)
+    return _conv_input_grad_by_col2im(g, weight, x_shape, stride, pads, dilation, groups)
+
+
+def _correlation_pads(out_hw, kernel, in_hw, pads, dilation) -> Pads:
+    """The paddings of ``g`` that make a stride-1 convolution's input gradient a convolution.
+
+    Output pixel ``y`` read input rows ``y - top + i d``; so input row ``r`` collects
+    ``g[r + top - i d]`` for every kernel row ``i``: a correlation of ``g``, padded by
+    ``d (kh - 1) - top`` on top, with the kernel flipped. The bottom padding makes exactly
+    ``H`` windows fit: ``H - H_out + top`` (it is ``d (kh - 1) - bottom`` unless the input has
+    rows no window read, as a transposed convolution's ``output_padding`` adds). A negative
+    value (padding wider than the dilated kernel) means this form does not apply.
+    """
+    (h_out, w_out), (kh, kw), (h, w) = out_hw, kernel, in_hw
+    top, _, left, _ = pads
+    dh, dw = dilation
+    return (dh * (kh - 1) - top, h - h_out + top, dw * (kw - 1) - left, w - w_out + left)
+
+
+def _conv_input_grad_as_correlation(g, weight, corr_pads, dilation, groups):
+    """The stride-1 input gradient as one more convolution: of ``g`` padded by ``corr_pads``
+    with the kernel flipped in both spatial axes and its two channel axes swapped (per group).
+
+    ``weight`` (O, C/G, kh, kw) becomes (C, O/G, kh, kw): group ``g``'s block
+    ``weight[g O/G : (g+1) O/G]`` transposed. This is the fast form: the gather of
+    :func:`_conv_forward` is one ordered copy, where the definition's ``col2im`` adds ``kh kw``
+    strided slices into the image one after another.
+    """
+    o, c_per_group, kh, kw = weight.shape
+    flipped = weight[:, :, ::-1, ::-1].reshape(groups, o // groups, c_per_group, kh, kw)
+    swapped = flipped.transpose(0, 2, 1, 3, 4).reshape(groups * c_per_group, o // groups, kh, kw)
+    return _conv_forward(g, np.ascontiguousarray(swapped), (1, 1), corr_pads, dilation, groups)
+
+
 def _conv_weight_grad(x, g, kernel_shape, stride, pads, dilation, groups):
     """d(conv)/dweight applied to ``g`` (N, O, H_out, W_out): an array of ``kernel_shape``.
 
-    ``sum_n g[n] cols[n]^T``, in blocks of examples: each block rebuilds its columns from ``x``
-    (kept from the forward pass, they would hold ``kh * kw`` copies of every layer's input until
-    the backward) and adds its examples' products; the blocks' sums are then added in block
-    order, so the result does not depend on the number of threads.
+    ``sum_n g[n] cols[n]^T`` (computed as its transpose), in blocks of examples: each block
+    rebuilds its columns from ``x`` (kept from the forward pass, they would hold ``kh * kw``
+    copies of every layer's input until the backward) and adds its examples' products; the
+    blocks' sums are then added in block order, so the result does not depend on the number of
+    threads.
     """
     o, _, kh, kw = kernel_shape
     win = _windows(x, (kh, kw), stride, pads, dilation, out_hw=g.shape[2:])
@@ -118,13 +164,15 @@ def _conv_weight_grad(x, g, kernel_shape, stride, pads, dilation, groups):
 
     def block(b: slice) -> None:
         cols = _gather(win[b], groups)  # (n, G, C/G*kh*kw, H_out*W_out)
-        parts[b.start] = np.matmul(g4[b], cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        # the transposed product cols g^T, (C/G*kh*kw, O/G) per example and group: with few
+        # output channels, BLAS runs the tall-and-narrow product much faster than g cols^T
+        parts[b.start] = np.matmul(cols, g4[b].transpose(0, 1, 3, 2)).sum(axis=0)
 
     for_blocks(n, block, block_items(c * kh * kw * h_out * w_out))
-    total = np.zeros((groups, o // groups, c // groups * kh * kw), np.result_type(x, g))
+    total = np.zeros((groups, c // groups * kh * kw, o // groups), np.result_type(x, g))
     for start in sorted(parts):
         total += parts[start]
-    return total.reshape(kernel_shape)
+    return np.ascontiguousarray(total.transpose(0, 2, 1)).reshape(kernel_shape)
 
 
 def _pads(padding, kernel, dilation, stride, op) -> Pads:
