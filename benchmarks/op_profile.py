@@ -11,6 +11,12 @@
 * **optimizer**: ``zero_grad``, the AdamW step and reading the loss (``.item()``);
 * **other**: the forward pass's time after its last op (a model's Python after its last node).
 
+Inside ``conv2d`` one part is timed on its own: the gathers of windows into columns (every call
+of ``_gather``, forward and backward), recorded as ``conv2d_gather_ms``. At one thread the rest
+of ``conv2d`` is then, to within a few small copies, its matrix products: what BLAS itself
+costs at the model's shapes. (At more threads the gathers run in parallel blocks and the sum of
+their times exceeds their share of the wall clock.)
+
 Ops are grouped by name (``linear``, ``gelu``, ``scaled_dot_product_attention``...), summed
 over a step and averaged over ``--steps`` steps. The same attribution at the machine's full
 thread count and at one thread shows which ops the threads helped and which they could not.
@@ -35,6 +41,7 @@ import numpy as np
 import step_time
 
 import scratchcore
+import scratchcore.nn.functional.conv as conv_module
 from scratchcore import optim
 from scratchcore.tensor import Tensor
 from scratchcore.train import experiment_parser, seed_everything, write_results
@@ -47,6 +54,7 @@ class OpClock:
         self.forward: dict[str, float] = defaultdict(float)
         self.backward: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
+        self.conv_gather = 0.0  # seconds in conv2d's window gathers (see the module docstring)
         self._last = time.perf_counter()
 
     def mark(self) -> None:
@@ -67,11 +75,22 @@ class OpClock:
             self._last = time.perf_counter()
             return out
 
+        gather = conv_module._gather
+
+        def timed_gather(*args):
+            start = time.perf_counter()
+            try:
+                return gather(*args)
+            finally:
+                self.conv_gather += time.perf_counter() - start
+
         Tensor._make = classmethod(timed_make)
+        conv_module._gather = timed_gather
         try:
             yield
         finally:
             Tensor._make = classmethod(original)
+            conv_module._gather = gather
 
     def _timed_backward(self, op: str, backward: Callable) -> Callable:
         def timed(g):
@@ -140,6 +159,7 @@ def profile_model(name: str, threads: int, steps: int, smoke: bool, seed: int) -
         "autograd_ms": per_step_ms(totals["backward"] - attributed_backward),
         "optimizer_ms": per_step_ms(totals["optimizer"]),
         "other_ms": per_step_ms(totals["forward"] - attributed_forward),
+        "conv2d_gather_ms": per_step_ms(clock.conv_gather),
     }
 
 

@@ -317,10 +317,14 @@ def op_profile_table(top: int = 5) -> str:
         )
         slowest = sorted(f["ops"], key=lambda op: -cells(f, op)[0])[:top]
         keys = [*slowest, "autograd_ms", "optimizer_ms", "other_ms"]
+        if f.get("conv2d_gather_ms", 0.0) > 0 and "conv2d" in keys:  # conv2d minus BLAS
+            keys.insert(keys.index("conv2d") + 1, "conv2d_gather_ms")
         for key in keys:
             (f_ms, f_share), (o_ms, o_share) = cells(f, key), cells(o, key)
             gain = f"{o_ms / f_ms:.1f}×" if f_ms > 0 else ""
             label = key.removesuffix("_ms") if key.endswith("_ms") else f"`{key}`"
+            if key == "conv2d_gather_ms":
+                label = "↳ of which window gathers"
             lines.append(_row(("", label, _num(f_ms), f_share, _num(o_ms), o_share, gain)))
     return "\n".join(lines)
 
