@@ -2,7 +2,7 @@
 each other and to the definition (forward and backward, with and without a carried state),
 the parallel form equal to a PyTorch twin in values and gradients, causality, and the
 multi-head module as a drop-in for a GPT block's attention (cached decoding equal to the full
-forward).
+forward), and ``LinearAttentionGPT``, the GPT built that way.
 """
 
 import numpy as np
@@ -12,10 +12,11 @@ import torch
 from scratchcore.autograd import gradcheck
 from scratchcore.tensor import Tensor
 from scratchcore.testing import assert_close
-from scratchseq.gpt.model import GPT, GPTConfig
+from scratchseq.gpt.model import GPT, GPTConfig, gpt_num_parameters
 from scratchseq.ssm import (
     LinearAttention,
     LinearAttentionCache,
+    LinearAttentionGPT,
     elu_feature_map,
     linear_attention,
     linear_attention_recurrent,
@@ -192,3 +193,22 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="linear_attention: q and k must be"):
         q, k = Tensor(np.zeros((1, 2, 3, 4))), Tensor(np.zeros((1, 2, 3, 5)))
         linear_attention(q, k, q)
+
+
+def test_linear_attention_gpt_is_the_gpt_with_linear_attention():
+    """``LinearAttentionGPT``: the GPT's parameter names and count, every block's attention a
+    ``LinearAttention``, and cached decoding from ``new_cache`` equal to the full forward."""
+    config = GPTConfig(vocab_size=31, block_size=16, n_layer=2, n_head=2, n_embd=8)
+    model = LinearAttentionGPT(config, np.float64, rng=np.random.default_rng(17))
+    gpt = GPT(config, np.float64, rng=np.random.default_rng(17))
+    shapes = {name: p.shape for name, p in model.named_parameters()}
+    assert shapes == {name: p.shape for name, p in gpt.named_parameters()}
+    assert model.num_parameters() == gpt_num_parameters(config)
+    assert all(isinstance(block.attn, LinearAttention) for block in model.h)
+    assert model.h[0].attn.c_proj.weight.data.std() < 0.02  # GPT-2's scaled-down init
+    ids = np.random.default_rng(18).integers(0, 31, (2, 9))
+    full, _ = model(ids)
+    cache = model.new_cache()
+    pieces = [model(ids[:, :3], cache=cache)[0].data]
+    pieces += [model(ids[:, t : t + 1], cache=cache)[0].data for t in range(3, 9)]
+    assert_close(np.concatenate(pieces, axis=1), full.data, **TIGHT)

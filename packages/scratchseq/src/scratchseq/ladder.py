@@ -11,27 +11,80 @@ process trains it: everything random comes from its own ``default_rng(seed)``.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import numpy as np
 
 import scratchcore.nn.functional as F
-from scratchcore import Tensor, no_grad
+from scratchcore import Tensor, nn, no_grad
+from scratchcore.nn import init
 from scratchseq.corpus import python_docs_chars
 from scratchseq.data import context_windows, random_windows
 from scratchseq.evaluation import LN2, first_scored, fixed_context_examples
-from scratchseq.gpt import GPT, GPTConfig, generate
+from scratchseq.gpt import GPT, GPTConfig, generate, sample_next
 from scratchseq.ngram import MLPLanguageModel
 from scratchseq.recurrent import RecurrentLanguageModel
+from scratchseq.ssm import LinearAttentionGPT, Mamba2Config, Mamba2ForCausalLM
 from scratchseq.training import TrainConfig, fit, sequence_model_bits
 
-SEQUENCE_MODELS = ("rnn", "lstm", "gru", "gpt")
+SEQUENCE_MODELS = ("rnn", "lstm", "gru", "gpt", "linear", "mamba2")
+
+
+class Mamba2Rung(nn.Module):
+    """A ``Mamba2ForCausalLM`` (``self.lm``) behind the interface the ladder's training and
+    scoring use: ``forward(idx (B, T), targets=None) -> (logits, loss)`` as the GPT's, and
+    ``sample(prompt, length, rng)`` as the recurrent models' (the state carried from token to
+    token, so the context is everything so far).
+
+    The embedding and the output projections are initialised as the authors' ``mamba_ssm`` does
+    for a language model: embedding (tied to the head) N(0, 0.02^2), each ``out_proj``
+    PyTorch's default divided by ``sqrt(n_layer)`` (it writes into the residual stream once per
+    layer). The rest is as ``Mamba2ForCausalLM`` builds it (PyTorch's defaults for ``in_proj``
+    and the convolution; ``transformers``' ``dt_bias``, ``A_log`` and ``D``).
+    """
+
+    def __init__(self, config: Mamba2Config, rng: np.random.Generator) -> None:
+        super().__init__()
+        self.config = config
+        self.lm = Mamba2ForCausalLM(config, rng=rng)
+        init.normal_(self.lm.backbone.embeddings.weight, 0.0, 0.02, rng=rng)
+        bound = 1 / math.sqrt(config.intermediate_size * config.num_hidden_layers)
+        for layer in self.lm.backbone.layers:
+            init.uniform_(layer.mixer.out_proj.weight, -bound, bound, rng=rng)
+
+    def forward(self, idx: Any, targets: Any = None) -> tuple[Tensor, Tensor | None]:
+        logits = self.lm(idx)
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(
+            logits.reshape(-1, self.config.vocab_size), np.asarray(targets).reshape(-1)
+        )
+        return logits, loss
+
+    @no_grad()
+    def sample(
+        self, prompt: Any, length: int, rng: np.random.Generator, temperature: float = 1.0
+    ) -> np.ndarray:
+        """Continue ``prompt`` (1-D ids) by ``length`` ids drawn from the softmax: the prompt
+        runs once through the chunked form, then each id is one recurrent step."""
+        was_training = self.training
+        self.eval()
+        cache, inputs, out = self.lm.new_cache(), np.asarray(prompt, np.int64).reshape(1, -1), []
+        for _ in range(length):
+            logits = self.lm(inputs, cache).data[:, -1]  # (1, V): the next-id prediction
+            token = sample_next(logits, temperature, rng=rng)
+            out.append(int(token[0]))
+            inputs = token[:, None]
+        self.train(was_training)
+        return np.array(out, dtype=np.int64)
 
 
 def build_sequence_model(name: str, vocab: int, settings: dict, rng: np.random.Generator):
-    """The RNN / LSTM / GRU language model or the GPT that ``settings`` describe."""
-    if name == "gpt":
+    """The RNN / LSTM / GRU language model, the GPT, the linear-attention GPT or the Mamba-2
+    that ``settings`` describe."""
+    if name in ("gpt", "linear"):  # the same shape; only the attention differs
         gpt_config = GPTConfig(
             vocab_size=vocab,
             block_size=settings["block_size"],
@@ -41,7 +94,22 @@ def build_sequence_model(name: str, vocab: int, settings: dict, rng: np.random.G
             dropout=settings["gpt_dropout"],
             gelu=settings["gpt_gelu"],
         )
-        return GPT(gpt_config, rng=rng)
+        return (GPT if name == "gpt" else LinearAttentionGPT)(gpt_config, rng=rng)
+    if name == "mamba2":
+        width = settings["mamba2_n_embd"]
+        mamba2_config = Mamba2Config(
+            vocab_size=vocab,
+            hidden_size=width,
+            num_hidden_layers=settings["mamba2_n_layer"],
+            num_heads=settings["mamba2_expand"] * width // settings["mamba2_head_dim"],
+            head_dim=settings["mamba2_head_dim"],
+            state_size=settings["mamba2_state_size"],
+            expand=settings["mamba2_expand"],
+            n_groups=settings["mamba2_n_groups"],
+            chunk_size=settings["mamba2_chunk_size"],
+            tie_word_embeddings=True,
+        )
+        return Mamba2Rung(mamba2_config, rng)
     if name not in SEQUENCE_MODELS:
         raise ValueError(f"build_sequence_model: unknown model {name!r}; use {SEQUENCE_MODELS}")
     return RecurrentLanguageModel(
@@ -110,9 +178,12 @@ def train_rung(name: str, settings: dict, seed: int) -> dict[str, Any]:
                 raise RuntimeError(f"{name} scored {count} characters, the others {scored}")
             return bits / count
 
-        learning_rate = settings["gpt_learning_rate" if name == "gpt" else "rnn_learning_rate"]
+        # The rungs added on top have their own steps (the same CPU budget as the GPT's).
+        steps = settings[f"{name}_steps"] if name in ("linear", "mamba2") else settings["steps"]
+        own_rate = name in ("gpt", "linear", "mamba2")
+        learning_rate = settings[f"{name}_learning_rate" if own_rate else "rnn_learning_rate"]
         recipe = TrainConfig(
-            steps=settings["steps"],
+            steps=steps,
             learning_rate=learning_rate,
             warmup_steps=settings["warmup_steps"],
             grad_clip=settings["grad_clip"],
@@ -122,9 +193,10 @@ def train_rung(name: str, settings: dict, seed: int) -> dict[str, Any]:
     history = fit(model, batch_loss, evaluate, recipe, desc=name)
     begin = time.perf_counter()
     length = settings["sample_length"]
-    if name == "gpt":
-        ids = generate(model, prompt[None, :], length, rng=sample_rng)[0, len(prompt) :]
-    else:  # the MLP and the recurrent models have their own samplers
+    if name in ("gpt", "linear"):  # the linear one recomputes its window (no KV cache)
+        ids = generate(model, prompt[None, :], length, rng=sample_rng, use_cache=name == "gpt")
+        ids = ids[0, len(prompt) :]
+    else:  # the MLP, the recurrent models and Mamba-2 have their own samplers
         ids = model.sample(prompt, length, sample_rng)
     steps = recipe.steps
     return {

@@ -1,7 +1,6 @@
 """Linear attention and state-space models, from the continuous SSM to Mamba-2.
 
-Notes: ``packages/scratchseq/notes/05-attention.md`` (the attention this is a masked, linear
-form of) and ``04-recurrence.md`` (recurrent state); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md``.
 """
 
 from scratchseq.ssm.functional import cumsum, segsum, segsum_naive, softplus
@@ -13,6 +12,7 @@ from scratchseq.ssm.linear_attention import (
     linear_attention,
     linear_attention_recurrent,
 )
+from scratchseq.ssm.linear_gpt import LinearAttentionGPT
 from scratchseq.ssm.lti import (
     discretize_zoh,
     discretize_zoh_diagonal,
@@ -37,6 +37,7 @@ __all__ = [
     "CausalConv1d",
     "LinearAttention",
     "LinearAttentionCache",
+    "LinearAttentionGPT",
     "Mamba2Block",
     "Mamba2Cache",
     "Mamba2Config",

@@ -1,8 +1,7 @@
 """The three small engine ops the state-space models need and ``scratchcore`` does not have:
 ``cumsum``, ``softplus`` and the segment sum ``segsum`` (with its naive twin).
 
-Notes: ``packages/scratchseq/notes/05-attention.md`` (the attention this is a masked, linear
-form of) and ``04-recurrence.md`` (recurrent state); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md`` (section 3, the segment sum).
 
 Each op states its local derivative beside its forward computation, as the engine's own ops do.
 

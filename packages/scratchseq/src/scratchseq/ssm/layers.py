@@ -1,8 +1,7 @@
 """The two layers a Mamba-2 mixer has besides its projections and its SSM: the causal
 depthwise convolution and the gated RMSNorm.
 
-Notes: ``packages/scratchseq/notes/05-attention.md`` (the attention this is a masked, linear
-form of) and ``04-recurrence.md`` (recurrent state); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md`` (section 3, the Mamba-2 block).
 
 **Causal depthwise convolution.** Each channel ``c`` is filtered on its own by a short kernel
 ``w_c`` of ``K`` taps (K = 4 in Mamba), looking only backwards:

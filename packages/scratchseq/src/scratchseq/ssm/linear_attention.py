@@ -2,8 +2,7 @@
 causal attention with the softmax replaced by a feature map, computed in parallel as a masked
 (T, T) product or as a recurrence with a (D, Dv) state.
 
-Notes: ``packages/scratchseq/notes/05-attention.md`` (the attention this is a masked, linear
-form of) and ``04-recurrence.md`` (recurrent state); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md`` (section 3, linear attention).
 
 **The idea.** Softmax attention weighs value ``v_j`` by ``exp(q_i . k_j)``. Replace that
 similarity by a dot product of features, ``phi(q_i) . phi(k_j)`` with ``phi(x) = elu(x) + 1``

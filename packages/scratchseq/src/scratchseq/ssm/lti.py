@@ -2,8 +2,8 @@
 its zero-order-hold discretisation, the two ways to run the discrete one (a convolution with a
 kernel and a recurrence), and the selective SSM of Mamba-1 whose parameters depend on the input.
 
-Notes: ``packages/scratchseq/notes/05-attention.md`` (the attention this is a masked, linear
-form of) and ``04-recurrence.md`` (recurrent state); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md`` (section 3, from the
+continuous SSM to selectivity).
 
 **Continuous.** A state ``x(t)`` (N,) driven by a scalar input ``u(t)``:
 

@@ -2,8 +2,7 @@
 ``Mamba2ForCausalLM``: the mixer (projections, causal convolution, selective SSD, gated norm),
 the pre-norm residual block, the backbone and the head; a decoding cache; checkpoint I/O.
 
-Notes: ``packages/scratchseq/notes/05-attention.md`` (the attention this is a masked, linear
-form of) and ``04-recurrence.md`` (recurrent state); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md`` (section 3, the Mamba-2 block).
 
 **The mixer**, for an input ``u`` (B, T, d) with ``I = expand * d = H * P`` inner features:
 

@@ -2,8 +2,8 @@
 that give the same numbers, a recurrent scan, a quadratic "attention" form and the chunked
 algorithm that mixes the two.
 
-Notes: ``packages/scratchseq/notes/05-attention.md`` (the attention this is a masked, linear
-form of) and ``04-recurrence.md`` (recurrent state); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/15-state-space-models.md`` (section 3, state space
+duality and the chunked algorithm).
 
 **The model.** Per head (``H`` heads of width ``P``) the state is a (P, N) matrix and the decay
 is a scalar (``A`` is a scalar times the identity), so one step is
