@@ -12,7 +12,9 @@ Each model is timed at two thread counts, switched inside the process: the machi
 (the cores this process may use, or ``--threads N``) and one. Three pools follow the count: BLAS
 (through ``threadpoolctl``), torch's (``torch.set_num_threads``) and scratchcore's own
 (``scratchcore.set_num_threads``); the counts actually in effect are recorded. At each count, after
-``warmup`` untimed steps, ``--repeats`` steps are timed one by one; the medians are reported:
+``warmup`` untimed steps, ``--repeats`` steps are timed one by one, in ``rounds`` turns that
+alternate between the engines (so a spell of load from outside falls on both); the medians
+are reported:
 
 * the ratio scratchcore / PyTorch (wall time; the CPU-time ratio too);
 * each engine's peak memory *allocated during one step* above what was live before it, measured
@@ -665,6 +667,7 @@ BENCHMARKS: dict[str, Benchmark] = {
 @dataclass
 class Config:
     repeats: int = 20  # timed steps per engine, model and thread count (the median is reported)
+    rounds: int = 4  # the repeats are split into this many turns per engine, alternating
     warmup: int = 3
     learning_rate: float = 1e-3  # AdamW, both engines
     weight_decay: float = 1e-2
@@ -672,7 +675,7 @@ class Config:
     settle_s: float = 0.2  # seconds of rest before each engine is timed (see ``settle``)
 
 
-SMOKE = Config(repeats=2, warmup=1, matmul_size=128, settle_s=0.01)
+SMOKE = Config(repeats=2, rounds=2, warmup=1, matmul_size=128, settle_s=0.01)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -788,9 +791,9 @@ def step_functions(case: Case, config: Config) -> tuple[Callable[[], float], Cal
     return ours, theirs
 
 
-def time_steps(step: Callable[[], float], warmup: int, repeats: int) -> dict[str, Any]:
-    """Median wall and CPU seconds of ``repeats`` steps after ``warmup`` untimed ones (a loop
-    over steps, on purpose: each step is timed alone)."""
+def time_steps(step: Callable[[], float], warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Wall and CPU seconds of each of ``repeats`` steps after ``warmup`` untimed ones (a loop
+    over steps, on purpose: each step is timed alone), and the losses."""
     losses = [step() for _ in range(warmup)]
     wall, cpu = [], []
     for _ in range(repeats):
@@ -798,12 +801,17 @@ def time_steps(step: Callable[[], float], warmup: int, repeats: int) -> dict[str
         losses.append(step())
         wall.append(time.perf_counter() - w)
         cpu.append(time.process_time() - c)
+    return {"wall": wall, "cpu": cpu, "losses": losses}
+
+
+def summarise(times: dict[str, list[float]]) -> dict[str, Any]:
+    """Medians (and extremes) of the steps ``time_steps`` timed."""
     return {
-        "median_step_s": statistics.median(wall),
-        "median_step_cpu_s": statistics.median(cpu),
-        "min_step_s": min(wall),
-        "max_step_s": max(wall),
-        "last_loss": losses[-1],
+        "median_step_s": statistics.median(times["wall"]),
+        "median_step_cpu_s": statistics.median(times["cpu"]),
+        "min_step_s": min(times["wall"]),
+        "max_step_s": max(times["wall"]),
+        "last_loss": times["losses"][-1],
     }
 
 
@@ -868,10 +876,18 @@ def _seconds(fn: Callable[[], Any]) -> float:
 
 def time_both(steps, config: Config, step_flops: float, peaks: dict[str, float]) -> dict:
     """Both engines' step times at the thread count in effect, their ratios and GFLOP/s."""
-    run = {}
-    for engine, step in zip(("scratchcore", "pytorch"), steps, strict=True):
-        settle(config.settle_s)
-        run[engine] = time_steps(step, config.warmup, config.repeats)
+    # The steps are timed in rounds, the engines taking turns (a pause before each turn), so a
+    # spell of load from outside the process falls on both engines, not on one of them alone.
+    times = {engine: {"wall": [], "cpu": [], "losses": []} for engine in ("scratchcore", "pytorch")}
+    parts = np.array_split(range(config.repeats), config.rounds)
+    per_round = [len(part) for part in parts if len(part)]
+    for turn, repeats in enumerate(per_round):
+        for engine, step in zip(times, steps, strict=True):
+            settle(config.settle_s)
+            warmup = config.warmup if turn == 0 else 1  # one step wakes the engine's threads
+            for key, values in time_steps(step, warmup, repeats).items():
+                times[engine][key] += values
+    run = {engine: summarise(t) for engine, t in times.items()}
     for engine, peak in (("scratchcore", peaks["numpy"]), ("pytorch", peaks["torch"])):
         run[engine]["matmul_gflops_per_s"] = step_flops / run[engine]["median_step_s"] / 1e9
         run[engine]["fraction_of_matmul_peak"] = run[engine]["matmul_gflops_per_s"] / peak
