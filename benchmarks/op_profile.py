@@ -11,6 +11,13 @@
 * **optimizer**: ``zero_grad``, the AdamW step and reading the loss (``.item()``);
 * **other**: the forward pass's time after its last op (a model's Python after its last node).
 
+Memory, beside time: every node's output array stays alive from the forward pass until the
+backward pass has used it, so the bytes of the new arrays each op made (``values_mb``, per op
+and in total; a view into an input counts nothing) are the part of a step's memory the graph's
+*values* take. ``step_peak_mb`` is the step's peak traced as ``step_time.py`` does it; the
+difference is what the backward functions keep beside the values (masks, statistics, saved
+copies) and the gradients.
+
 Inside ``conv2d`` one part is timed on its own: the gathers of windows into columns (every call
 of ``_gather``, forward and backward), recorded as ``conv2d_gather_ms``. At one thread the rest
 of ``conv2d`` is then, to within a few small copies, its matrix products: what BLAS itself
@@ -47,6 +54,14 @@ from scratchcore.tensor import Tensor
 from scratchcore.train import experiment_parser, seed_everything, write_results
 
 
+def new_bytes(value: np.ndarray, parents: tuple[Tensor, ...]) -> int:
+    """Bytes of ``value``, or 0 when it is a view into an input's memory (a reshape, a slice, a
+    permute): those bytes are already counted with the op that made them."""
+    if any(np.may_share_memory(value, p.data) for p in parents):
+        return 0
+    return value.nbytes
+
+
 class OpClock:
     """Attributes the time of training steps to ops; see the module docstring."""
 
@@ -55,6 +70,7 @@ class OpClock:
         self.backward: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.conv_gather = 0.0  # seconds in conv2d's window gathers (see the module docstring)
+        self.value_bytes: dict[str, int] = defaultdict(int)  # bytes of the nodes' outputs, per op
         self._last = time.perf_counter()
 
     def mark(self) -> None:
@@ -70,6 +86,7 @@ class OpClock:
             self.forward[op] += time.perf_counter() - self._last
             self.calls[op] += 1
             out = original(cls, data, parents, backward, op, reads_values)
+            self.value_bytes[op] += new_bytes(out.data, parents)
             if out._backward is not None:
                 out._backward = self._timed_backward(op, out._backward)
             self._last = time.perf_counter()
@@ -145,6 +162,7 @@ def profile_model(name: str, threads: int, steps: int, smoke: bool, seed: int) -
             "forward_ms": per_step_ms(clock.forward.get(op, 0.0)),
             "backward_ms": per_step_ms(clock.backward.get(op, 0.0)),
             "calls": clock.calls[op] / steps,
+            "values_mb": clock.value_bytes[op] / steps / 2**20,
         }
         for op in clock.calls
     }
@@ -160,6 +178,8 @@ def profile_model(name: str, threads: int, steps: int, smoke: bool, seed: int) -
         "optimizer_ms": per_step_ms(totals["optimizer"]),
         "other_ms": per_step_ms(totals["forward"] - attributed_forward),
         "conv2d_gather_ms": per_step_ms(clock.conv_gather),
+        "values_mb": sum(clock.value_bytes.values()) / steps / 2**20,
+        "step_peak_mb": step_time.numpy_step_peak_bytes(lambda: step(False)) / 2**20,
     }
 
 

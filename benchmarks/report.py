@@ -297,10 +297,22 @@ def op_profile_table(top: int = 5) -> str:
     full = record["config"]["threads"][0]
     lines = [
         f"Milliseconds per step, forward + backward, averaged over {record['config']['steps']} "
-        "steps; the share is of the whole step.",
+        "steps; the share is of the whole step. Values MB: the new arrays the op's nodes hold "
+        "until the backward pass (for the whole step: all of them, and the step's traced peak).",
         "",
-        _row(("model", "op", f"{full} threads: ms", "share", "1 thread: ms", "share", "gain")),
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        _row(
+            (
+                "model",
+                "op",
+                f"{full} threads: ms",
+                "share",
+                "1 thread: ms",
+                "share",
+                "gain",
+                "values MB",
+            )
+        ),
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def cells(p: dict, key: str) -> tuple[float, str]:
@@ -312,7 +324,18 @@ def op_profile_table(top: int = 5) -> str:
         f, o = by_threads["full"], by_threads["one"]
         lines.append(
             _row(
-                (f"`{name}`", "**whole step**", _num(f["step_ms"]), "", _num(o["step_ms"]), "", "")
+                (
+                    f"`{name}`",
+                    "**whole step**",
+                    _num(f["step_ms"]),
+                    "",
+                    _num(o["step_ms"]),
+                    "",
+                    "",
+                    f"{_num(f['values_mb'])} of {_num(f['step_peak_mb'])} peak"
+                    if "values_mb" in f
+                    else "",
+                )
             )
         )
         slowest = sorted(f["ops"], key=lambda op: -cells(f, op)[0])[:top]
@@ -325,7 +348,9 @@ def op_profile_table(top: int = 5) -> str:
             label = key.removesuffix("_ms") if key.endswith("_ms") else f"`{key}`"
             if key == "conv2d_gather_ms":
                 label = "↳ of which window gathers"
-            lines.append(_row(("", label, _num(f_ms), f_share, _num(o_ms), o_share, gain)))
+            values = f["ops"][key].get("values_mb") if key in f["ops"] else None
+            memory = "" if values is None else _num(values)
+            lines.append(_row(("", label, _num(f_ms), f_share, _num(o_ms), o_share, gain, memory)))
     return "\n".join(lines)
 
 
