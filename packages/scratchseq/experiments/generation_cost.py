@@ -9,7 +9,7 @@ ladder's shape (4 blocks, 4 heads, C = 128) with ``block_size`` the longest cont
 (2048: its learned positions add 128 parameters each, 1,068,672 in all against the ladder
 GPT's 822,912, and cost a lookup per token); the Mamba-2 is the ladder's (6 layers, d = 128, 4
 heads of 64, state N = 128, one group, tied embedding; 820,552 parameters, with no positions).
-float32, one thread, batch 1; contexts 16 to 2048 (the default run takes about a minute).
+float32, one thread, batch 1; contexts 16 to 2048 (the default run takes well under a minute).
 
 For each context length T (the prefix already holds T tokens, and the model must predict token
 T + 1), the time of producing that prediction, the median of ``repeats`` runs:
@@ -43,8 +43,10 @@ from __future__ import annotations
 
 import os
 
-# One BLAS thread, set before NumPy loads: the CPU is small and shared (see kv_cache_speed.py).
+# One thread, set before NumPy and scratchcore load: BLAS's and the engine's own pool, so every
+# mode is timed on one core (a per-token cost, not a measure of how well it spreads).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("SCRATCHCORE_NUM_THREADS", "1")
 
 import time
 import tracemalloc
