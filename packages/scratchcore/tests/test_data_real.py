@@ -7,10 +7,8 @@ the cache directory; SHA-256 checks on downloads and on hand-placed files; the o
 import gzip
 import hashlib
 import importlib
-import io
 import pickle
 import struct
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ from scratchcore.data.datasets import (
     parse_idx,
 )
 from scratchcore.data.datasets import cifar as cifar_module
+from scratchcore.testing import write_cifar10_archive
 
 # The package re-exports the function ``mnist``, which hides the submodule of the same name.
 mnist_module = importlib.import_module("scratchcore.data.datasets.mnist")
@@ -195,51 +194,8 @@ def test_download_is_verified_and_atomic(data_root, monkeypatch):
     assert sorted(p.name for p in (data_root / "demo").iterdir()) == ["f.bin"]  # nothing kept
 
 
-def cifar_batch(images: np.ndarray, labels: np.ndarray) -> dict:
-    return {
-        b"batch_label": b"a test batch",
-        b"labels": [int(v) for v in labels],
-        b"data": images.reshape(len(images), 3072),
-        b"filenames": [f"img_{i}.png".encode() for i in range(len(images))],
-    }
-
-
-def write_fake_cifar(folder: Path, rng: np.random.Generator, per_batch=2, extra=None) -> dict:
-    folder.mkdir(parents=True, exist_ok=True)
-    classes = [
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    ]
-    members = {}
-    batches = []
-    for i in range(6):
-        images = rng.integers(0, 256, (per_batch, 3, 32, 32), dtype=np.uint8)
-        labels = rng.integers(0, 10, per_batch)
-        batches.append((images, labels))
-        name = f"data_batch_{i + 1}" if i < 5 else "test_batch"
-        members[name] = pickle.dumps(cifar_batch(images, labels), protocol=2)
-    members["batches.meta"] = pickle.dumps(
-        {b"label_names": [c.encode() for c in classes], b"num_vis": 3072}, protocol=2
-    )
-    members.update(extra or {})
-    with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as tar:
-        for name, raw in members.items():
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(raw)
-            tar.addfile(info, io.BytesIO(raw))
-    return {"batches": batches, "classes": classes}
-
-
 def test_cifar10_round_trips_a_tiny_official_archive(data_root):
-    fake = write_fake_cifar(data_root / "cifar-10", np.random.default_rng(0))
+    fake = write_cifar10_archive(data_root / "cifar-10", np.random.default_rng(0))
     with pytest.warns(UserWarning, match=cifar_module.CIFAR10_SHA256):
         data = cifar10(scale=False)
     train = fake["batches"][:5]
@@ -270,13 +226,17 @@ class Boom:
 
 def test_cifar10_refuses_pickles_that_would_run_code(data_root):
     evil = pickle.dumps({b"data": Boom(), b"labels": []}, protocol=2)
-    write_fake_cifar(data_root / "cifar-10", np.random.default_rng(0), extra={"test_batch": evil})
+    write_cifar10_archive(
+        data_root / "cifar-10", np.random.default_rng(0), extra={"test_batch": evil}
+    )
     with pytest.warns(UserWarning), pytest.raises(pickle.UnpicklingError, match="refusing to load"):
         cifar10()
 
 
 def test_cifar10_rejects_wrong_contents(data_root):
     bad = pickle.dumps({b"data": np.zeros((2, 3071), np.uint8), b"labels": [0, 1]}, protocol=2)
-    write_fake_cifar(data_root / "cifar-10", np.random.default_rng(0), extra={"data_batch_3": bad})
+    write_cifar10_archive(
+        data_root / "cifar-10", np.random.default_rng(0), extra={"data_batch_3": bad}
+    )
     with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"data_batch_3.*\(2, 3071\)"):
         cifar10()

@@ -2,10 +2,7 @@
 CIFAR-10 is absent, and a smoke run on a tiny CIFAR-10 archive written here in the official
 format (pickled batches in ``cifar-10-batches-py/`` inside ``cifar-10-python.tar.gz``)."""
 
-import io
 import json
-import pickle
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +11,7 @@ import pytest
 from scratchcore.data import ArrayDataset, random_split
 from scratchcore.data.datasets import download
 from scratchcore.data.datasets.download import DatasetNotFoundError
-from scratchcore.testing import load_experiment
+from scratchcore.testing import load_experiment, write_cifar10_archive
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "cnn_cifar10.py"
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -39,24 +36,9 @@ def data_root(tmp_path, monkeypatch):
 
 
 def write_fake_cifar(folder: Path, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The official archive layout with random images; returns the training images and labels."""
-    members, train_images, train_labels = {}, [], []
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        images = rng.integers(0, 256, (PER_BATCH, 3, 32, 32), dtype=np.uint8)
-        labels = rng.integers(0, 10, PER_BATCH)
-        batch = {b"labels": [int(v) for v in labels], b"data": images.reshape(PER_BATCH, 3072)}
-        members[name] = pickle.dumps(batch, protocol=2)
-        if name != "test_batch":
-            train_images.append(images)
-            train_labels.append(labels)
-    members["batches.meta"] = pickle.dumps({b"label_names": [c.encode() for c in CLASSES]})
-    folder.mkdir(parents=True)
-    with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as tar:
-        for name, raw in members.items():
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(raw)
-            tar.addfile(info, io.BytesIO(raw))
-    return np.concatenate(train_images), np.concatenate(train_labels)
+    """The official archive with random images; returns the training images and labels."""
+    batches = write_cifar10_archive(folder, rng, per_batch=PER_BATCH)["batches"][:5]
+    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
 
 
 def test_augment_crops_each_image_at_its_own_offset_and_flips_some(experiment):

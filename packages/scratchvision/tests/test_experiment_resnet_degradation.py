@@ -8,10 +8,7 @@ CIFAR-10 path runs on a tiny archive written here in the official format, and sa
 the file when it is absent.
 """
 
-import io
 import json
-import pickle
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,7 @@ import pytest
 
 from scratchcore.data.datasets import download
 from scratchcore.data.datasets.download import DatasetNotFoundError
-from scratchcore.testing import load_experiment
+from scratchcore.testing import load_experiment, write_cifar10_archive
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "resnet_degradation.py"
 
@@ -126,33 +123,6 @@ def data_root(tmp_path, monkeypatch):
     return tmp_path / "data"
 
 
-def write_fake_cifar(folder: Path, per_batch: int, rng: np.random.Generator) -> None:
-    """The official archive layout (pickled batches in ``cifar-10-batches-py/``), random images."""
-    classes = [
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    ]
-    members = {"batches.meta": pickle.dumps({b"label_names": [c.encode() for c in classes]})}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        images = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
-        labels = [int(v) for v in rng.integers(0, 10, per_batch)]
-        members[name] = pickle.dumps({b"labels": labels, b"data": images}, protocol=2)
-    folder.mkdir(parents=True)
-    with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as tar:
-        for name, raw in members.items():
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(raw)
-            tar.addfile(info, io.BytesIO(raw))
-
-
 def test_cifar10_without_the_data_says_where_to_put_it(experiment, data_root, tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"cifar-10/cifar-10-python\.tar\.gz"):
         experiment.main(["--smoke", "--data", "cifar10", "--out", str(tmp_path / "out")])
@@ -160,7 +130,7 @@ def test_cifar10_without_the_data_says_where_to_put_it(experiment, data_root, tm
 
 
 def test_cifar10_smoke(experiment, data_root, tmp_path):
-    write_fake_cifar(data_root / "cifar-10", per_batch=24, rng=np.random.default_rng(0))
+    write_cifar10_archive(data_root / "cifar-10", np.random.default_rng(0), per_batch=24)
     with pytest.warns(UserWarning, match="SHA-256"):  # not the official archive's bytes
         metrics = experiment.main(["--smoke", "--data", "cifar10", "--out", str(tmp_path)])
     record = json.loads((tmp_path / "resnet_degradation.json").read_text())

@@ -13,7 +13,10 @@ dependency. Every check runs in float64 with fixed seeds: tolerances can be tigh
 from __future__ import annotations
 
 import importlib.util
+import io
+import pickle
 import sys
+import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -184,3 +187,58 @@ def load_experiment(path: str | Path) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
+
+
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+
+def write_cifar10_archive(
+    folder: str | Path,
+    rng: np.random.Generator,
+    per_batch: int = 2,
+    extra: dict[str, bytes] | None = None,
+) -> dict[str, Any]:
+    """Write ``folder/cifar-10-python.tar.gz`` in the official layout, with random images.
+
+    Five training batches and a test batch of ``per_batch`` uint8 images each (pickled dicts
+    with ``b"data"`` (n, 3072), ``b"labels"``, ``b"batch_label"``, ``b"filenames"``, in
+    ``cifar-10-batches-py/``) and ``batches.meta``; ``extra`` adds or replaces members by name
+    (raw bytes: a corrupt batch, say). Returns ``{"batches": [(images (n, 3, 32, 32), labels
+    (n,)), ...] (the five training batches, then the test batch), "classes": [...]}``, so a
+    test of a loader or an experiment can compare with what was written.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    members, batches = {}, []
+    for i in range(6):
+        images = rng.integers(0, 256, (per_batch, 3, 32, 32), dtype=np.uint8)
+        labels = rng.integers(0, 10, per_batch)
+        batches.append((images, labels))
+        batch = {
+            b"batch_label": b"a test batch",
+            b"labels": [int(v) for v in labels],
+            b"data": images.reshape(per_batch, 3072),
+            b"filenames": [f"img_{k}.png".encode() for k in range(per_batch)],
+        }
+        members[f"data_batch_{i + 1}" if i < 5 else "test_batch"] = pickle.dumps(batch, protocol=2)
+    members["batches.meta"] = pickle.dumps(
+        {b"label_names": [c.encode() for c in CIFAR10_CLASSES], b"num_vis": 3072}, protocol=2
+    )
+    members.update(extra or {})
+    with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for name, raw in members.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    return {"batches": batches, "classes": list(CIFAR10_CLASSES)}
