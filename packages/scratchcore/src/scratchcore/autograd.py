@@ -14,9 +14,12 @@ This module holds the four ideas every op in ``tensor.py`` leans on:
 ``backward`` comes in two levels: ``backward_reference`` is the definition (a topological order
 and one loop that sums plain gradients), ``run_backward`` the fast form the engine runs (owned
 buffers added into in place, slices written into one buffer, the graph freed as it goes); the
-tests check the two equal on random graphs. Two guards sit on the fast path: a tensor's
-*version* (how often its ``data`` was written) must not have changed since an op used it, and
-``detect_anomaly()`` turns the first NaN or Inf into an error that says which op made it.
+tests check the two equal on random graphs. Both call a leaf's *post-accumulate hooks*
+(``Tensor.register_post_accumulate_grad_hook``) the moment its ``.grad`` is complete, which is
+how data parallelism starts communicating gradients before backward ends. Two guards sit on
+the fast path: a tensor's *version* (how often its ``data`` was written) must not have changed
+since an op used it, and ``detect_anomaly()`` turns the first NaN or Inf into an error that
+says which op made it.
 """
 
 from __future__ import annotations
@@ -201,6 +204,7 @@ def backward_reference(root: Tensor, grad: np.ndarray) -> None:
         if node._backward is None or node._retains_grad:  # a leaf (or asked to keep its grad)
             g_own = np.asarray(g, dtype=node.data.dtype)
             node.grad = g_own.copy() if node.grad is None else np.asarray(node.grad + g_own)
+            _run_post_accumulate_hooks(node)
         if node._backward is None:
             continue
         for parent, parent_grad in zip(node._parents, node._backward(g), strict=True):
@@ -328,6 +332,17 @@ def _accumulate_grad(node: Tensor, grad: np.ndarray, is_owned: bool) -> None:
         node.grad = grad if is_owned else grad.copy()
     else:
         node.grad = np.asarray(node.grad + grad)  # a 0-d sum is a NumPy scalar
+    if node._post_accumulate_hooks:
+        _run_post_accumulate_hooks(node)
+
+
+def _run_post_accumulate_hooks(node: Tensor) -> None:
+    """Call the hooks registered by ``Tensor.register_post_accumulate_grad_hook`` on a leaf,
+    in registration order, right after its ``.grad`` got this pass's gradient."""
+    if node._backward is not None:  # a non-leaf that retains its grad: hooks are for leaves
+        return
+    for hook in tuple(node._post_accumulate_hooks):  # a hook may remove itself
+        hook(node)
 
 
 # --------------------------------------------------------------------------------------------

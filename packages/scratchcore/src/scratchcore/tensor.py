@@ -150,6 +150,20 @@ def _gate(g: np.ndarray, open_: np.ndarray) -> np.ndarray:
     return out
 
 
+class HookHandle:
+    """What ``register_post_accumulate_grad_hook`` returns: ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        """Unregister the hook (a second call does nothing)."""
+        for i, registered in enumerate(self._hooks):
+            if registered is self._hook:
+                del self._hooks[i]
+                return
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation.
 
@@ -317,6 +331,36 @@ class Tensor:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward (for inspection)."""
         self._retains_grad = True
         return self
+
+    # No hooks unless one is registered: a class-level empty tuple, so the backward pass's
+    # check costs one attribute read and tensors made by ``_make`` need no extra field.
+    _post_accumulate_hooks: tuple | list = ()
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> HookHandle:
+        """Call ``hook(self)`` each time backward has just accumulated into this leaf's ``.grad``.
+
+        As ``torch.Tensor.register_post_accumulate_grad_hook``: the hook runs *during*
+        ``backward``, as soon as this leaf's gradient for the pass is complete (every use of the
+        leaf has sent its share), so ``self.grad`` already holds the new sum. Data parallelism
+        uses it to start averaging a bucket of gradients over the network while backward is still
+        computing the rest (``scratchcore.distributed.data_parallel``). The hook's return value
+        is ignored; it should read ``self.grad``, not replace it. Only leaves (parameters) take
+        hooks. Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        if not self.is_leaf:
+            raise RuntimeError(
+                "register_post_accumulate_grad_hook: only a leaf tensor (a parameter, or a tensor "
+                f"made with requires_grad=True) accumulates a .grad; this one is the result of "
+                f"{self._op}"
+            )
+        if not callable(hook):
+            raise TypeError(
+                f"register_post_accumulate_grad_hook: hook must be callable; got {hook!r}"
+            )
+        if not isinstance(self._post_accumulate_hooks, list):
+            self._post_accumulate_hooks = []  # this tensor's own list, shadowing the class's ()
+        self._post_accumulate_hooks.append(hook)
+        return HookHandle(self._post_accumulate_hooks, hook)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(")
