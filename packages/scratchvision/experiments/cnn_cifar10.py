@@ -41,7 +41,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 import scratchcore.nn.functional as F
 import scratchcore.optim as optim
 from scratchcore import Tensor, no_grad
-from scratchcore.data import ArrayDataset, DataLoader, random_split
+from scratchcore.data import ArrayDataset, DataLoader, channel_statistics, random_split, standardize
 from scratchcore.data.datasets import cifar10
 from scratchcore.train import (
     History,
@@ -83,19 +83,6 @@ class Config:
 
 
 SMOKE = Config(epochs=2, batch_size=8, learning_rate=0.01, validation_examples=8, eval_batch_size=8)
-
-
-def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation of uint8 images (N, 3, H, W), each (3,)."""
-    pixels = images.astype(np.float64) / 255.0
-    return pixels.mean(axis=(0, 2, 3)), pixels.std(axis=(0, 2, 3))
-
-
-def standardize(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """uint8 images (N, 3, H, W) -> float32 ``(x / 255 - mean) / std`` per channel."""
-    scale = (1.0 / (255.0 * std)).astype(np.float32).reshape(1, -1, 1, 1)
-    shift = (mean / std).astype(np.float32).reshape(1, -1, 1, 1)
-    return images.astype(np.float32) * scale - shift
 
 
 def augment(x: np.ndarray, rng: np.random.Generator, padding: int) -> np.ndarray:

@@ -47,7 +47,7 @@ from matplotlib.figure import Figure
 import scratchcore.nn.functional as F
 import scratchcore.optim as optim
 from scratchcore import Tensor, no_grad
-from scratchcore.data import ArrayDataset, DataLoader
+from scratchcore.data import ArrayDataset, DataLoader, channel_statistics, standardize
 from scratchcore.data.augment import Compose, RandomCrop, RandomHorizontalFlip
 from scratchcore.data.datasets import cifar10
 from scratchcore.train import (
@@ -91,19 +91,6 @@ class Config:
 
 
 SMOKE = Config(epochs=2, batch_size=8, eval_every=1, eval_batch_size=8, train_examples=16)
-
-
-def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation of uint8 images (N, 3, H, W) in [0, 1], each (3,)."""
-    pixels = images.astype(np.float64) / 255.0
-    return pixels.mean(axis=(0, 2, 3)), pixels.std(axis=(0, 2, 3))
-
-
-def standardize(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """uint8 images (N, 3, H, W) -> float32 ``(x / 255 - mean) / std`` per channel."""
-    scale = (1.0 / (255.0 * std)).astype(np.float32).reshape(1, -1, 1, 1)
-    shift = (mean / std).astype(np.float32).reshape(1, -1, 1, 1)
-    return images.astype(np.float32) * scale - shift
 
 
 @no_grad()

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from scratchcore.data import ArrayDataset, random_split
-from scratchcore.data.datasets import download
 from scratchcore.data.datasets.download import DatasetNotFoundError
 from scratchcore.testing import load_experiment, write_cifar10_archive
 
@@ -21,18 +20,6 @@ PER_BATCH = 8  # 5 training batches -> 40 training images; 8 test images
 @pytest.fixture
 def experiment():
     return load_experiment(SCRIPT)
-
-
-@pytest.fixture
-def data_root(tmp_path, monkeypatch):
-    """SCRATCHMIND_DATA points at an empty temporary folder, and the network is unreachable."""
-    monkeypatch.setenv("SCRATCHMIND_DATA", str(tmp_path / "data"))
-
-    def no_network(url, destination):
-        raise OSError(f"test: no network for {url}")
-
-    monkeypatch.setattr(download, "download_url", no_network)
-    return tmp_path / "data"
 
 
 def write_fake_cifar(folder: Path, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -62,17 +49,6 @@ def test_augment_without_padding_only_flips(experiment):
     out = experiment.augment(x, np.random.default_rng(3), padding=0)
     for i in range(2):
         assert np.array_equal(out[i], x[i]) or np.array_equal(out[i], x[i, :, :, ::-1])
-
-
-def test_standardize_uses_the_given_statistics(experiment):
-    images = np.random.default_rng(0).integers(0, 256, (5, 3, 4, 4), dtype=np.uint8)
-    mean, std = experiment.channel_statistics(images)
-    z = experiment.standardize(images, mean, std)
-    assert z.dtype == np.float32
-    np.testing.assert_allclose(z.mean(axis=(0, 2, 3)), 0.0, atol=1e-6)
-    np.testing.assert_allclose(z.std(axis=(0, 2, 3)), 1.0, rtol=1e-5)
-    expected = (images[1, 2, 3, 0] / 255.0 - mean[2]) / std[2]
-    np.testing.assert_allclose(z[1, 2, 3, 0], expected, rtol=1e-6)
 
 
 def test_without_the_data_it_says_where_to_put_it(experiment, data_root, tmp_path):

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchcore.data.datasets import download
 from scratchcore.data.datasets.download import DatasetNotFoundError
 from scratchcore.testing import load_experiment, write_cifar10_archive
 
@@ -18,18 +17,6 @@ SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "resnet_cifar10.p
 @pytest.fixture
 def experiment():
     return load_experiment(SCRIPT)
-
-
-@pytest.fixture
-def data_root(tmp_path, monkeypatch):
-    """SCRATCHMIND_DATA points at a temporary folder, and the network is unreachable."""
-    monkeypatch.setenv("SCRATCHMIND_DATA", str(tmp_path / "data"))
-
-    def no_network(url, destination):
-        raise OSError(f"test: no network for {url}")
-
-    monkeypatch.setattr(download, "download_url", no_network)
-    return tmp_path / "data"
 
 
 def _comparable(record: dict) -> dict:

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchcore.data.datasets import download
 from scratchcore.data.datasets.download import DatasetNotFoundError
 from scratchcore.testing import load_experiment, write_cifar10_archive
 
@@ -109,18 +108,6 @@ def test_standardize_uses_the_training_images_statistics(experiment):
     np.testing.assert_allclose(z[:6].mean(axis=(0, 2, 3)), 0.0, atol=1e-6)
     np.testing.assert_allclose(z[:6].std(axis=(0, 2, 3)), 1.0, rtol=1e-5)
     np.testing.assert_allclose(mean, x[:6].mean(axis=(0, 2, 3)))
-
-
-@pytest.fixture
-def data_root(tmp_path, monkeypatch):
-    """SCRATCHMIND_DATA points at an empty temporary folder, and the network is unreachable."""
-    monkeypatch.setenv("SCRATCHMIND_DATA", str(tmp_path / "data"))
-
-    def no_network(url, destination):
-        raise OSError(f"test: no network for {url}")
-
-    monkeypatch.setattr(download, "download_url", no_network)
-    return tmp_path / "data"
 
 
 def test_cifar10_without_the_data_says_where_to_put_it(experiment, data_root, tmp_path):

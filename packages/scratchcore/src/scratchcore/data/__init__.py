@@ -1,4 +1,5 @@
-"""``scratchcore.data``: datasets, minibatch loading, splits and image augmentation.
+"""``scratchcore.data``: datasets, minibatch loading, splits, image augmentation and
+standardisation.
 
 Notes: ``packages/scratchcore/notes/04-data.md``. Datasets live in ``scratchcore.data.datasets``.
 """
@@ -17,6 +18,7 @@ from scratchcore.data.augment import (
 )
 from scratchcore.data.dataset import ArrayDataset, Dataset, Subset, collate, random_split
 from scratchcore.data.loader import DataLoader
+from scratchcore.data.standardize import channel_statistics, standardize
 
 __all__ = [
     "ArrayDataset",
@@ -27,6 +29,7 @@ __all__ = [
     "RandomCrop",
     "RandomHorizontalFlip",
     "Subset",
+    "channel_statistics",
     "collate",
     "cutout",
     "hflip",
@@ -35,4 +38,5 @@ __all__ = [
     "random_cutout",
     "random_horizontal_flip",
     "random_split",
+    "standardize",
 ]
