@@ -3,7 +3,7 @@
 Notes: ``packages/scratchcore/notes/03-optimizers.md``. Read ``optimizer.py`` first (the shared
 bookkeeping), then ``sgd.py``, ``adagrad.py``, ``rmsprop.py`` and ``adam.py`` in that order: each
 adds one idea to the one before. Optimizers built for scale (notes
-``07-optimizers-for-scale.md``): ``schedule_free.py``, ``muon.py``, ``shampoo.py``, ``lion.py``.
+``08-optimizers-for-scale.md``): ``schedule_free.py``, ``muon.py``, ``shampoo.py``, ``lion.py``.
 """
 
 from scratchcore.optim import lr_scheduler

@@ -1,7 +1,7 @@
 """Lion (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms"): the sign of momentum.
 
-Notes: ``packages/scratchcore/notes/03-optimizers.md`` (the optimizer interface, SGD and
-AdamW this one is compared with; its own chapter is not written yet).
+Notes: ``packages/scratchcore/notes/08-optimizers-for-scale.md`` (this optimizer and the other
+three built for scale; ``03-optimizers.md`` for the optimizer interface and AdamW).
 
 For each parameter θ with gradient g, at every step (the paper's Algorithm 2):
 

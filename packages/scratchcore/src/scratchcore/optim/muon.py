@@ -1,7 +1,7 @@
 """Muon: momentum, then orthogonalise the step (Jordan et al., 2024), for 2-D weights.
 
-Notes: ``packages/scratchcore/notes/03-optimizers.md`` (the optimizer interface, SGD and
-AdamW this one is compared with; its own chapter is not written yet).
+Notes: ``packages/scratchcore/notes/08-optimizers-for-scale.md`` (this optimizer and the other
+three built for scale; ``03-optimizers.md`` for the optimizer interface and AdamW).
 
 For a weight matrix W (shape (A, B) = (out, in)) with gradient G, at every step, in the order
 of ``torch.optim.Muon``:

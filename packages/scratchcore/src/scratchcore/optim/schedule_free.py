@@ -1,7 +1,7 @@
 """Schedule-Free AdamW (Defazio et al., 2024): no learning-rate schedule, an average instead.
 
-Notes: ``packages/scratchcore/notes/03-optimizers.md`` (the optimizer interface, SGD and
-AdamW this one is compared with; its own chapter is not written yet).
+Notes: ``packages/scratchcore/notes/08-optimizers-for-scale.md`` (this optimizer and the other
+three built for scale; ``03-optimizers.md`` for the optimizer interface and AdamW).
 
 A schedule (cosine, linear decay) needs the length of the run up front, and a run stopped early
 ends with a half-decayed model. Schedule-Free keeps *three* sequences per parameter and needs no

@@ -1,7 +1,7 @@
 """Shampoo (Gupta, Koren & Singer, 2018): a Kronecker-factored full-matrix AdaGrad.
 
-Notes: ``packages/scratchcore/notes/03-optimizers.md`` (the optimizer interface, SGD and
-AdamW this one is compared with; its own chapter is not written yet).
+Notes: ``packages/scratchcore/notes/08-optimizers-for-scale.md`` (this optimizer and the other
+three built for scale; ``03-optimizers.md`` for the optimizer interface and AdamW).
 
 For a weight matrix W of shape (m, n) with gradient G (m, n), statistics start at
 L_0 = eps I_m, R_0 = eps I_n, and at every step t:
