@@ -4,7 +4,8 @@ positions and segment embeddings, post-norm layers, the [CLS] pooler, and the ta
 with its span decoder) — named 1:1 with ``transformers`` and reading and writing its checkpoints.
 
 Notes: ``packages/scratchseq/notes/08-transformer.md`` (the post-norm encoder BERT is) and
-``05-attention.md`` (padding masks); a chapter of its own is not written yet.
+``05-attention.md`` (padding masks); pre-training and fine-tuning (``masking``, ``tokenizer``,
+``pretraining``, ``transfer``, ``tasks``, ``baselines``, ``finetune``): ``14-bert.md``.
 """
 
 from scratchseq.bert.config import BERT_ACTIVATIONS, BertConfig
@@ -19,6 +20,7 @@ from scratchseq.bert.heads import (
     BertPredictionHeadTransform,
     BertQuestionAnsweringOutput,
 )
+from scratchseq.bert.masking import mask_tokens
 from scratchseq.bert.model import (
     BertAttention,
     BertEmbeddings,
@@ -35,6 +37,8 @@ from scratchseq.bert.model import (
 )
 from scratchseq.bert.pretrained import BertPreTrainedModel, load_bert_state_dict
 from scratchseq.bert.span import best_span, span_band
+from scratchseq.bert.tokenizer import BertEncoding, BertTokenizer
+from scratchseq.bert.transfer import head_from_encoder
 
 __all__ = [
     "BERT_ACTIVATIONS",
@@ -43,6 +47,7 @@ __all__ = [
     "BertConfig",
     "BertEmbeddings",
     "BertEncoder",
+    "BertEncoding",
     "BertForMaskedLM",
     "BertForQuestionAnswering",
     "BertForSequenceClassification",
@@ -60,8 +65,11 @@ __all__ = [
     "BertQuestionAnsweringOutput",
     "BertSelfAttention",
     "BertSelfOutput",
+    "BertTokenizer",
     "best_span",
     "check_bert_inputs",
+    "head_from_encoder",
     "load_bert_state_dict",
+    "mask_tokens",
     "span_band",
 ]
