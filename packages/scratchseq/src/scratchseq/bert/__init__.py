@@ -3,9 +3,9 @@ positions and segment embeddings, post-norm layers, the [CLS] pooler, and the ta
 (masked language modelling, sequence and token classification, extractive question answering
 with its span decoder) — named 1:1 with ``transformers`` and reading and writing its checkpoints.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (the post-norm encoder BERT is) and
-``05-attention.md`` (padding masks); pre-training and fine-tuning (``masking``, ``tokenizer``,
-``pretraining``, ``transfer``, ``tasks``, ``baselines``, ``finetune``): ``14-bert.md``.
+Notes: ``packages/scratchseq/notes/14-bert.md`` (the model, its pre-training and its
+fine-tuning); ``08-transformer.md`` is the post-norm encoder BERT builds on, and
+``05-attention.md`` derives the padding mask.
 """
 
 from scratchseq.bert.config import BERT_ACTIVATIONS, BertConfig

@@ -1,8 +1,8 @@
 """The shape of a BERT: a frozen dataclass with ``transformers``' ``BertConfig`` field names, read
 from and written to a ``config.json``.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (the post-norm encoder BERT is) and
-``05-attention.md`` (padding masks); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/14-bert.md``; also ``08-transformer.md`` (the post-norm
+encoder BERT is) and ``05-attention.md`` (padding masks).
 
 The defaults are BERT-base's (Devlin et al., 2019, and ``transformers``' defaults): 12 layers of
 width 768 with 12 heads, a 3072-wide feed-forward layer, 512 learned positions, two segments

@@ -2,8 +2,8 @@
 masked language modelling (pre-training), sequence classification, token classification and
 extractive question answering.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (the post-norm encoder BERT is) and
-``05-attention.md`` (padding masks); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/14-bert.md``; also ``08-transformer.md`` (the post-norm
+encoder BERT is) and ``05-attention.md`` (padding masks).
 
 Every head holds the trunk as ``bert`` (so its checkpoint names start ``bert.``) and adds a few
 small layers on top; ``forward(input_ids, attention_mask=None, token_type_ids=None, <labels>)``

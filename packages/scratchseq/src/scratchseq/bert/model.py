@@ -2,8 +2,8 @@
 Transformer encoder layers, and the pooler; named parameter for parameter as ``transformers``'
 ``BertModel``.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (the post-norm encoder BERT is) and
-``05-attention.md`` (padding masks); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/14-bert.md``; also ``08-transformer.md`` (the post-norm
+encoder BERT is) and ``05-attention.md`` (padding masks).
 
 **The input.** Token ``t`` at position ``p`` in segment ``s`` (sentence A = 0, B = 1) enters as
 

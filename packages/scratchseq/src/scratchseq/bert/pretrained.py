@@ -1,8 +1,8 @@
 """What every BERT model class shares: its config, BERT's weight initialisation, and checkpoint
 I/O in ``transformers``' format (``config.json`` + ``model.safetensors``, names 1:1).
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (the post-norm encoder BERT is) and
-``05-attention.md`` (padding masks); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/14-bert.md``; also ``08-transformer.md`` (the post-norm
+encoder BERT is) and ``05-attention.md`` (padding masks).
 
 **Names on disk.** ``transformers`` writes a bare ``BertModel`` without a prefix
 (``embeddings.word_embeddings.weight``, ``pooler.dense.weight``) and every head with the trunk

@@ -1,7 +1,7 @@
 """Decoding an answer span from a question-answering model's start and end scores.
 
-Notes: ``packages/scratchseq/notes/08-transformer.md`` (the post-norm encoder BERT is) and
-``05-attention.md`` (padding masks); a chapter of its own is not written yet.
+Notes: ``packages/scratchseq/notes/14-bert.md``; also ``08-transformer.md`` (the post-norm
+encoder BERT is) and ``05-attention.md`` (padding masks).
 
 The answer is the span ``(i, j)`` that maximises ``start[i] + end[j]`` (the log-probability of
 the span, up to a constant, if start and end are independent softmaxes) subject to
