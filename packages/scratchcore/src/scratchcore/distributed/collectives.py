@@ -24,18 +24,28 @@ class DistributedTimeoutError(TimeoutError):
     """A collective did not complete in time: another rank failed, hangs, or is far behind."""
 
 
+SPIN_S = 0.05  # seconds of polling without pauses before a wait starts to sleep between polls
+
+
 def wait(requests: Sequence[Any], group: ProcessGroup, what: str) -> None:
     """Wait until every MPI request in ``requests`` has completed, at most ``group.timeout`` s.
 
-    Polls ``Request.Testall`` (which also drives MPI's progress engine), sleeping a little
-    longer between polls the longer it waits (up to 1 ms), so a wait costs little CPU.
+    Polls ``Request.Testall``, which also drives MPI's progress engine: a non-blocking
+    collective advances only while some MPI call runs, and one made of several rounds needs a
+    poll per round. So the first ``SPIN_S`` seconds poll without pausing (a short collective
+    finishes at the speed of the copies, not of a sleep per round); after that the pause between
+    polls doubles up to 1 ms, so a long wait for a slow rank costs little CPU.
     """
     MPI = import_mpi()
     requests = list(requests)
-    deadline = time.monotonic() + group.timeout
+    start = time.monotonic()
+    deadline = start + group.timeout
     pause = 0.0
     while not MPI.Request.Testall(requests):
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now - start < SPIN_S:
+            continue
+        if now > deadline:
             raise DistributedTimeoutError(
                 f"rank {group.rank}/{group.size}: {what} did not complete within "
                 f"{group.timeout:g} s; another rank has probably failed or stopped (see its "

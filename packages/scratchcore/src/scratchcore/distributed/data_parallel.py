@@ -130,6 +130,12 @@ class DataParallel(Module):
                 break
             self._start(candidate)
             self._next += 1
+        # MPI moves a non-blocking collective forward only inside MPI calls: a test of the
+        # buckets already in flight, at every hook, lets them progress during the backward pass
+        # instead of waiting for finish() (microseconds each; nothing blocks).
+        in_flight = [b.request for b in self._buckets[: self._next]]
+        if in_flight:
+            import_mpi().Request.Testall(in_flight)
 
     def _start(self, bucket: _Bucket) -> None:
         """Copy the bucket's gradients into one flat buffer and start summing it over ranks."""
