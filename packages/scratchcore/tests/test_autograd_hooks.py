@@ -72,3 +72,25 @@ def test_hook_is_for_leaves_and_callables_only():
     other = Tensor(np.ones(2), requires_grad=True)
     w.register_post_accumulate_grad_hook(lambda t: None)
     assert len(other._post_accumulate_hooks) == 0  # each tensor has its own list
+
+
+def test_a_layers_weight_gradient_is_complete_before_earlier_layers_run_backward():
+    """The backward pass reaches a parameter right after the layer that uses it, so the last
+    layer's hook fires while the first layer's gradient does not exist yet (this is what lets
+    data parallelism send gradients during backward)."""
+    from scratchcore import nn
+
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(
+        nn.Linear(4, 8, rng=rng),
+        nn.ReLU(),
+        nn.Linear(8, 8, rng=rng),
+        nn.ReLU(),
+        nn.Linear(8, 3, rng=rng),
+    )
+    first, last = model[0].weight, model[4].weight
+    seen = []
+    last.register_post_accumulate_grad_hook(lambda p: seen.append(first.grad is None))
+    model(Tensor(rng.standard_normal((5, 4)).astype(np.float32))).sum().backward()
+    assert seen == [True]
+    assert first.grad is not None  # and the first layer's gradient arrives later in the pass

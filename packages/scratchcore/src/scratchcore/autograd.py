@@ -121,6 +121,11 @@ def topological_order(root: Tensor) -> list[Tensor]:
     An iterative depth-first search: a node is appended to the order only after all of its
     parents have been. The explicit stack replaces recursion, so depth is limited by memory,
     not by Python's recursion limit.
+
+    A node's leaf parents (parameters) are explored after its other parents, so each lands in
+    the order just before the node that consumes it: the backward pass, walking the order from
+    the end, completes a layer's weight gradient right after that layer's backward, not after
+    the whole network's. Data parallelism relies on it to send gradients while backward goes on.
     """
     order: list[Tensor] = []
     visited: set[int] = set()
@@ -134,9 +139,11 @@ def topological_order(root: Tensor) -> list[Tensor]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for parent in node._parents:
-            if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
+        for leaves_first in (True, False):  # pushed first, popped (explored) last
+            for parent in node._parents:
+                if (parent._backward is None) is leaves_first and parent.requires_grad:
+                    if id(parent) not in visited:
+                        stack.append((parent, False))
     return order
 
 
