@@ -47,6 +47,8 @@ def test_optimizers_for_scale_smoke(experiment, tmp_path):
             runs = saved[kind]["lr_sweep"][name]
             assert [r["lr"] for r in runs] == config.lr_grid[name]
             assert m["learning_rate"] == min(runs, key=lambda r: r["tuning_loss"])["lr"]
+            grid = [r["lr"] for r in runs]
+            assert m["chosen_at_grid_edge"] == (m["learning_rate"] in (min(grid), max(grid)))
             assert all(math.isfinite(r["tuning_loss"]) for r in runs)
             for key in ("step_wall_ms", "step_cpu_ms", "optimizer_step_wall_ms",
                         "optimizer_step_cpu_ms"):  # fmt: skip
