@@ -26,6 +26,7 @@ A failed rank must not leave the others waiting forever. Two guards, both on by 
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -123,6 +124,9 @@ def get_world_size(group: ProcessGroup | None = None) -> int:
     return get_group(group).size
 
 
+ABORT_GRACE_S = 1.0  # seconds between printing an uncaught error and aborting every rank
+
+
 def abort_on_uncaught_exception(group: ProcessGroup) -> None:
     """Make an uncaught exception on this rank end *every* rank (``MPI.Comm.Abort``).
 
@@ -141,6 +145,10 @@ def abort_on_uncaught_exception(group: ProcessGroup) -> None:
         sys.stderr.flush()
         if kind is KeyboardInterrupt:
             previous(kind, value, tb)
+        # mpiexec forwards each rank's output through pipes, and the abort tears the job down
+        # with them: a moment's grace lets the message above reach the terminal first (without
+        # it, a loaded machine lost it)
+        time.sleep(ABORT_GRACE_S)
         group.comm.Abort(1)
 
     sys.excepthook = hook
