@@ -21,8 +21,7 @@ def experiment():
 
 def _comparable(record: dict) -> dict:
     """A results record without what measures the machine (times) or the run (resumed)."""
-    metrics = dict(record["metrics"])
-    metrics.pop("train_time_s")
+    metrics = {k: v for k, v in record["metrics"].items() if "time_s" not in k}
     metrics["history"] = {k: v for k, v in metrics["history"].items() if "time_s" not in k}
     return metrics
 
