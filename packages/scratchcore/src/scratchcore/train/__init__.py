@@ -1,5 +1,5 @@
 """Training utilities every experiment uses: seeding, the CLI, progress bars, metric history,
-metrics, results files, figures and checkpoints.
+metrics, results files, figures, checkpoints and FLOP counts.
 
 Notes: ``packages/scratchcore/notes/05-training.md``.
 
@@ -33,6 +33,7 @@ from scratchcore.train.checkpoint import (
     save_checkpoint,
 )
 from scratchcore.train.cli import experiment_parser
+from scratchcore.train.flops import forward_flops, graph_flops
 from scratchcore.train.history import History
 from scratchcore.train.metrics import accuracy, confusion_matrix
 from scratchcore.train.plots import plot_confusion_matrix, plot_curves, save_figure
@@ -56,7 +57,9 @@ __all__ = [
     "command_line",
     "confusion_matrix",
     "experiment_parser",
+    "forward_flops",
     "git_info",
+    "graph_flops",
     "load_checkpoint",
     "machine_info",
     "plot_confusion_matrix",
