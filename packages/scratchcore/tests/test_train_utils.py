@@ -12,6 +12,7 @@ import pytest
 import sklearn.metrics
 
 import scratchcore
+import scratchcore.nn
 from scratchcore.train import (
     History,
     Timer,
@@ -19,6 +20,7 @@ from scratchcore.train import (
     command_line,
     confusion_matrix,
     experiment_parser,
+    model_accuracy,
     plot_confusion_matrix,
     plot_curves,
     progress,
@@ -180,6 +182,27 @@ def test_accuracy_matches_sklearn_from_logits_and_predictions():
     assert accuracy(scratchcore.Tensor(logits), labels) == expected
     with pytest.raises(ValueError, match=r"accuracy: .*got \(4, 200\)"):
         accuracy(logits[:, :4].T, labels)
+
+
+def test_model_accuracy_scores_in_eval_mode_in_batches_and_restores_the_mode():
+    """Batch statistics in train mode would change the logits: the eval-mode answer on a model
+    with BatchNorm equals one eval-mode forward over everything, whatever the batch size."""
+    rng = np.random.default_rng(2)
+    model = scratchcore.nn.Sequential(
+        scratchcore.nn.Linear(4, 6), scratchcore.nn.BatchNorm1d(6), scratchcore.nn.Linear(6, 3)
+    )
+    x = rng.standard_normal((37, 4)).astype(np.float32)
+    labels = rng.integers(0, 3, size=37)
+    model(scratchcore.Tensor(x))  # one train-mode step moves the running statistics
+    model.eval()
+    expected = accuracy(model(scratchcore.Tensor(x)), labels)
+    for train_mode in (True, False):
+        model.train(train_mode)
+        for batch_size in (1, 5, 37, 100):
+            assert model_accuracy(model, x, labels, batch_size) == expected
+            assert model.training is train_mode
+    with pytest.raises(ValueError, match="batch_size"):
+        model_accuracy(model, x, labels, 0)
 
 
 def test_confusion_matrix_matches_sklearn():

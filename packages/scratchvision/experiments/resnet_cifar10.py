@@ -48,15 +48,15 @@ from matplotlib.figure import Figure
 
 import scratchcore.nn.functional as F
 import scratchcore.optim as optim
-from scratchcore import Tensor, no_grad
+from scratchcore import Tensor
 from scratchcore.data import ArrayDataset, DataLoader, channel_statistics, standardize
 from scratchcore.data.augment import Compose, RandomCrop, RandomHorizontalFlip
 from scratchcore.data.datasets import cifar10
 from scratchcore.train import (
     History,
-    accuracy,
     experiment_parser,
     load_checkpoint,
+    model_accuracy,
     progress,
     save_checkpoint,
     save_figure,
@@ -93,17 +93,6 @@ class Config:
 
 
 SMOKE = Config(epochs=2, batch_size=8, eval_every=1, eval_batch_size=8, train_examples=16)
-
-
-@no_grad()
-def test_accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
-    """Accuracy of ``model`` in eval mode on images ``x`` (N, 3, 32, 32), labels ``y`` (N,)."""
-    model.eval()
-    logits = np.concatenate(
-        [model(Tensor(x[i : i + batch_size])).data for i in range(0, len(x), batch_size)]
-    )
-    model.train()
-    return accuracy(logits, y)
 
 
 def figure(history: History, path: Path) -> Path:
@@ -217,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
         logged = {"train_loss": float(np.mean(losses)), "train_time_s": train_time}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             eval_start = time.perf_counter()
-            logged["test_accuracy"] = test_accuracy(
+            logged["test_accuracy"] = model_accuracy(
                 model, x_test, data.y_test, config.eval_batch_size
             )
             logged["elapsed_train_time_s"] = train_time

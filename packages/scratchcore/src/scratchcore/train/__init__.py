@@ -35,7 +35,7 @@ from scratchcore.train.checkpoint import (
 from scratchcore.train.cli import experiment_parser
 from scratchcore.train.flops import forward_flops, graph_flops
 from scratchcore.train.history import History
-from scratchcore.train.metrics import accuracy, confusion_matrix
+from scratchcore.train.metrics import accuracy, confusion_matrix, model_accuracy
 from scratchcore.train.plots import plot_confusion_matrix, plot_curves, save_figure
 from scratchcore.train.progress import progress
 from scratchcore.train.results import (
@@ -62,6 +62,7 @@ __all__ = [
     "graph_flops",
     "load_checkpoint",
     "machine_info",
+    "model_accuracy",
     "plot_confusion_matrix",
     "plot_curves",
     "progress",

@@ -1,4 +1,5 @@
-"""Classification metrics: accuracy and the confusion matrix.
+"""Classification metrics: accuracy (of predictions, and of a model over a data set in batches)
+and the confusion matrix.
 
 Notes: ``packages/scratchcore/notes/05-training.md``.
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchcore.autograd import no_grad
 from scratchcore.tensor import Tensor
 
 
@@ -46,6 +48,26 @@ def accuracy(logits_or_preds: Any, labels: Any) -> float:
     if labels.size == 0:
         raise ValueError("accuracy: no examples (labels are empty)")
     return float(np.mean(preds == labels))
+
+
+def model_accuracy(model: Any, x: np.ndarray, y: Any, batch_size: int = 500) -> float:
+    """Accuracy of ``model`` in eval mode on inputs ``x`` (N, ...) with labels ``y`` (N,).
+
+    ``batch_size`` inputs at a time, without recording a graph; the model's train/eval mode is
+    restored afterwards. ``model`` maps a Tensor (B, ...) to logits (B, C).
+    """
+    if batch_size < 1:
+        raise ValueError(f"model_accuracy: batch_size must be >= 1; got {batch_size}")
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            logits = [
+                model(Tensor(x[i : i + batch_size])).data for i in range(0, len(x), batch_size)
+            ]
+    finally:
+        model.train(was_training)
+    return accuracy(np.concatenate(logits), y)
 
 
 def confusion_matrix(preds: Any, labels: Any, num_classes: int) -> np.ndarray:
