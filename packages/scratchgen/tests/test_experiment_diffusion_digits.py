@@ -32,3 +32,12 @@ def test_diffusion_digits_smoke(tmp_path):
         < metrics["energy_distance_ddpm_vs_test"]
     )
     assert metrics["min_nearest_train_distance_ddpm"] > 0
+    # The Fréchet distance tells the same story: floor below the Gaussian below thirty steps'
+    # samples, whichever weights (averaged or last) they come from.
+    fd = {k: v for k, v in metrics.items() if k.startswith("frechet_distance_")}
+    assert len(fd) == 5 and all(np.isfinite(v) and v >= 0 for v in fd.values())
+    assert (
+        fd["frechet_distance_floor_train_vs_test"]
+        < fd["frechet_distance_gaussian_vs_test"]
+        < min(fd["frechet_distance_ddpm_vs_test"], fd["frechet_distance_ddpm_last_weights_vs_test"])
+    )

@@ -28,11 +28,14 @@ def train_ddpm(
     rng: np.random.Generator,
     log_points: int = 60,
     desc: str = "DDPM",
+    ema: optim.ExponentialMovingAverage | None = None,
 ) -> History:
     """Train ``model`` on ``x_train`` ``(N, D)`` for ``steps`` Adam steps; return the loss history.
 
     Minibatches of ``batch_size`` rows are drawn with replacement from ``rng``. The history holds
-    ``train_loss``: the mean loss over each of ``log_points`` equal stretches of training.
+    ``train_loss``: the mean loss over each of ``log_points`` equal stretches of training. An
+    ``ema`` of the model's parameters, if given, is updated after every step (Ho et al. sample
+    from such averaged weights).
     """
     optimizer = optim.Adam(model.parameters(), lr=learning_rate)
     lr_schedule = optim.lr_scheduler.WarmupCosineLR(optimizer, warmup_steps, steps)
@@ -45,6 +48,8 @@ def train_ddpm(
         loss.backward()
         optimizer.step()
         lr_schedule.step()
+        if ema is not None:
+            ema.update()
         losses.append(loss.item())
         if (step + 1) % max(steps // log_points, 1) == 0:  # mean of the last stretch
             history.log(step + 1, train_loss=float(np.mean(losses)))

@@ -4,12 +4,14 @@ Notes: ``packages/scratchcore/notes/03-optimizers.md``. Read ``optimizer.py`` fi
 bookkeeping), then ``sgd.py``, ``adagrad.py``, ``rmsprop.py`` and ``adam.py`` in that order: each
 adds one idea to the one before. Optimizers built for scale (notes
 ``08-optimizers-for-scale.md``): ``schedule_free.py``, ``muon.py``, ``shampoo.py``, ``lion.py``.
+Averaging the weights an optimizer visits: ``ema.py``.
 """
 
 from scratchcore.optim import lr_scheduler
 from scratchcore.optim.adagrad import Adagrad
 from scratchcore.optim.adam import Adam, AdamW
 from scratchcore.optim.clip_grad import clip_grad_norm_
+from scratchcore.optim.ema import ExponentialMovingAverage
 from scratchcore.optim.lion import Lion
 from scratchcore.optim.muon import Muon
 from scratchcore.optim.optimizer import Optimizer
@@ -24,6 +26,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "AdamWScheduleFree",
+    "ExponentialMovingAverage",
     "Lion",
     "Muon",
     "Optimizer",
