@@ -260,9 +260,8 @@ def main(argv: list[str] | None = None) -> dict:
             8,
             out / "diffusion_digits_samples.png",
             "DDPM samples on 8x8 digits, beside test digits and a Gaussian baseline\n"
-            f"FD, ED: Fréchet and energy distances to the {len(x_test)} test digits, lower is "
-            "closer "
-            f"({len(x_test)} training digits: {ed('floor_train')})",
+            f"FD, ED: Fréchet and energy distances to the {len(x_test)} test digits (lower is "
+            f"closer)\n{len(x_test)} training digits score {ed('floor_train')}",
         ),
         plot_neighbours(
             shown_samples[:16],
