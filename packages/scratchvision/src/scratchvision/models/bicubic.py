@@ -1,7 +1,7 @@
 """Bicubic resizing of a grid as two matrix products, with PyTorch's exact weights.
 
-Notes: ``packages/scratchvision/notes/03-convolution.md`` (images as arrays); used by ``vit.py``
-to resize position embeddings. A chapter on the ViT is not written yet.
+Notes: ``packages/scratchvision/notes/06-vit.md`` (resizing position embeddings) and
+``03-convolution.md`` (images as arrays); used by ``vit.py`` to resize position embeddings.
 
 Resizing is linear in the input, and separable: each output row is a weighted sum of input rows,
 then each output column of input columns. So ``resize(x) = A_h x A_w^T`` with two small weight

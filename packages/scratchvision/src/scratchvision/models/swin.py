@@ -1,7 +1,7 @@
 """Swin Transformer v2 (Liu et al., 2022): attention inside shifted windows, in a pyramid.
 
-Notes: ``packages/scratchvision/notes/05-resnet.md`` (a hierarchy of stages, as in a ResNet) and
-scratchseq's ``05-attention.md``; a chapter of its own is not written yet.
+Notes: ``packages/scratchvision/notes/07-swin-v2.md``; also ``05-resnet.md`` (a hierarchy of
+stages, as in a ResNet) and scratchseq's ``05-attention.md``.
 
 A ViT attends from every patch to every other: cost quadratic in the number of patches. Swin
 attends only inside ``M x M`` windows (cost linear in the image area) and lets information

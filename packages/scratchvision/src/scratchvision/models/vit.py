@@ -1,7 +1,7 @@
 """The Vision Transformer (Dosovitskiy et al., 2021): an image as a sentence of patches.
 
-Notes: ``packages/scratchvision/notes/03-convolution.md`` (the priors a ViT gives up) and
-scratchseq's ``05-attention.md``; a chapter of its own is not written yet.
+Notes: ``packages/scratchvision/notes/06-vit.md``; also ``03-convolution.md`` (the priors a
+ViT gives up) and scratchseq's ``05-attention.md``.
 
 Cut the (C, H, W) image into ``P x P`` patches, project each to a D-vector (one strided
 convolution does cut and projection at once), prepend a learned *class token*, add learned
