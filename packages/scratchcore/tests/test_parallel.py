@@ -179,7 +179,12 @@ KERNELS = {
     "relu": (lambda x: x.relu(), [(6, 7, 5)], "none"),
     # a residual sum whose input is used three times: the gradients summed in place in blocks
     "add_reused": (lambda a, b: (a + b) * 2 + a + a, [(9, 11), (9, 11)], "none"),
-    "add_broadcast": (lambda a, b: a + b, [(7, 6), (6,)], "none"),
+    # broadcast operands: the gradient of the smaller one is summed over the blocks' rows
+    "add_broadcast": (lambda a, b: a + b, [(7, 6), (6,)], "blocks"),
+    "mul_broadcast": (lambda a, b: a * b, [(9, 6, 5), (1, 6, 1)], "blocks"),
+    "mul_broadcast_leading": (lambda a, b: a * b, [(5,), (8, 3, 5)], "blocks"),
+    "div_broadcast": (lambda a, b: a / (b * b + 1.0), [(11, 4, 3), (4, 1)], "blocks"),
+    "div_by_first_axis": (lambda a, b: a / (b * b + 1.0), [(7, 1, 6), (1, 5, 6)], "blocks"),
     "clip": (lambda x: x.clip(-0.5, 0.7), [(9, 13)], "none"),
     "max_pool2d": (lambda x: F.max_pool2d(x, 2), [(5, 3, 8, 6)], "none"),
     "max_pool2d_uneven": (lambda x: F.max_pool2d(x, (2, 3)), [(3, 2, 7, 8)], "none"),

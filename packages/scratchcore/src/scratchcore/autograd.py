@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from scratchcore.parallel import add as add_arrays
+from scratchcore.parallel import sum_to_leading
 
 if TYPE_CHECKING:  # imported for type hints only: tensor.py imports this module at run time
     from scratchcore.tensor import Tensor
@@ -100,19 +101,16 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     extra = grad.ndim - len(shape)
     if extra < 0:
         raise ValueError(f"unbroadcast: gradient shape {grad.shape} is smaller than {shape}")
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
+    axes = tuple(range(extra)) + tuple(extra + i for i in stretched)
+    if axes and axes[0] == 0:  # the first axis is summed: its blocks can go to every thread
+        summed = sum_to_leading(grad, axes)
+    else:
+        summed = grad.sum(axis=axes, keepdims=True)
+    grad = summed.reshape(summed.shape[extra:])  # drop the prepended axes, now of size 1
     if grad.shape != shape:
         raise ValueError(f"unbroadcast: cannot reduce a gradient of shape {original} to {shape}")
     return grad
-
-
-# --------------------------------------------------------------------------------------------
-# Walking the graph
-# --------------------------------------------------------------------------------------------
 
 
 def topological_order(root: Tensor) -> list[Tensor]:

@@ -259,6 +259,57 @@ def add(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     return out
 
 
+def broadcast_binary(ufunc: np.ufunc, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``ufunc(a, b)`` with NumPy's broadcasting (``np.multiply``, ``np.divide``...), in blocks
+    of the result's first axis on every thread when the result is large.
+
+    Broadcasting is what the same-shape :func:`add` leaves to NumPy: a per-head scale times the
+    attention scores, a mask times activations. Each block is the same ufunc on slices of the
+    operands (an operand of size 1 on the first axis is passed whole, to broadcast as before),
+    so every element is computed exactly as ``ufunc(a, b)`` computes it.
+    """
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    size = math.prod(shape)
+    if size < BLOCK_ELEMENTS or _num_threads <= 1 or len(shape) == 0 or shape[0] < 2:
+        return ufunc(a, b)
+    dtype = ufunc(np.ones(1, a.dtype), np.ones(1, b.dtype)).dtype  # the ufunc's type rules
+    out = np.empty(shape, dtype)
+    # give both operands the result's number of axes (views): axis 0 then lines up
+    a = a.reshape((1,) * (len(shape) - a.ndim) + a.shape)
+    b = b.reshape((1,) * (len(shape) - b.ndim) + b.shape)
+
+    def block(s: slice) -> None:
+        ufunc(a if a.shape[0] == 1 else a[s], b if b.shape[0] == 1 else b[s], out=out[s])
+
+    for_blocks(shape[0], block, block_items(size // shape[0]))
+    return out
+
+
+def sum_to_leading(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """``a.sum(axis=axes, keepdims=True)`` where ``axes`` includes axis 0 (a gradient summed
+    back to a broadcast operand's shape), in blocks of the first axis on every thread.
+
+    Each block sums its slice over ``axes``; the blocks' sums are then added in block order, so
+    the same blocks give the same result on any number of threads (the rounding differs from
+    one ``np.sum`` over everything in the last bits, as any change of summation order does).
+    """
+    if 0 not in axes:
+        raise ValueError(f"sum_to_leading: axes {axes} must include axis 0")
+    if a.size < BLOCK_ELEMENTS or a.shape[0] < 2:  # not on the thread count: see above
+        return a.sum(axis=axes, keepdims=True)
+    parts: dict[int, np.ndarray] = {}
+
+    def block(s: slice) -> None:
+        parts[s.start] = a[s].sum(axis=axes, keepdims=True)
+
+    for_blocks(a.shape[0], block, block_items(a.size // a.shape[0]))
+    ordered = [parts[start] for start in sorted(parts)]
+    total = ordered[0]  # a new array of our own: the rest are added into it
+    for part in ordered[1:]:
+        total += part
+    return total
+
+
 def add_rows(out: np.ndarray, row: np.ndarray) -> None:
     """``out += row`` for ``out`` (rows, n) and ``row`` (n,): a bias, in blocks of rows on every
     thread."""

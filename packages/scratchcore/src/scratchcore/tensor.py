@@ -30,7 +30,7 @@ from scratchcore.autograd import (
     unbroadcast,
 )
 from scratchcore.parallel import add as add_arrays
-from scratchcore.parallel import map_blocks
+from scratchcore.parallel import broadcast_binary, map_blocks
 from scratchcore.parallel import matmul as matmul_arrays
 
 BackwardFn = Callable[[np.ndarray], tuple[np.ndarray | None, ...]]
@@ -449,24 +449,33 @@ class Tensor:
 
         def backward(g):  # d(ab)/da = b, d(ab)/db = a
             return (
-                unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
-                unbroadcast(g * a.data, b.shape) if b.requires_grad else None,
+                unbroadcast(broadcast_binary(np.multiply, g, b.data), a.shape)
+                if a.requires_grad
+                else None,
+                unbroadcast(broadcast_binary(np.multiply, g, a.data), b.shape)
+                if b.requires_grad
+                else None,
             )
 
-        return Tensor._make(a.data * b.data, (a, b), backward, "mul")
+        # on every thread when the result is large (broadcasting or not)
+        return Tensor._make(broadcast_binary(np.multiply, a.data, b.data), (a, b), backward, "mul")
 
     def __truediv__(self, other: Any) -> Tensor:
         other = self._lift(other)
         self._binary_shapes(other, "div")
         a, b = self, other
 
-        def backward(g):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-            return (
-                unbroadcast(g / b.data, a.shape) if a.requires_grad else None,
-                unbroadcast(-g * a.data / (b.data * b.data), b.shape) if b.requires_grad else None,
-            )
+        def backward(g):  # d(a/b)/da = 1/b, d(a/b)/db = -(a/b) / b = -out / b
+            grad_a = grad_b = None
+            g_over_b = broadcast_binary(np.divide, g, b.data)  # both gradients need g / b
+            if a.requires_grad:
+                grad_a = unbroadcast(g_over_b, a.shape)
+            if b.requires_grad:
+                grad_b = unbroadcast(-broadcast_binary(np.multiply, g_over_b, out), b.shape)
+            return grad_a, grad_b
 
-        return Tensor._make(a.data / b.data, (a, b), backward, "div")
+        out = broadcast_binary(np.divide, a.data, b.data)  # on every thread when large
+        return Tensor._make(out, (a, b), backward, "div")
 
     def __pow__(self, exponent: Any) -> Tensor:
         exponent = self._lift(exponent)
