@@ -137,3 +137,27 @@ def test_bad_input_raises():
         BernoulliMixtureEM(0)
     with pytest.raises(ValueError, match="alpha > 0"):
         BernoulliMixtureEM(2, alpha=0.0)
+
+
+def test_bernoulli_mixture_samples_follow_the_fitted_model():
+    # Weights and pixel probabilities set by hand (one component emptied, as EM can leave one):
+    # label frequencies and each component's pixel means within 4.5 standard errors, seeded.
+    model = BernoulliMixtureEM(3).fit(_binary_data(0, n=30)[0])
+    model.weights_ = np.array([0.25, 0.0, 0.75])
+    model.probs_ = np.random.default_rng(4).uniform(0.02, 0.98, size=(3, 12))
+    n = 20_000
+    images, labels = model.sample(n, np.random.default_rng(5))
+    assert images.shape == (n, 12) and labels.shape == (n,)
+    assert set(np.unique(images)) == {0.0, 1.0} and not np.any(labels == 1)
+    se_weight = np.sqrt(0.25 * 0.75 / n)
+    assert abs(np.mean(labels == 0) - 0.25) < 4.5 * se_weight
+    for k in (0, 2):
+        mine = images[labels == k]
+        p = model.probs_[k]
+        assert np.all(np.abs(mine.mean(axis=0) - p) < 4.5 * np.sqrt(p * (1 - p) / len(mine)))
+    again, _ = model.sample(n, np.random.default_rng(5))
+    np.testing.assert_array_equal(images, again)  # seeded: the same draws
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        model.sample(0, np.random.default_rng(0))
+    with pytest.raises(RuntimeError, match="BernoulliMixtureEM: call fit"):
+        BernoulliMixtureEM(2).sample(5, np.random.default_rng(0))

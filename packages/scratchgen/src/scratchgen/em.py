@@ -233,3 +233,18 @@ class BernoulliMixtureEM:
     def score(self, X: Any) -> float:
         """Mean log-likelihood per image (nats); the negative is the test NLL."""
         return float(self.score_samples(X).mean())
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` binary images ``(n, D)`` (float64 0s and 1s) and the component of each ``(n,)``.
+
+        Ancestral sampling, the model's own story: ``z ~ Categorical(weights_)``, then every
+        pixel ``x_d ~ Bernoulli(probs_[z, d])`` independently (as scikit-learn's mixtures, the
+        labels are returned beside the samples).
+        """
+        if not hasattr(self, "probs_"):
+            raise RuntimeError("BernoulliMixtureEM: call fit(X) before sampling")
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(f"BernoulliMixtureEM.sample: n must be an int >= 1, got {n!r}")
+        labels = rng.choice(len(self.weights_), size=n, p=self.weights_)
+        images = rng.random((n, self.probs_.shape[1])) < self.probs_[labels]
+        return images.astype(np.float64), labels
