@@ -3,6 +3,7 @@
 from scratchvision.models.bicubic import bicubic_weights, resize_bicubic
 from scratchvision.models.cnn import CNN, VARIANTS
 from scratchvision.models.lenet import LeNet5
+from scratchvision.models.mae import MaskedAutoencoder, patchify, random_masking, unpatchify
 from scratchvision.models.mlp import MLP
 from scratchvision.models.resnet import (
     BasicBlock,
@@ -27,16 +28,20 @@ __all__ = [
     "Bottleneck",
     "CifarResNet",
     "LeNet5",
+    "MaskedAutoencoder",
     "ResNet",
     "ShortcutA",
     "SwinTransformerV2",
     "VisionTransformer",
     "bicubic_weights",
     "interpolate_pos_embed",
+    "patchify",
+    "random_masking",
     "resize_bicubic",
     "resnet18",
     "resnet20",
     "resnet32",
     "resnet50",
     "resnet56",
+    "unpatchify",
 ]
