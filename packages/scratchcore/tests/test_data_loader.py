@@ -5,7 +5,15 @@ import pytest
 
 import scratchcore
 from scratchcore import Tensor
-from scratchcore.data import ArrayDataset, DataLoader, Dataset, Subset, collate, random_split
+from scratchcore.data import (
+    ArrayDataset,
+    DataLoader,
+    Dataset,
+    Subset,
+    collate,
+    random_split,
+    stratified_subset,
+)
 
 
 class SquaresDataset(Dataset):
@@ -219,3 +227,24 @@ def test_random_split_rejects_bad_lengths():
         random_split(ds, [3, 3], seed=0)
     with pytest.raises(ValueError, match="sum to 1"):
         random_split(ds, [0.5, 0.6], seed=0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_stratified_subset_keeps_class_proportions_and_is_seeded(seed):
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 60, size=int(rng.integers(2, 8)))  # uneven classes, some tiny
+    labels = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+    fraction = float(rng.uniform(0.05, 1.0))
+    subset = stratified_subset(labels, fraction, seed)
+    assert np.all(np.diff(subset) > 0)  # sorted, no repeats
+    expected = np.maximum(1, np.round(fraction * counts).astype(int))
+    np.testing.assert_array_equal(np.bincount(labels[subset], minlength=len(counts)), expected)
+    np.testing.assert_array_equal(subset, stratified_subset(labels, fraction, seed))
+    assert len(stratified_subset(labels, 1.0, seed)) == len(labels)
+
+
+def test_stratified_subset_rejects_bad_input():
+    with pytest.raises(ValueError, match="fraction"):
+        stratified_subset(np.arange(4) % 2, 0.0, 0)
+    with pytest.raises(ValueError, match="non-empty"):
+        stratified_subset(np.zeros((2, 2), dtype=int), 0.5, 0)

@@ -62,7 +62,13 @@ from matplotlib.figure import Figure
 import scratchcore.nn.functional as F
 import scratchcore.optim as optim
 from scratchcore import Tensor, nn
-from scratchcore.data import ArrayDataset, DataLoader, channel_statistics, standardize
+from scratchcore.data import (
+    ArrayDataset,
+    DataLoader,
+    channel_statistics,
+    standardize,
+    stratified_subset,
+)
 from scratchcore.data.augment import Compose, RandomCrop, RandomHorizontalFlip
 from scratchcore.data.datasets import cifar10
 from scratchcore.train import (
@@ -168,21 +174,6 @@ def make_optimizer(name: str, model: nn.Module, config: Config) -> optim.Optimiz
         (no_decay if keep else decay).append(param)
     groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
     return optim.AdamW(groups, **config.adamw)
-
-
-def labelled_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Indices of ``fraction`` of each class's examples (at least one), drawn with ``seed``.
-
-    Stratified, so that a small labelled set still has every class in its true proportion.
-    """
-    if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"labelled_subset: fraction must be in (0, 1]; got {fraction}")
-    rng = np.random.default_rng(seed)
-    picked = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        picked.append(rng.permutation(members)[: max(1, round(fraction * len(members)))])
-    return np.sort(np.concatenate(picked))
 
 
 def endless(loader: DataLoader) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -326,7 +317,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"--resume: every run in {state} is finished")
     for fraction in config.fractions:
         for seed in config.seeds:
-            subset = labelled_subset(y_all, fraction, seed)
+            subset = stratified_subset(y_all, fraction, seed)
             mean, std = channel_statistics(x_all[subset])
             x_train, y_train = standardize(x_all[subset], mean, std), y_all[subset]
             x_test = standardize(x_test_raw, mean, std)

@@ -29,18 +29,6 @@ def test_without_the_data_says_where_to_put_it(experiment, data_root, tmp_path):
         experiment.main(["--smoke", "--out", str(tmp_path / "out")])
 
 
-def test_labelled_subset_is_stratified_seeded_and_checked(experiment):
-    labels = np.repeat(np.arange(10), 50)[np.random.default_rng(0).permutation(500)]
-    subset = experiment.labelled_subset(labels, 0.1, seed=3)
-    assert np.array_equal(np.bincount(labels[subset]), np.full(10, 5))
-    assert len(np.unique(subset)) == len(subset)
-    assert np.array_equal(subset, experiment.labelled_subset(labels, 0.1, seed=3))
-    assert not np.array_equal(subset, experiment.labelled_subset(labels, 0.1, seed=4))
-    assert len(experiment.labelled_subset(labels, 1.0, seed=0)) == 500
-    with pytest.raises(ValueError, match="fraction"):
-        experiment.labelled_subset(labels, 0.0, seed=0)
-
-
 def test_weight_decay_spares_biases_norms_and_position_tables(experiment):
     config = experiment.SMOKE
     for name in ("vit", "swin"):

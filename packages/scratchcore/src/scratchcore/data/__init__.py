@@ -16,7 +16,14 @@ from scratchcore.data.augment import (
     random_cutout,
     random_horizontal_flip,
 )
-from scratchcore.data.dataset import ArrayDataset, Dataset, Subset, collate, random_split
+from scratchcore.data.dataset import (
+    ArrayDataset,
+    Dataset,
+    Subset,
+    collate,
+    random_split,
+    stratified_subset,
+)
 from scratchcore.data.loader import DataLoader
 from scratchcore.data.standardize import channel_statistics, standardize
 
@@ -39,4 +46,5 @@ __all__ = [
     "random_horizontal_flip",
     "random_split",
     "standardize",
+    "stratified_subset",
 ]

@@ -161,3 +161,25 @@ def random_split(
     order = np.random.default_rng(seed).permutation(n)
     bounds = np.cumsum([0, *sizes])
     return [Subset(dataset, order[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def stratified_subset(labels: Any, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of ``fraction`` of each class's examples (at least one each), drawn with
+    ``seed`` — a small labelled set that keeps every class in its true proportion.
+
+    ``labels`` ``(N,)`` are class indices. Per class ``c`` with ``n_c`` examples,
+    ``max(1, round(fraction * n_c))`` of them are drawn without replacement.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(
+            f"stratified_subset: labels must be a non-empty (N,) array; got {labels.shape}"
+        )
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"stratified_subset: fraction must be in (0, 1]; got {fraction}")
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(labels):  # one draw per class, not per example
+        members = np.flatnonzero(labels == c)
+        picked.append(rng.permutation(members)[: max(1, round(fraction * len(members)))])
+    return np.sort(np.concatenate(picked))
