@@ -83,6 +83,8 @@ class Case:
     loss_ours: Callable[[Any, np.ndarray, np.ndarray], Tensor]
     loss_theirs: Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
     forward_matmul_flops: int  # analytical count of one forward pass
+    # copies our weights into the twin; ``None``: ``torch_twins.load_from`` (the same names)
+    load_twin: Callable[[torch.nn.Module, Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -442,6 +444,60 @@ def build_vit(sizes: Sizes, rng: np.random.Generator) -> Case:
     return Case(ours, theirs, x, y, _classifier_loss, _torch_classifier_loss, flops)
 
 
+def _mae_loss(model, x, noise):
+    return model(Tensor(x), noise=noise).loss
+
+
+def _hf_mae_loss(model, x, noise):
+    return model(pixel_values=x, noise=noise).loss
+
+
+def build_mae(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchvision's ``MaskedAutoencoder`` against ``transformers.ViTMAEForPreTraining``
+    (``attn_implementation="sdpa"``, LayerNorm eps 1e-6 as the original MAE). The "labels" are
+    the masking noise (batch, patches): both models hide the same 75% of every image. FLOPs are
+    counted from our forward graph (``scratchcore.train.forward_flops``), which the tests check
+    against PyTorch's own counter op by op."""
+    # Imported here, not at the top: an engine from before the MAE existed can still be
+    # measured on the other models (the before/after comparison).
+    from scratchcore.train import forward_flops
+    from scratchvision.models import MaskedAutoencoder
+
+    side, patch, b = sizes["image_size"], sizes["patch"], sizes["batch"]
+    dim, decoder_dim = sizes["dim"], sizes["decoder_dim"]
+    ours = MaskedAutoencoder(
+        img_size=side,
+        patch_size=patch,
+        embed_dim=dim,
+        depth=sizes["depth"],
+        num_heads=sizes["n_head"],
+        decoder_embed_dim=decoder_dim,
+        decoder_depth=sizes["decoder_depth"],
+        decoder_num_heads=sizes["decoder_n_head"],
+        rng=rng,
+    )
+    transformers = _transformers()
+    config = transformers.ViTMAEConfig(
+        image_size=side,
+        patch_size=patch,
+        hidden_size=dim,
+        num_hidden_layers=sizes["depth"],
+        num_attention_heads=sizes["n_head"],
+        intermediate_size=4 * dim,
+        decoder_hidden_size=decoder_dim,
+        decoder_num_hidden_layers=sizes["decoder_depth"],
+        decoder_num_attention_heads=sizes["decoder_n_head"],
+        decoder_intermediate_size=4 * decoder_dim,
+        layer_norm_eps=1e-6,
+        attn_implementation="sdpa",
+    )
+    theirs = transformers.ViTMAEForPreTraining(config)
+    x = rng.random((b, 3, side, side)).astype(np.float32)
+    noise = rng.random((b, (side // patch) ** 2)).astype(np.float32)
+    flops = forward_flops(lambda: _mae_loss(ours, x, noise))
+    return Case(ours, theirs, x, noise, _mae_loss, _hf_mae_loss, flops, torch_twins.load_mae)
+
+
 def build_swin(sizes: Sizes, rng: np.random.Generator) -> Case:
     """scratchvision's ``SwinTransformerV2`` against timm's (same config, stochastic depth off:
     neither has dropout then). The res-post-norms start at gamma = 0 (every block the identity),
@@ -538,6 +594,33 @@ BENCHMARKS: dict[str, Benchmark] = {
         smoke={"image_size": 8, "patch": 4, "dim": 16, "depth": 1, "n_head": 2, "batch": 2},
         description="scratchvision's ViT at CIFAR size: 32×32, patches of 4, D = 128, 4 blocks, "
         "4 heads, batch 64",
+    ),
+    "mae": Benchmark(
+        build_mae,
+        sizes={
+            "image_size": 32,
+            "patch": 4,
+            "dim": 128,
+            "depth": 4,
+            "n_head": 4,
+            "decoder_dim": 64,
+            "decoder_depth": 1,
+            "decoder_n_head": 4,
+            "batch": 128,
+        },
+        smoke={
+            "image_size": 8,
+            "patch": 4,
+            "dim": 16,
+            "depth": 1,
+            "n_head": 2,
+            "decoder_dim": 8,
+            "decoder_depth": 1,
+            "decoder_n_head": 2,
+            "batch": 2,
+        },
+        description="scratchvision's masked autoencoder as mae_transfer.py pre-trains it: 32×32, "
+        "patches of 4, 75% hidden, encoder D = 128 × 4 blocks, decoder 64 × 1, batch 128",
     ),
     "swin": Benchmark(
         build_swin,
@@ -911,7 +994,7 @@ def measure(
     label, "full" or "one", to a count) the step times, then the memory at the full count."""
     bench = BENCHMARKS[name]
     case = bench.build(sizes, np.random.default_rng(seed))
-    torch_twins.load_from(case.theirs, case.ours)
+    (case.load_twin or torch_twins.load_from)(case.theirs, case.ours)
     loss_ours, loss_theirs = initial_losses(case)
     steps = step_functions(case, config)
     step_flops = 3 * case.forward_matmul_flops  # forward + backward (≈ 2x forward)

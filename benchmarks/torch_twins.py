@@ -34,6 +34,51 @@ def load_from(twin: nn.Module, ours) -> nn.Module:
     return twin
 
 
+MAE_TOP_NAMES = {  # our MaskedAutoencoder's names (the original MAE code's) -> transformers'
+    "patch_embed.proj": "vit.embeddings.patch_embeddings.projection",
+    "cls_token": "vit.embeddings.cls_token",
+    "pos_embed": "vit.embeddings.position_embeddings",
+    "norm": "vit.layernorm",
+    "decoder_embed": "decoder.decoder_embed",
+    "mask_token": "decoder.mask_token",
+    "decoder_pos_embed": "decoder.decoder_pos_embed",
+    "decoder_norm": "decoder.decoder_norm",
+    "decoder_pred": "decoder.decoder_pred",
+}
+MAE_BLOCK_NAMES = {  # our (timm's) Block -> transformers' ViTMAELayer
+    "attn.proj": "attention.o_proj",
+    "norm1": "layernorm_before",
+    "norm2": "layernorm_after",
+    "mlp.fc1": "mlp.fc1",
+    "mlp.fc2": "mlp.fc2",
+}
+
+
+def load_mae(twin: nn.Module, ours) -> nn.Module:
+    """Copy scratchvision's ``MaskedAutoencoder`` into ``transformers.ViTMAEForPreTraining``:
+    the names mapped, and each fused ``qkv`` split into transformers' q, k and v (stacked in
+    that order). Strict, as ``load_from``."""
+    state = {}
+    for name, value in ours.state_dict().items():
+        value = torch.from_numpy(np.array(value))
+        stack, rest = name.split(".", 1) if "." in name else (name, "")
+        prefix = {"blocks": "vit.layers.", "decoder_blocks": "decoder.decoder_layers."}.get(stack)
+        if prefix is None:
+            top = next(k for k in MAE_TOP_NAMES if name == k or name.startswith(k + "."))
+            state[MAE_TOP_NAMES[top] + name[len(top) :]] = value
+            continue
+        index, rest = rest.split(".", 1)
+        if rest.startswith("attn.qkv."):
+            kind = rest.rsplit(".", 1)[1]  # weight or bias
+            for part, chunk in zip("qkv", value.chunk(3), strict=True):
+                state[f"{prefix}{index}.attention.{part}_proj.{kind}"] = chunk.clone()
+            continue
+        block = next(k for k in MAE_BLOCK_NAMES if rest.startswith(k + "."))
+        state[f"{prefix}{index}.{MAE_BLOCK_NAMES[block]}{rest[len(block) :]}"] = value
+    twin.load_state_dict(state, strict=True)
+    return twin
+
+
 def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
     """``Linear -> ReLU -> ... -> Linear`` through ``sizes``, as ``scratchcore.nn.Sequential``."""
     layers: list[nn.Module] = []
