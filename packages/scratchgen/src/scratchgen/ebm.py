@@ -1,8 +1,8 @@
 """Energy-based models: a density p_θ(x) = exp(−E_θ(x)) / Z(θ) given by any network E_θ, trained
 by contrastive divergence with Langevin samples from a replay buffer (Du & Mordatch 2019).
 
-Notes: ``packages/scratchgen/notes/08-mcmc.md`` (sampling an unnormalised density); a chapter
-of its own is not written yet.
+Notes: ``packages/scratchgen/notes/11-energy-based-models.md``; ``08-mcmc.md`` for sampling an
+unnormalised density in general.
 
 The likelihood gradient. log p_θ(x) = −E_θ(x) − log Z(θ), and ∇_θ log Z = −E_{p_θ}[∇_θ E_θ], so
 

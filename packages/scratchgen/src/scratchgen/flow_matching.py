@@ -2,8 +2,8 @@
 that carries noise to data along straight lines, sample by integrating an ODE, and get an exact
 log-likelihood from the continuous change of variables.
 
-Notes: ``packages/scratchgen/notes/05-flows.md`` (change of variables) and ``07-diffusion.md``
-(noise to data); a chapter of its own is not written yet.
+Notes: ``packages/scratchgen/notes/10-flow-matching.md``, which builds on ``05-flows.md``
+(change of variables) and ``07-diffusion.md`` (noise to data).
 
 Conditional paths. Pair a noise point x0 ~ N(0, I) with a data point x1 and join them by the
 straight line x_t = (1 − t) x0 + t x1, t ∈ [0, 1]; along it the velocity is the constant
