@@ -1,8 +1,8 @@
 """Score matching: learning ∇_x log p(x) without ever normalising p, and sampling with it by
 Langevin dynamics.
 
-Notes: ``packages/scratchgen/notes/07-diffusion.md`` (the noise predictor this relates to the score)
-and ``08-mcmc.md`` (Markov chains); a chapter of its own is not written yet.
+Notes: ``packages/scratchgen/notes/09-score-matching.md``; ``07-diffusion.md`` (the noise predictor
+that is a score in disguise) and ``08-mcmc.md`` (Markov chains and their stationary laws).
 
 The **score** of a density is s(x) = ∇_x log p(x): the normalising constant Z drops out of
 log p = −E − log Z under the gradient. Four ways to fit a model s_θ(x) to it (x ``(N, D)``):
