@@ -78,3 +78,10 @@ def test_smoke_run_and_resume(experiment, data_root, tmp_path, monkeypatch):
         experiment.main(["--smoke", "--resume", "--out", str(part)])
     with pytest.raises(ValueError, match="config"):
         experiment.main(["--smoke", "--resume", "--epochs", "3", "--out", str(part)])
+
+    # --replot redraws the figure from the results JSON alone, and trains nothing.
+    (whole / "resnet_cifar10.png").unlink()
+    before = (whole / "resnet_cifar10.json").read_text()
+    assert experiment.main(["--replot", "--out", str(whole)]) == record["metrics"]
+    assert (whole / "resnet_cifar10.png").exists()
+    assert (whole / "resnet_cifar10.json").read_text() == before
