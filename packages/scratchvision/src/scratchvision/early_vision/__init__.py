@@ -9,8 +9,34 @@ Notes: ``packages/scratchvision/notes/09-early-vision.md``.
 * :mod:`~scratchvision.early_vision.ica` — symmetric FastICA with the log-cosh contrast.
 * :mod:`~scratchvision.early_vision.gabor` — Gabor functions, the best Gabor for a filter and
   its explained variance, and how localised a filter is.
+* :mod:`~scratchvision.early_vision.nulls` — filters with no particular shape (white noise, and
+  phase-randomised twins of given filters), to judge a Gabor fit against.
+* :mod:`~scratchvision.early_vision.colour` — opponent colour channels, and the best split of a
+  colour filter into one colour vector times one spatial pattern.
+* :mod:`~scratchvision.early_vision.front_end` — a fixed V1-like front end: a quadrature Gabor
+  bank on opponent channels, complex-cell energy, spatial pooling; and the same pooling after a
+  learned first layer.
 """
 
+from scratchvision.early_vision.colour import (
+    OPPONENT_MATRIX,
+    OPPONENT_NAMES,
+    ColourSpaceFactors,
+    colour_space_factorise,
+    luminance_cosine,
+    mixed_signs,
+    opponent_channels,
+)
+from scratchvision.early_vision.front_end import (
+    GaborFrontEnd,
+    QuadratureBank,
+    grid_pool,
+    pyramid,
+    quadrature_energy,
+    quadrature_gabor_bank,
+    random_quadrature_bank,
+    rectified_features,
+)
 from scratchvision.early_vision.gabor import (
     GaborFit,
     GaborParams,
@@ -41,6 +67,7 @@ from scratchvision.early_vision.ica import (
     logcosh_derivatives,
     symmetric_decorrelation,
 )
+from scratchvision.early_vision.nulls import gaussian_filters, phase_randomised
 from scratchvision.early_vision.patches import (
     Whitening,
     downsample,
@@ -53,10 +80,16 @@ from scratchvision.early_vision.patches import (
 )
 
 __all__ = [
+    "OPPONENT_MATRIX",
+    "OPPONENT_NAMES",
+    "ColourSpaceFactors",
     "FastICAResult",
     "GaborFit",
+    "GaborFrontEnd",
     "GaborParams",
+    "QuadratureBank",
     "Whitening",
+    "colour_space_factorise",
     "component_cosines",
     "default_grid",
     "downsample",
@@ -68,13 +101,24 @@ __all__ = [
     "fit_whitening",
     "gabor",
     "gabor_bank",
+    "gaussian_filters",
+    "grid_pool",
     "initial_weights",
     "learning_rates",
     "logcosh_derivatives",
+    "luminance_cosine",
+    "mixed_signs",
     "oja_pass",
     "oja_step",
+    "opponent_channels",
     "orthonormality_error",
+    "phase_randomised",
     "principal_components",
+    "pyramid",
+    "quadrature_energy",
+    "quadrature_gabor_bank",
+    "random_quadrature_bank",
+    "rectified_features",
     "remove_patch_mean",
     "sample_images",
     "sanger",

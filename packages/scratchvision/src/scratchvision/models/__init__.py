@@ -1,7 +1,7 @@
 """The models of scratchvision, built on ``scratchcore.nn``."""
 
 from scratchvision.models.bicubic import bicubic_weights, resize_bicubic
-from scratchvision.models.cnn import CNN, VARIANTS
+from scratchvision.models.cnn import CNN, VARIANTS, WideFirstLayerCNN
 from scratchvision.models.lenet import LeNet5
 from scratchvision.models.mae import MaskedAutoencoder, patchify, random_masking, unpatchify
 from scratchvision.models.mlp import MLP
@@ -33,6 +33,7 @@ __all__ = [
     "ShortcutA",
     "SwinTransformerV2",
     "VisionTransformer",
+    "WideFirstLayerCNN",
     "bicubic_weights",
     "interpolate_pos_embed",
     "patchify",

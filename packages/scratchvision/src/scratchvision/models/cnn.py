@@ -81,3 +81,37 @@ class CNN(nn.Module):
                 f"CNN: expected images (N, {', '.join(map(str, expected))}); got shape {x.shape}"
             )
         return self.classifier(self.features(x))
+
+
+class WideFirstLayerCNN(CNN):
+    """The same CNN with its first convolution widened to ``first_kernel_size`` x
+    ``first_kernel_size`` (odd; padding ``k // 2`` keeps the size, so every later layer is
+    unchanged). Takes ``CNN``'s arguments, and ``WideFirstLayerCNN.variant(name, ...)`` works.
+
+    Why: a 3x3 first layer has 9 pixels per channel, and a Gabor function (seven shape and phase
+    parameters) fits almost any 9-pixel pattern; at 7x7 (49 pixels) the question "are the
+    learned filters Gabor-like?" has an answer (``experiments/first_layer_filters.py``). The
+    base network is built first and its first convolution then replaced, so with the same seed
+    every later layer starts from the same weights as in the 3x3 CNN.
+    """
+
+    def __init__(self, *args, first_kernel_size: int = 7, **kwargs):
+        if first_kernel_size < 1 or first_kernel_size % 2 == 0:
+            raise ValueError(
+                f"WideFirstLayerCNN: first_kernel_size must be odd and >= 1; got "
+                f"{first_kernel_size}"
+            )
+        super().__init__(*args, **kwargs)
+        stage = list(self.features[0])  # conv, [BatchNorm2d], ReLU, MaxPool2d
+        old = stage[0]
+        wide = nn.Conv2d(
+            old.in_channels,
+            old.out_channels,
+            first_kernel_size,
+            padding=first_kernel_size // 2,
+            bias=old.bias is not None,
+        )
+        self.features = nn.Sequential(
+            nn.Sequential(wide, *stage[1:]), *(self.features[i] for i in (1, 2))
+        )
+        self.first_kernel_size = first_kernel_size
