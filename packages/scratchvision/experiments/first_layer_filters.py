@@ -95,7 +95,6 @@ import scratchcore.optim as optim
 from scratchcore import Tensor
 from scratchcore.data import ArrayDataset, DataLoader, channel_statistics, standardize
 from scratchcore.data.augment import Compose, RandomCrop, RandomHorizontalFlip
-from scratchcore.data.datasets import cifar10, shapes
 from scratchcore.train import (
     experiment_parser,
     model_accuracy,
@@ -116,6 +115,7 @@ from scratchvision.early_vision import (
     phase_randomised,
     quadrature_gabor_bank,
 )
+from scratchvision.image_splits import image_splits
 from scratchvision.models import CNN, WideFirstLayerCNN, resnet20
 
 REPRODUCE = {
@@ -180,20 +180,6 @@ SMOKE = Config(
     gabor_refine_rounds=3,
     batch_size_cap=16,
 )
-
-
-def load_images(config: Config, use_cifar10: bool):
-    """``(x_train, y_train, x_test, y_test, classes)``: uint8 images ``(N, 3, 32, 32)``."""
-    if use_cifar10:
-        data = cifar10(scale=False)  # fails with "where to put the file" if it is absent
-        x_train, y_train, x_test, y_test = data.X_train, data.y_train, data.X_test, data.y_test
-        if config is SMOKE:  # a smoke run of the CIFAR path stays small
-            x_train, y_train = x_train[: config.train_images], y_train[: config.train_images]
-            x_test, y_test = x_test[: config.test_images], y_test[: config.test_images]
-        return x_train, y_train, x_test, y_test, data.classes
-    train = shapes(config.train_images, seed=0, dtype="uint8")
-    test = shapes(config.test_images, seed=1, dtype="uint8")  # images never seen in training
-    return train.images, train.labels, test.images, test.labels, train.classes
 
 
 def build(name: str, classes: int, seed: int):
@@ -420,7 +406,13 @@ def main(argv: list[str] | None = None) -> dict:
     name = "first_layer_filters_cifar10" if args.cifar10 else "first_layer_filters"
     start, cpu_start = time.perf_counter(), time.process_time()
     seeds = [args.seed + i for i in range(config.seeds)]
-    x_train, y_train, x_test, y_test, classes = load_images(config, args.cifar10)
+    x_train, y_train, x_test, y_test, classes = image_splits(
+        args.cifar10,
+        config.train_images,
+        config.test_images,
+        dtype="uint8",
+        trim_cifar10=config is SMOKE,
+    )
     mean, std = channel_statistics(x_train)
     x_train, x_test = standardize(x_train, mean, std), standardize(x_test, mean, std)
     to_pixels = 1.0 / std[None, :, None, None]  # weights on standardised input -> on pixels

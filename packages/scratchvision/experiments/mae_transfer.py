@@ -50,7 +50,6 @@ import scratchcore.optim as optim
 from scratchcore import Tensor, no_grad
 from scratchcore.data import ArrayDataset, DataLoader, stratified_subset
 from scratchcore.data.augment import Compose, RandomCrop, RandomHorizontalFlip
-from scratchcore.data.datasets import cifar10, shapes
 from scratchcore.train import (
     History,
     experiment_parser,
@@ -63,6 +62,7 @@ from scratchcore.train import (
     spread_over_seeds,
     write_results,
 )
+from scratchvision.image_splits import image_splits
 from scratchvision.models.mae import MaskedAutoencoder
 
 REPRODUCE = {
@@ -125,20 +125,6 @@ SMOKE = Config(
 )
 
 SETTINGS = {"pixels": False, "norm_pix": True}  # name -> norm_pix_loss
-
-
-def load_images(config: Config, use_cifar10: bool):
-    """(x_train, y_train, x_test, y_test, classes): float32 images in [0, 1], (N, 3, 32, 32)."""
-    if use_cifar10:
-        data = cifar10()
-        x_train, y_train, x_test, y_test = data.X_train, data.y_train, data.X_test, data.y_test
-        if config is SMOKE:  # a smoke run of the CIFAR path stays small
-            x_train, y_train = x_train[: config.train_images], y_train[: config.train_images]
-            x_test, y_test = x_test[: config.test_images], y_test[: config.test_images]
-        return x_train, y_train, x_test, y_test, data.classes
-    train = shapes(config.train_images, seed=0)
-    test = shapes(config.test_images, seed=1)  # another seed: images never seen in training
-    return train.images, train.labels, test.images, test.labels, train.classes
 
 
 def build_mae(config: Config, norm_pix: bool, rng: np.random.Generator) -> MaskedAutoencoder:
@@ -351,7 +337,9 @@ def main(argv: list[str] | None = None) -> dict:
     name = "mae_transfer_cifar10" if args.cifar10 else "mae_transfer"
     start, cpu_start = time.perf_counter(), time.process_time()
     seed_everything(args.seed)
-    x_train, y_train, x_test, y_test, classes = load_images(config, args.cifar10)
+    x_train, y_train, x_test, y_test, classes = image_splits(
+        args.cifar10, config.train_images, config.test_images, trim_cifar10=config is SMOKE
+    )
     n_classes = len(classes)
     out = Path(args.out)
 

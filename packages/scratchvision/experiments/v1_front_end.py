@@ -96,7 +96,6 @@ import scratchcore.nn.functional as F
 import scratchcore.optim as optim
 from scratchcore import Tensor, no_grad
 from scratchcore.data import standardize, stratified_subset
-from scratchcore.data.datasets import cifar10, shapes
 from scratchcore.nn import init
 from scratchcore.train import (
     experiment_parser,
@@ -112,6 +111,7 @@ from scratchvision.early_vision import (
     random_quadrature_bank,
     rectified_features,
 )
+from scratchvision.image_splits import image_splits
 
 REPRODUCE = {
     "tolerances": [
@@ -163,20 +163,6 @@ SMOKE = Config(
     batch_size=32,
     feature_batch_size=40,
 )
-
-
-def load_images(config: Config, use_cifar10: bool):
-    """``(x_train, y_train, x_test, y_test, classes)``: uint8 images ``(N, 3, 32, 32)``."""
-    if use_cifar10:
-        data = cifar10(scale=False)  # fails with "where to put the file" if it is absent
-        x_train, y_train, x_test, y_test = data.X_train, data.y_train, data.X_test, data.y_test
-        if config is SMOKE:  # a smoke run of the CIFAR path stays small
-            x_train, y_train = x_train[: config.train_images], y_train[: config.train_images]
-            x_test, y_test = x_test[: config.test_images], y_test[: config.test_images]
-        return x_train, y_train, x_test, y_test, data.classes
-    train = shapes(config.train_images, seed=0, dtype="uint8")
-    test = shapes(config.test_images, seed=1, dtype="uint8")  # images never seen in training
-    return train.images, train.labels, test.images, test.labels, train.classes
 
 
 def read_learned_filters(path: Path, data: str) -> tuple[dict | None, dict]:
@@ -361,7 +347,13 @@ def main(argv: list[str] | None = None) -> dict:
     name = f"v1_front_end{suffix}"
     start, cpu_start = time.perf_counter(), time.process_time()
     seed_everything(args.seed)
-    x_train, y_train, x_test, y_test, classes = load_images(config, args.cifar10)
+    x_train, y_train, x_test, y_test, classes = image_splits(
+        args.cifar10,
+        config.train_images,
+        config.test_images,
+        dtype="uint8",
+        trim_cifar10=config is SMOKE,
+    )
     n_classes = len(classes)
     default_filters = Path(__file__).parent / "results" / f"first_layer_filters{suffix}.json"
     learned, learned_status = read_learned_filters(args.filters or default_filters, data_name)

@@ -16,6 +16,7 @@ from scratchcore.data import stratified_subset
 from scratchcore.testing import load_experiment, write_cifar10_archive
 from scratchcore.train import seed_everything
 from scratchvision.early_vision import grid_pool, rectified_features
+from scratchvision.image_splits import image_splits
 from scratchvision.models import CNN
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -63,7 +64,7 @@ def test_smoke_run_probes_every_row(experiment, smoke_run, filters_file):
     assert {row: m["rows"][row]["features"] for row in m["rows"]} == expected
 
     # the same stratified subsets the experiment draws, to check the counts it reports
-    y_train = experiment.load_images(config, False)[1]
+    y_train = image_splits(False, config.train_images, config.test_images).y_train
     for per_fraction in m["linear_probe"].values():
         assert set(per_fraction) == {str(f) for f in config.label_fractions}
         for fraction, spread in per_fraction.items():
