@@ -742,9 +742,9 @@ FAMILIES = {
     "gan": Family("GAN", "grey", "04", run_gan),
     "realnvp": Family("RealNVP", "grey", "05", run_realnvp),
     "ddpm": Family("DDPM", "grey", "07", run_ddpm),
-    "score": Family("score model (annealed Langevin)", "grey", "07", run_score),
-    "flow_matching": Family("flow matching (ODE)", "grey", "05, 07", run_flow_matching),
-    "ebm": Family("EBM (Langevin)", "grey", "08", run_ebm),
+    "score": Family("score model (annealed Langevin)", "grey", "09", run_score),
+    "flow_matching": Family("flow matching (ODE)", "grey", "10", run_flow_matching),
+    "ebm": Family("EBM (Langevin)", "grey", "11", run_ebm),
 }
 
 LIKELIHOODS = {  # per-run metric -> what it is
