@@ -11,12 +11,15 @@
 * **optimizer**: ``zero_grad``, the AdamW step and reading the loss (``.item()``);
 * **other**: the forward pass's time after its last op (a model's Python after its last node).
 
-Memory, beside time: every node's output array stays alive from the forward pass until the
-backward pass has used it, so the bytes of the new arrays each op made (``values_mb``, per op
-and in total; a view into an input counts nothing) are the part of a step's memory the graph's
-*values* take. ``step_peak_mb`` is the step's peak traced as ``step_time.py`` does it; the
-difference is what the backward functions keep beside the values (masks, statistics, saved
-copies) and the gradients.
+Memory, beside time: a graph node keeps what its backward function captured (inputs it reads,
+its own result, masks, statistics) from the forward pass until the backward pass has used it,
+and nothing else (``scratchcore.autograd.Node``). So at the end of one forward pass, every
+array the nodes' backward functions hold is found through their closures, each buffer counted
+once (a view counts its whole base array), and attributed to the first op in the graph's order
+that holds it (``kept_mb``, per op and in total). The model's parameters and the batch are
+left out: they live before and after the step. ``step_peak_mb`` is the step's peak traced as
+``step_time.py`` does it; the difference is mostly the gradients and the backward pass's
+temporaries.
 
 Inside ``conv2d`` one part is timed on its own: the gathers of windows into columns (every call
 of ``_gather``, forward and backward), recorded as ``conv2d_gather_ms``. At one thread the rest
@@ -50,16 +53,35 @@ import step_time
 import scratchcore
 import scratchcore.nn.functional.conv as conv_module
 from scratchcore import optim
+from scratchcore.autograd import topological_order
 from scratchcore.tensor import Tensor
+from scratchcore.testing import captured_by
 from scratchcore.train import experiment_parser, seed_everything, write_results
 
 
-def new_bytes(value: np.ndarray, parents: tuple[Tensor, ...]) -> int:
-    """Bytes of ``value``, or 0 when it is a view into an input's memory (a reshape, a slice, a
-    permute): those bytes are already counted with the op that made them."""
-    if any(np.may_share_memory(value, p.data) for p in parents):
-        return 0
-    return value.nbytes
+def _base(array: np.ndarray) -> np.ndarray:
+    """The array that owns ``array``'s memory (itself, unless it is a view)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def kept_bytes_per_op(loss: Tensor, outside: list[np.ndarray]) -> dict[str, int]:
+    """Bytes the backward functions of ``loss``'s graph keep alive, per op (see the docstring).
+
+    ``outside``: arrays alive outside the step (parameters, the batch), not counted.
+    """
+    counted = {id(_base(a)) for a in outside}
+    kept: dict[str, int] = defaultdict(int)
+    for node in topological_order(loss):
+        if node.backward is None:
+            continue
+        for _, value in captured_by(node.backward):
+            base = _base(value.data if isinstance(value, Tensor) else value)
+            if id(base) not in counted:
+                counted.add(id(base))
+                kept[node.op] += base.nbytes
+    return kept
 
 
 class OpClock:
@@ -70,7 +92,6 @@ class OpClock:
         self.backward: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.conv_gather = 0.0  # seconds in conv2d's window gathers (see the module docstring)
-        self.value_bytes: dict[str, int] = defaultdict(int)  # bytes of the nodes' outputs, per op
         self._last = time.perf_counter()
 
     def mark(self) -> None:
@@ -86,9 +107,8 @@ class OpClock:
             self.forward[op] += time.perf_counter() - self._last
             self.calls[op] += 1
             out = original(cls, data, parents, backward, op, reads_values)
-            self.value_bytes[op] += new_bytes(out.data, parents)
-            if out._backward is not None:
-                out._backward = self._timed_backward(op, out._backward)
+            if out._node is not None:
+                out._node.backward = self._timed_backward(op, out._node.backward)
             self._last = time.perf_counter()
             return out
 
@@ -154,6 +174,10 @@ def profile_model(name: str, threads: int, steps: int, smoke: bool, seed: int) -
         for _ in range(steps):
             step(True)
 
+    # what the graph of one forward pass keeps for its backward
+    outside = [p.data for p in model.parameters()] + [a for a in (case.x, case.y) if a is not None]
+    kept = kept_bytes_per_op(case.loss_ours(model, case.x, case.y), outside)
+
     def per_step_ms(x: float) -> float:
         return 1e3 * x / steps
 
@@ -162,7 +186,7 @@ def profile_model(name: str, threads: int, steps: int, smoke: bool, seed: int) -
             "forward_ms": per_step_ms(clock.forward.get(op, 0.0)),
             "backward_ms": per_step_ms(clock.backward.get(op, 0.0)),
             "calls": clock.calls[op] / steps,
-            "values_mb": clock.value_bytes[op] / steps / 2**20,
+            "kept_mb": kept.get(op, 0) / 2**20,
         }
         for op in clock.calls
     }
@@ -178,7 +202,7 @@ def profile_model(name: str, threads: int, steps: int, smoke: bool, seed: int) -
         "optimizer_ms": per_step_ms(totals["optimizer"]),
         "other_ms": per_step_ms(totals["forward"] - attributed_forward),
         "conv2d_gather_ms": per_step_ms(clock.conv_gather),
-        "values_mb": sum(clock.value_bytes.values()) / steps / 2**20,
+        "kept_mb": sum(kept.values()) / 2**20,
         "step_peak_mb": step_time.numpy_step_peak_bytes(lambda: step(False)) / 2**20,
     }
 

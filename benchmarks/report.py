@@ -297,8 +297,9 @@ def op_profile_table(top: int = 5) -> str:
     full = record["config"]["threads"][0]
     lines = [
         f"Milliseconds per step, forward + backward, averaged over {record['config']['steps']} "
-        "steps; the share is of the whole step. Values MB: the new arrays the op's nodes hold "
-        "until the backward pass (for the whole step: all of them, and the step's traced peak).",
+        "steps; the share is of the whole step. Kept MB: the arrays the op's backward functions "
+        "hold from the forward pass until the backward pass (for the whole step: all of them, "
+        "and the step's traced peak).",
         "",
         _row(
             (
@@ -309,7 +310,7 @@ def op_profile_table(top: int = 5) -> str:
                 "1 thread: ms",
                 "share",
                 "gain",
-                "values MB",
+                "kept MB",
             )
         ),
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -332,8 +333,8 @@ def op_profile_table(top: int = 5) -> str:
                     _num(o["step_ms"]),
                     "",
                     "",
-                    f"{_num(f['values_mb'])} of {_num(f['step_peak_mb'])} peak"
-                    if "values_mb" in f
+                    f"{_num(f['kept_mb'])} of {_num(f['step_peak_mb'])} peak"
+                    if "kept_mb" in f
                     else "",
                 )
             )
@@ -348,7 +349,7 @@ def op_profile_table(top: int = 5) -> str:
             label = key.removesuffix("_ms") if key.endswith("_ms") else f"`{key}`"
             if key == "conv2d_gather_ms":
                 label = "↳ of which window gathers"
-            values = f["ops"][key].get("values_mb") if key in f["ops"] else None
+            values = f["ops"][key].get("kept_mb") if key in f["ops"] else None
             memory = "" if values is None else _num(values)
             lines.append(_row(("", label, _num(f_ms), f_share, _num(o_ms), o_share, gain, memory)))
     return "\n".join(lines)

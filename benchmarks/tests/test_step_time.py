@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from scratchcore.autograd import topological_order
+from scratchcore.testing import tensors_captured_by
 
 SCRIPT = Path(__file__).resolve().parents[1] / "step_time.py"
 # Same float32 weights and batch, different kernels (summation order): a step-0 loss of ~2-5
@@ -146,3 +150,19 @@ def test_threads_and_models_can_be_chosen(tmp_path):
 def test_a_bad_count_is_a_clear_error(tmp_path, flag):
     result = run("--smoke", flag, "0", "--out", str(tmp_path))
     assert result.returncode != 0 and f"{flag} must be >= 1; got 0" in result.stderr
+
+
+# The graph holds nodes, not tensors (``scratchcore.autograd.Node``): an intermediate tensor the
+# model no longer holds is freed at once unless a backward function captured it, so no backward
+# function may keep a whole tensor (its values would live on where only a shape is read).
+@pytest.mark.parametrize("name", sorted(step_time.BENCHMARKS))
+def test_no_backward_function_keeps_a_tensor(name):
+    bench = step_time.BENCHMARKS[name]
+    case = bench.build(bench.smoke, np.random.default_rng(0))
+    loss = case.loss_ours(case.ours, case.x, case.y)
+    captured = {}
+    for node in topological_order(loss):
+        if node.backward is not None:
+            for path in tensors_captured_by(node.backward):
+                captured.setdefault(node.op, path)
+    assert not captured, f"{name}: backward functions that keep a Tensor alive: {captured}"

@@ -418,7 +418,8 @@ def test_norms_keep_a_float32_input_float32_with_float64_parameters(training):
     # every parent a gradient of that parent's dtype
     parents = {key: Tensor(value, requires_grad=True) for key, value in leaves.items()}
     out = getattr(F, name)(**parents, **constants())
-    for parent, grad in zip(out._parents, out._backward(np.ones_like(out.data)), strict=True):
+    node = out._node
+    for parent, grad in zip(node.parents, node.backward(np.ones_like(out.data)), strict=True):
         assert grad.dtype == parent.dtype, f"F.{name}: {parent.dtype} input, {grad.dtype} grad"
 
 

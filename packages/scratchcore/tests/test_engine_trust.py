@@ -135,7 +135,7 @@ def test_maximum_minimum_hand_back_float32_gradients(pick):
     a = Tensor(np.array([1.0, 2.0, 3.0], dtype=np.float32), requires_grad=True)
     b = Tensor(np.array([3.0, 2.0, 1.0], dtype=np.float32), requires_grad=True)
     out = pick(a, b)
-    grads = out._backward(np.ones(3, dtype=np.float32))
+    grads = out._node.backward(np.ones(3, dtype=np.float32))
     assert [g.dtype for g in grads] == [np.float32, np.float32]
 
 

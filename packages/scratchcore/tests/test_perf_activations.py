@@ -71,4 +71,4 @@ def test_gelu_gradcheck_both_forms(approximate):
 
 def test_gelu_without_grad_records_nothing():
     y = F.gelu(Tensor(np.linspace(-3, 3, 7)), approximate="tanh")
-    assert not y.requires_grad and y._backward is None
+    assert not y.requires_grad and y._node is None

@@ -139,7 +139,8 @@ def test_a_weight_used_at_every_step_gets_the_exact_sum_and_a_user_grad_is_left_
 
 def test_backward_frees_each_node_once_it_has_run():
     """A finished node is dropped during the pass, not after it: peak memory falls as backward
-    walks down. A probe op at the bottom of the graph checks the node above it is gone."""
+    walks down. A probe op at the bottom of the graph checks the node above it is gone (the
+    tensor itself is gone as soon as the program drops it: the graph holds nodes)."""
     x = Tensor(np.ones(3), requires_grad=True)
     seen = {}
 
@@ -149,7 +150,7 @@ def test_backward_frees_each_node_once_it_has_run():
 
     probe = Tensor._make(x.data * 1.0, (x,), probe_backward, "probe")
     top = probe * 2.0
-    top_ref = weakref.ref(top)
+    top_ref = weakref.ref(top._node)
     loss = top.sum()
     del top
     loss.backward()
@@ -159,7 +160,7 @@ def test_backward_frees_each_node_once_it_has_run():
     x.grad = None  # with retain_graph the graph, and so the node, must stay
     probe = Tensor._make(x.data * 1.0, (x,), probe_backward, "probe")
     top = probe * 2.0
-    top_ref = weakref.ref(top)
+    top_ref = weakref.ref(top._node)
     loss = top.sum()
     del top
     loss.backward(retain_graph=True)

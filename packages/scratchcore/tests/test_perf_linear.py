@@ -71,7 +71,8 @@ def test_linear_graph_holds_one_node_over_the_parameters():
     x = Tensor(_normal((5, 3), 13), requires_grad=True)
     w, b = Tensor(_normal((4, 3), 14), requires_grad=True), Tensor(_normal((4,), 15), True)
     y = F.linear(x, w, b)
-    assert y._parents == (x, w, b)  # not an addition whose input is a kept matmul result
+    # one node over the three inputs: not an addition whose input is a kept matmul result
+    assert y._node.parents == (x._node, w._node, b._node) and x._node.backward is None
 
 
 def test_linear_a_wider_bias_widens_the_result_as_torch_promotes():

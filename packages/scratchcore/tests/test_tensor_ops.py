@@ -36,7 +36,7 @@ from hypothesis.extra import numpy as hnp
 import scratchcore as sc
 from scratchcore import Tensor
 from scratchcore.autograd import gradcheck, topological_order
-from scratchcore.testing import assert_close, check_parity
+from scratchcore.testing import assert_close, check_parity, tensors_captured_by
 
 # Tolerances, fixed up front. float64 parity: both sides do the same arithmetic in a slightly
 # different order. Finite differences with eps = 1e-6: truncation ~eps^2, rounding ~1e-16/eps.
@@ -545,7 +545,7 @@ def test_registry_covers_every_op_in_tensor_py():
     seen = set()
     for c in CASES:
         tensors = [Tensor(a, requires_grad=g) for a, g in zip(c.arrays(), c.flags(), strict=True)]
-        seen |= {node._op for node in topological_order(c.scratch(*tensors))}
+        seen |= {node.op for node in topological_order(c.scratch(*tensors))}
     assert recorded <= seen, f"ops with no registry case: {sorted(recorded - seen)}"
 
 
@@ -664,3 +664,13 @@ def test_reductions_on_random_shapes_and_axes(op, drawn, seed):
     array = np.random.default_rng(seed).standard_normal(shape)  # continuous: no ties
     check_parity(scratch_fn, torch_fn, [array], atol=ATOL, rtol=RTOL)
     assert gradcheck(scratch_fn, [Tensor(array, requires_grad=True)], atol=FD_ATOL, rtol=FD_RTOL)
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.name)
+def test_no_backward_function_captures_a_tensor(c):
+    # a graph node keeps what its backward captured: arrays and shapes it reads, never a tensor
+    tensors = [Tensor(a, requires_grad=g) for a, g in zip(c.arrays(), c.flags(), strict=True)]
+    out = c.scratch(*tensors)
+    for node in topological_order(out):
+        if node.backward is not None:
+            assert not tensors_captured_by(node.backward), (c.name, node.op)

@@ -2,8 +2,10 @@
 
 Notes: ``packages/scratchcore/notes/01-autograd.md``.
 
-This module holds the four ideas every op in ``tensor.py`` leans on:
+This module holds the five ideas every op in ``tensor.py`` leans on:
 
+* **the graph is made of nodes** — a ``Node`` records one op: its backward function and its
+  inputs' nodes, never the input tensors, so a value nothing needs any more is freed at once;
 * **grad mode** — ``no_grad()`` switches graph recording off (evaluation, optimizer updates);
 * **unbroadcast** — the adjoint of broadcasting is a sum: a gradient the shape of a broadcast
   result is summed back to the shape of the input that was broadcast;
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import traceback
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -113,8 +116,98 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-def topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor ``root`` depends on (that requires grad), each listed after its inputs.
+# --------------------------------------------------------------------------------------------
+# The graph: one node per op, apart from the values
+# --------------------------------------------------------------------------------------------
+
+
+class Node:
+    """One op in the graph: its backward function and the nodes of the inputs it sends to.
+
+    As PyTorch's ``grad_fn``, the graph is made of nodes, not of tensors. A node holds its
+    inputs' *nodes* (``None`` for an input that needs no gradient) and their shapes, never the
+    input tensors; so the values of an intermediate tensor the program no longer holds are freed
+    at once, unless the op's ``backward`` captured them because it reads them (``mul`` keeps both
+    inputs' values, ``add`` only their shapes, ``relu`` its own result). What a training step
+    keeps for its backward pass is then exactly what the backward functions need.
+
+    * ``op`` names the op (error messages, profiles, FLOP counts); ``shape`` and ``dtype`` are
+      its result's, the gradient it receives has them;
+    * ``backward(g)``: ``g`` = d loss / d result, returns one gradient (or ``None``) per input;
+      ``None`` itself for a *leaf's* node: a tensor that requires grad and was made by no op
+      gets a node whose only job is to receive its gradient;
+    * ``target``: a weak reference to the tensor whose ``.grad`` receives the node's gradient
+      (a leaf's, or a result's after ``retain_grad()``), else ``None``. Weak: a tensor the
+      program dropped has a ``.grad`` nobody can read;
+    * ``saved_versions``: ``(counter, value seen, shape)`` per input and ``result_version`` the
+      result's counter, for ops whose backward reads values (``None`` otherwise): backward
+      checks nothing was written into them since (``_check_versions``);
+    * ``trace``: where the op was called, recorded only under ``detect_anomaly()``.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "backward",
+        "dtype",
+        "input_shapes",
+        "op",
+        "parents",
+        "result_version",
+        "saved_versions",
+        "shape",
+        "target",
+        "trace",
+    )
+
+    def __init__(
+        self,
+        op: str,
+        parents: tuple[Node | None, ...],
+        input_shapes: tuple[tuple[int, ...], ...],
+        backward: Callable | None,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+    ) -> None:
+        self.op, self.parents, self.input_shapes = op, parents, input_shapes
+        self.backward, self.shape, self.dtype = backward, shape, dtype
+        self.target: weakref.ref | None = None
+        self.saved_versions: tuple | None = None
+        self.result_version: list[int] | None = None
+        self.trace = None
+
+    @classmethod
+    def leaf(cls, tensor: Tensor) -> Node:
+        """The node of a leaf tensor: no backward, its gradient goes into ``tensor.grad``."""
+        node = cls("", (), (), None, tensor.shape, tensor.dtype)
+        node.target = weakref.ref(tensor)
+        return node
+
+    def __repr__(self) -> str:
+        return f"Node({self.op or 'leaf'}, shape={self.shape})"
+
+
+def graph_node(tensor: Tensor) -> Node | None:
+    """The node through which a gradient reaches ``tensor``: the node of the op that made it,
+    a leaf's own node (made on first use), or ``None`` if it does not require grad."""
+    if not tensor.requires_grad:
+        return None
+    node = tensor._node
+    if node is None:
+        node = tensor._node = Node.leaf(tensor)
+    return node
+
+
+def _as_node(root: Tensor | Node) -> Node:
+    if isinstance(root, Node):
+        return root
+    node = graph_node(root)
+    if node is None:
+        raise RuntimeError("backward: this tensor does not require grad, so it has no graph")
+    return node
+
+
+def topological_order(root: Tensor | Node) -> list[Node]:
+    """Every node ``root`` depends on (that requires grad), each listed after its inputs.
 
     An iterative depth-first search: a node is appended to the order only after all of its
     parents have been. The explicit stack replaces recursion, so depth is limited by memory,
@@ -125,9 +218,9 @@ def topological_order(root: Tensor) -> list[Tensor]:
     the end, completes a layer's weight gradient right after that layer's backward, not after
     the whole network's. Data parallelism relies on it to send gradients while backward goes on.
     """
-    order: list[Tensor] = []
+    order: list[Node] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Node, bool]] = [(_as_node(root), False)]
     while stack:
         node, parents_done = stack.pop()
         if parents_done:
@@ -138,8 +231,8 @@ def topological_order(root: Tensor) -> list[Tensor]:
         visited.add(id(node))
         stack.append((node, True))
         for leaves_first in (True, False):  # pushed first, popped (explored) last
-            for parent in node._parents:
-                if (parent._backward is None) is leaves_first and parent.requires_grad:
+            for parent in node.parents:
+                if parent is not None and (parent.backward is None) is leaves_first:
                     if id(parent) not in visited:
                         stack.append((parent, False))
     return order
@@ -173,14 +266,14 @@ class SliceGrad(NamedTuple):
         return full
 
 
-def in_dtype_of(parent: Tensor, grad: np.ndarray | SliceGrad) -> np.ndarray | SliceGrad:
+def in_dtype_of(parent: Node, grad: np.ndarray | SliceGrad) -> np.ndarray | SliceGrad:
     """``grad`` as an array of ``parent``'s dtype (as PyTorch's engine casts every gradient).
 
     A gradient has its input's dtype: a float32 input of a float64 op (a ``concatenate`` of
     mixed pieces, say) gets a float32 gradient, so float32 stays float32 upstream. ``np.asarray``
     also turns a NumPy scalar (what a reduction to 0-d returns) into a 0-d array.
     """
-    dtype = parent.data.dtype
+    dtype = parent.dtype
     if isinstance(grad, SliceGrad):
         if grad.values.dtype == dtype:
             return grad
@@ -193,7 +286,7 @@ def in_dtype_of(parent: Tensor, grad: np.ndarray | SliceGrad) -> np.ndarray | Sl
 # --------------------------------------------------------------------------------------------
 
 
-def backward_reference(root: Tensor, grad: np.ndarray) -> None:
+def backward_reference(root: Tensor | Node, grad: np.ndarray) -> None:
     """Reverse-mode differentiation in its plainest form (the fast ``run_backward`` is tested
     equal to it): accumulate ``d root / d leaf`` into every leaf's ``.grad``.
 
@@ -201,19 +294,21 @@ def backward_reference(root: Tensor, grad: np.ndarray) -> None:
     before the node passes the sum on; the chain rule is each op's ``_backward``. Nothing is
     freed and nothing is added in place: every sum is a new array.
     """
+    root = _as_node(root)
     grads: dict[int, np.ndarray] = {id(root): np.asarray(grad)}
     for node in reversed(topological_order(root)):
         g = grads.pop(id(node), None)
         if g is None:  # no path from this node to the root carries a gradient
             continue
-        if node._backward is None or node._retains_grad:  # a leaf (or asked to keep its grad)
-            g_own = np.asarray(g, dtype=node.data.dtype)
-            node.grad = g_own.copy() if node.grad is None else np.asarray(node.grad + g_own)
-            _run_post_accumulate_hooks(node)
-        if node._backward is None:
+        target = _grad_target(node)  # a leaf, or a result asked to keep its grad
+        if target is not None:
+            g_own = np.asarray(g, dtype=target.dtype)
+            target.grad = g_own.copy() if target.grad is None else np.asarray(target.grad + g_own)
+            _run_post_accumulate_hooks(target)
+        if node.backward is None:
             continue
-        for parent, parent_grad in zip(node._parents, node._backward(g), strict=True):
-            if parent_grad is None or not parent.requires_grad:
+        for parent, parent_grad in zip(node.parents, node.backward(g), strict=True):
+            if parent_grad is None or parent is None:
                 continue
             parent_grad = in_dtype_of(parent, parent_grad)
             if isinstance(parent_grad, SliceGrad):  # a slice's gradient, written out in full
@@ -234,17 +329,17 @@ def backward_reference(root: Tensor, grad: np.ndarray) -> None:
 # slice), and each node is freed as soon as its backward has run.
 
 
-def _add_slice(pending: dict, owned: set, key: int, parent: Tensor, part: SliceGrad) -> None:
+def _add_slice(pending: dict, owned: set, key: int, parent: Node, part: SliceGrad) -> None:
     """Add ``part`` into ``pending[key]``, which becomes (or already is) a buffer of our own."""
     buffer = pending.get(key)
     if buffer is None:
         # np.zeros is calloc: pages no slice touches are never even written.
-        buffer = np.zeros(parent.shape, dtype=parent.data.dtype)
+        buffer = np.zeros(parent.shape, dtype=parent.dtype)
     elif key not in owned:  # borrowed: copy before writing (it may be some op's saved value)
         # order="C": a borrowed gradient may be a transposed view, and the copy would keep
         # that layout; the reference's sums come out C-ordered, and a later matmul sums in
         # an order that depends on layout, so the two levels would differ in the last bit.
-        buffer = np.array(buffer, dtype=np.result_type(buffer, parent.data.dtype), order="C")
+        buffer = np.array(buffer, dtype=np.result_type(buffer, parent.dtype), order="C")
     pending[key] = buffer
     owned.add(key)
     buffer[part.index] += part.values
@@ -279,7 +374,7 @@ def _add(pending: dict, owned: set, key: int, grad: np.ndarray) -> None:
         owned.add(key)
 
 
-def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
+def run_backward(root: Tensor | Node, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Propagate ``grad`` (d loss / d root) to every leaf below ``root``; accumulate in ``.grad``.
 
     Nodes are visited in reverse topological order, so a node's gradient is complete (every use
@@ -287,6 +382,7 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
     it has been passed on, and, unless ``retain_graph``, so are the node's saved inputs and the
     node itself (popped from the order), so memory falls as the backward pass proceeds.
     """
+    root = _as_node(root)
     pending: dict[int, np.ndarray] = {id(root): grad}
     owned: set[int] = set()  # keys whose pending array run_backward allocated: safe to add into
     order = topological_order(root)
@@ -298,34 +394,47 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
         owned.discard(key)
         if node_grad is None:  # nothing flowed here (e.g. only through a branch with zero use)
             continue
-        if node._backward is None or node._retains_grad:  # a leaf, or asked to keep its grad
-            if node_grad.dtype != node.data.dtype:
-                node_grad, is_owned = node_grad.astype(node.data.dtype), True  # a cast is a copy
-            _accumulate_grad(node, node_grad, is_owned)
-        if node._backward is None:
+        if node.target is not None:  # a leaf, or a result asked to keep its grad
+            target = _grad_target(node)
+            if target is not None:
+                if node_grad.dtype != target.dtype:  # a cast is a copy: ours
+                    node_grad, is_owned = node_grad.astype(target.dtype), True
+                _accumulate_grad(target, node_grad, is_owned)
+        if node.backward is None:
             continue
-        if node._saved_versions is not None:
+        if node.saved_versions is not None:
             _check_versions(node)
-        parent_grads = node._backward(node_grad)
+        parent_grads = node.backward(node_grad)
         if _anomaly_enabled:
             _check_backward_anomaly(node, node_grad, parent_grads)
-        for parent, parent_grad in zip(node._parents, parent_grads, strict=True):
-            if parent_grad is None or not parent.requires_grad:
+        for parent, parent_grad in zip(node.parents, parent_grads, strict=True):
+            if parent_grad is None or parent is None:
                 continue
-            if type(parent_grad) is not np.ndarray or parent_grad.dtype != parent._data.dtype:
+            if type(parent_grad) is not np.ndarray or parent_grad.dtype != parent.dtype:
                 parent_grad = in_dtype_of(parent, parent_grad)  # also: NumPy scalar -> 0-d array
             if isinstance(parent_grad, SliceGrad):
                 _add_slice(pending, owned, id(parent), parent, parent_grad)
             else:
                 _add(pending, owned, id(parent), parent_grad)
-        if not retain_graph:
-            node._backward = _graph_was_freed
-            node._parents = ()
-            node._saved_versions = None
+        if not retain_graph:  # drop the backward function, and with it the values it kept
+            node.backward = _graph_was_freed
+            node.parents = ()
+            node.saved_versions = None
 
 
-def _accumulate_grad(node: Tensor, grad: np.ndarray, is_owned: bool) -> None:
-    """``node.grad = node.grad + grad``, keeping ``.grad`` an array that nothing else shares.
+def _grad_target(node: Node) -> Tensor | None:
+    """The tensor whose ``.grad`` receives ``node``'s gradient, if any and if it still exists
+    and (for a leaf) still requires grad."""
+    if node.target is None:
+        return None
+    tensor = node.target()
+    if tensor is None or (node.backward is None and not tensor.requires_grad):
+        return None
+    return tensor
+
+
+def _accumulate_grad(tensor: Tensor, grad: np.ndarray, is_owned: bool) -> None:
+    """``tensor.grad = tensor.grad + grad``, keeping ``.grad`` an array that nothing else shares.
 
     The first gradient is stored without a copy only when ``run_backward`` allocated it (it has
     just left ``pending``, so nothing else holds it). Later passes make a new array rather than
@@ -333,21 +442,21 @@ def _accumulate_grad(node: Tensor, grad: np.ndarray, is_owned: bool) -> None:
     promises not to write into it (``test_leaf_grad_is_an_independent_array``). An optimizer's
     ``zero_grad`` sets ``.grad`` to ``None``, so a training step only ever takes the first path.
     """
-    if node.grad is None:
-        node.grad = grad if is_owned else grad.copy()
+    if tensor.grad is None:
+        tensor.grad = grad if is_owned else grad.copy()
     else:
-        node.grad = np.asarray(node.grad + grad)  # a 0-d sum is a NumPy scalar
-    if node._post_accumulate_hooks:
-        _run_post_accumulate_hooks(node)
+        tensor.grad = np.asarray(tensor.grad + grad)  # a 0-d sum is a NumPy scalar
+    if tensor._post_accumulate_hooks:
+        _run_post_accumulate_hooks(tensor)
 
 
-def _run_post_accumulate_hooks(node: Tensor) -> None:
+def _run_post_accumulate_hooks(tensor: Tensor) -> None:
     """Call the hooks registered by ``Tensor.register_post_accumulate_grad_hook`` on a leaf,
     in registration order, right after its ``.grad`` got this pass's gradient."""
-    if node._backward is not None:  # a non-leaf that retains its grad: hooks are for leaves
+    if not tensor.is_leaf:  # a non-leaf that retains its grad: hooks are for leaves
         return
-    for hook in tuple(node._post_accumulate_hooks):  # a hook may remove itself
-        hook(node)
+    for hook in tuple(tensor._post_accumulate_hooks):  # a hook may remove itself
+        hook(tensor)
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,32 +505,35 @@ def _all_finite(array: np.ndarray) -> bool:
     return not np.issubdtype(array.dtype, np.inexact) or bool(np.isfinite(array).all())
 
 
-def _created_at(node: Tensor) -> str:
-    trace = getattr(node, "_trace", None)
+def _created_at(node: Node) -> str:
+    trace = node.trace
     if trace is None:
         return " (created outside detect_anomaly(): no stack was recorded)"
     return "; it was created at:\n" + "".join(traceback.format_list(trace))
 
 
-def check_forward_anomaly(out: Tensor, parents: tuple[Tensor, ...]) -> None:
+def check_forward_anomaly(out: Tensor, parents: tuple[Tensor, ...], op: str) -> None:
     """Record where ``out`` was made; raise if it is the first non-finite value on its path."""
-    out._trace = traceback.extract_stack()[:-3]  # drop the engine's own frames
+    trace = traceback.extract_stack()[:-3]  # drop the engine's own frames
+    if out._node is not None:
+        out._node.trace = trace
     if not _all_finite(out.data) and all(_all_finite(p.data) for p in parents):
         bad = int(np.size(out.data) - np.isfinite(out.data).sum())
         raise AnomalyError(
-            f"detect_anomaly: {out._op} produced {bad} NaN/Inf value(s) in its result of shape "
-            f"{out.shape} from finite inputs{_created_at(out)}"
+            f"detect_anomaly: {op} produced {bad} NaN/Inf value(s) in its result of shape "
+            f"{out.shape} from finite inputs; it was created at:\n"
+            + "".join(traceback.format_list(trace))
         )
 
 
-def _check_backward_anomaly(node: Tensor, node_grad: np.ndarray, parent_grads) -> None:
+def _check_backward_anomaly(node: Node, node_grad: np.ndarray, parent_grads) -> None:
     if not _all_finite(node_grad):
         return  # not new here: an op further down the graph was first
     for position, parent_grad in enumerate(parent_grads):
         values = parent_grad.values if isinstance(parent_grad, SliceGrad) else parent_grad
         if parent_grad is not None and not _all_finite(values):
             raise AnomalyError(
-                f"detect_anomaly: the backward of {node._op} passed NaN/Inf to its input "
+                f"detect_anomaly: the backward of {node.op} passed NaN/Inf to its input "
                 f"{position} from a finite gradient{_created_at(node)}"
             )
 
@@ -431,28 +543,26 @@ def _check_backward_anomaly(node: Tensor, node_grad: np.ndarray, parent_grads) -
 # --------------------------------------------------------------------------------------------
 
 
-def _check_versions(node: Tensor) -> None:
-    """Raise if an input of ``node`` (or ``node`` itself) was written after the forward pass.
+def _check_versions(node: Node) -> None:
+    """Raise if an input of ``node`` (or ``node``'s result) was written after the forward pass.
 
     An op's backward reads its inputs' values (``mul``: ``g * b``) or its own result (``exp``:
     ``g * exp(a)``) as they are *when backward runs*. An optimizer step or a
     ``p.data = ...`` between forward and backward would silently give the gradient at the new
-    values. Every write through ``Tensor.data`` bumps that tensor's ``_version``; ``_make``
-    recorded the versions the op saw.
+    values. Every write through ``Tensor.data`` bumps that tensor's version counter, which its
+    nodes share; ``Tensor._make`` recorded the versions the op saw.
     """
-    if node._version != 0:
+    if node.result_version is not None and node.result_version[0] != 0:
         raise RuntimeError(
-            f"backward: the result of {node._op} (shape {node.shape}) was modified in place "
+            f"backward: the result of {node.op} (shape {node.shape}) was modified in place "
             "after it was computed, and its backward needs its value; compute it again instead"
         )
-    for position, (parent, seen) in enumerate(
-        zip(node._parents, node._saved_versions, strict=True)
-    ):
-        if parent._version != seen:
+    for position, (counter, seen, shape) in enumerate(node.saved_versions):
+        if counter[0] != seen:
             raise RuntimeError(
-                f"backward: input {position} of {node._op} (shape {parent.shape}) was modified "
-                f"in place after the forward pass (version {seen} -> {parent._version}), and "
-                f"{node._op}'s backward needs its value. Run backward before changing it (an "
+                f"backward: input {position} of {node.op} (shape {shape}) was modified "
+                f"in place after the forward pass (version {seen} -> {counter[0]}), and "
+                f"{node.op}'s backward needs its value. Run backward before changing it (an "
                 "optimizer step, or p.data = ...), or compute the forward again afterwards"
             )
 

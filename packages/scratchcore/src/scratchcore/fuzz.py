@@ -1521,18 +1521,21 @@ def check_backward_contract(graph: Graph) -> None:
     if not root.requires_grad:
         return
     for node in topological_order(root):
-        if node._backward is None:
+        if node.backward is None:
             continue
         g = np.ones(node.shape, dtype=node.dtype)
-        for parent, grad in zip(node._parents, node._backward(g), strict=True):
-            if grad is None or not parent.requires_grad:
+        for parent, grad in zip(node.parents, node.backward(g), strict=True):
+            if grad is None or parent is None:
                 continue
             values = grad.values if isinstance(grad, SliceGrad) else np.asarray(grad)
-            shape = parent.data[grad.index].shape if isinstance(grad, SliceGrad) else parent.shape
+            if isinstance(grad, SliceGrad):  # the shape of the part it picks: index a 0-byte view
+                shape = np.broadcast_to(np.empty((), bool), parent.shape)[grad.index].shape
+            else:
+                shape = parent.shape
             wrong_dtype = values.dtype != parent.dtype and parent.dtype == node.dtype
             if wrong_dtype or values.shape != shape:
                 raise FuzzMismatch(
-                    f"backward of {node._op} hands its {parent.dtype} input of shape "
+                    f"backward of {node.op} hands its {parent.dtype} input of shape "
                     f"{parent.shape} a gradient of dtype {values.dtype}, shape {values.shape}"
                 )
 

@@ -16,14 +16,17 @@ broadcast like NumPy and pass their gradients through ``unbroadcast`` back to ea
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from scratchcore.autograd import (
+    Node,
     SliceGrad,
     check_forward_anomaly,
+    graph_node,
     is_anomaly_enabled,
     is_grad_enabled,
     run_backward,
@@ -181,13 +184,9 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         self._data: np.ndarray = _default_array(data, dtype)
-        self._version = 0  # counts writes to ``data``: see the ``data`` property
+        self._versions = [0]  # counts writes to ``data`` (see ``data``), shared with the graph
         self.grad: np.ndarray | None = None
-        self._parents: tuple[Tensor, ...] = ()
-        self._backward: BackwardFn | None = None
-        self._op = ""
-        self._retains_grad = False
-        self._saved_versions: tuple[int, ...] | None = None
+        self._node: Node | None = None  # the op that made this tensor, or a leaf's own node
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -201,7 +200,11 @@ class Tensor:
         op: str,
         reads_values: bool = True,
     ):
-        """The result of an op: records its inputs and backward function if a gradient may flow.
+        """The result of an op: a node records its backward function if a gradient may flow.
+
+        The node keeps the inputs' *nodes*, not the input tensors (see ``autograd.Node``): what
+        survives until the backward pass is what ``backward`` captured, so a backward function
+        should capture the arrays and shapes it reads, not whole tensors it reads nothing from.
 
         ``reads_values=False`` declares that ``backward`` uses no input's values and not the
         result's (only shapes: ``add``, ``reshape``, ``sum``...), so writing into them between
@@ -210,18 +213,24 @@ class Tensor:
         """
         out = cls.__new__(cls)
         out._data = np.asarray(data)  # x.sum() or x.data[0, 1] is a NumPy scalar: make it 0-d
-        out._version = 0
+        out._versions = [0]
         out.grad = None
-        out._op = op
-        out._retains_grad = False
         out.requires_grad = is_grad_enabled() and any(p.requires_grad for p in parents)
-        out._parents = parents if out.requires_grad else ()
-        out._backward = backward if out.requires_grad else None
-        out._saved_versions = (
-            tuple(p._version for p in parents) if out.requires_grad and reads_values else None
-        )
+        out._node = None
+        if out.requires_grad:
+            node = out._node = Node(
+                op,
+                tuple(graph_node(p) for p in parents),
+                tuple(p._data.shape for p in parents),
+                backward,
+                out._data.shape,
+                out._data.dtype,
+            )
+            if reads_values:
+                node.saved_versions = tuple((p._versions, p._versions[0], p.shape) for p in parents)
+                node.result_version = out._versions
         if is_anomaly_enabled():
-            check_forward_anomaly(out, parents)
+            check_forward_anomaly(out, parents, op)
         return out
 
     # ---------------------------------------------------------------------------------------
@@ -240,7 +249,25 @@ class Tensor:
         # then assigns it back). Counting the writes lets ``backward`` notice that a value an op
         # saved for its gradient was changed after the forward pass.
         self._data = value if type(value) is np.ndarray else np.asarray(value)
-        self._version += 1
+        self._versions[0] += 1
+        node = self._node
+        if node is not None and node.backward is None:  # a leaf's node: its gradient's shape
+            node.shape, node.dtype = self._data.shape, self._data.dtype
+
+    @property
+    def _version(self) -> int:
+        """How many times ``data`` was written (a write into ``data[...]`` adds 1 by hand)."""
+        return self._versions[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._versions[0] = value
+
+    @property
+    def _op(self) -> str:
+        """The name of the op that made this tensor ("" for a leaf or a constant)."""
+        node = self._node
+        return "" if node is None or node.backward is None else node.op
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -256,7 +283,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:  # as torch: no recorded backward (so ``(x * 0.1).requires_grad_()``)
-        return self._backward is None
+        return self._node is None or self._node.backward is None
 
     def numel(self) -> int:
         return self.data.size
@@ -329,7 +356,10 @@ class Tensor:
 
     def retain_grad(self) -> Tensor:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward (for inspection)."""
-        self._retains_grad = True
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad")
+        if not self.is_leaf:  # a leaf's node already sends its gradient to .grad
+            self._node.target = weakref.ref(self)
         return self
 
     # No hooks unless one is registered: a class-level empty tuple, so the backward pass's
@@ -425,9 +455,10 @@ class Tensor:
         other = self._lift(other)
         self._binary_shapes(other, "add")
         a, b = self, other
+        shape_a, shape_b = a.shape, b.shape  # all backward reads: capture no tensor
 
         def backward(g):  # d(a+b)/da = 1, d(a+b)/db = 1
-            return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
+            return unbroadcast(g, shape_a), unbroadcast(g, shape_b)
 
         out = add_arrays(a.data, b.data)  # on every thread when large and of one shape
         return Tensor._make(out, (a, b), backward, "add", reads_values=False)
@@ -436,9 +467,10 @@ class Tensor:
         other = self._lift(other)
         self._binary_shapes(other, "sub")
         a, b = self, other
+        shape_a, shape_b = a.shape, b.shape
 
         def backward(g):  # d(a-b)/da = 1, d(a-b)/db = -1
-            return unbroadcast(g, a.shape), unbroadcast(-g, b.shape)
+            return unbroadcast(g, shape_a), unbroadcast(-g, shape_b)
 
         return Tensor._make(a.data - b.data, (a, b), backward, "sub", reads_values=False)
 
@@ -446,14 +478,19 @@ class Tensor:
         other = self._lift(other)
         self._binary_shapes(other, "mul")
         a, b = self, other
+        shape_a, shape_b = a.shape, b.shape
+        # keep only what a gradient reads: a's values if b needs a gradient, and b's if a does
+        # (x * mask keeps the mask, not x)
+        a_values = a.data if b.requires_grad else None
+        b_values = b.data if a.requires_grad else None
 
         def backward(g):  # d(ab)/da = b, d(ab)/db = a
             return (
-                unbroadcast(broadcast_binary(np.multiply, g, b.data), a.shape)
-                if a.requires_grad
+                unbroadcast(broadcast_binary(np.multiply, g, b_values), shape_a)
+                if b_values is not None
                 else None,
-                unbroadcast(broadcast_binary(np.multiply, g, a.data), b.shape)
-                if b.requires_grad
+                unbroadcast(broadcast_binary(np.multiply, g, a_values), shape_b)
+                if a_values is not None
                 else None,
             )
 
@@ -464,34 +501,38 @@ class Tensor:
         other = self._lift(other)
         self._binary_shapes(other, "div")
         a, b = self, other
+        shape_a, shape_b, b_values = a.shape, b.shape, b.data
+        needs_a = a.requires_grad
+        out = broadcast_binary(np.divide, a.data, b.data)  # on every thread when large
+        kept_out = out if b.requires_grad else None  # only b's gradient reads the result
 
         def backward(g):  # d(a/b)/da = 1/b, d(a/b)/db = -(a/b) / b = -out / b
             grad_a = grad_b = None
-            g_over_b = broadcast_binary(np.divide, g, b.data)  # both gradients need g / b
-            if a.requires_grad:
-                grad_a = unbroadcast(g_over_b, a.shape)
-            if b.requires_grad:
-                grad_b = unbroadcast(-broadcast_binary(np.multiply, g_over_b, out), b.shape)
+            g_over_b = broadcast_binary(np.divide, g, b_values)  # both gradients need g / b
+            if needs_a:
+                grad_a = unbroadcast(g_over_b, shape_a)
+            if kept_out is not None:
+                grad_b = unbroadcast(-broadcast_binary(np.multiply, g_over_b, kept_out), shape_b)
             return grad_a, grad_b
 
-        out = broadcast_binary(np.divide, a.data, b.data)  # on every thread when large
         return Tensor._make(out, (a, b), backward, "div")
 
     def __pow__(self, exponent: Any) -> Tensor:
         exponent = self._lift(exponent)
         self._binary_shapes(exponent, "pow")
         a, b = self, exponent
-        out = a.data**b.data
+        av, bv, shape_a, shape_b = a.data, b.data, a.shape, b.shape  # values, not tensors
+        needs_a, needs_b = a.requires_grad, b.requires_grad
+        out = av**bv
 
         def backward(g):  # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a
             grad_a = grad_b = None
             with np.errstate(divide="ignore", invalid="ignore"):
-                if a.requires_grad:  # a^0 is constant, even at a = 0 where a^-1 is inf
-                    grad_a = np.where(b.data == 0, 0, g * b.data * a.data ** (b.data - 1))
-                    grad_a = unbroadcast(grad_a, a.shape)
-                if b.requires_grad:  # 0^b is 0 for b > 0 (and 1 at b = 0): flat, not 0 * log 0
-                    grad_b = np.where((a.data == 0) & (b.data >= 0), 0, g * out * np.log(a.data))
-                    grad_b = unbroadcast(grad_b, b.shape)
+                if needs_a:  # a^0 is constant, even at a = 0 where a^-1 is inf
+                    grad_a = unbroadcast(np.where(bv == 0, 0, g * bv * av ** (bv - 1)), shape_a)
+                if needs_b:  # 0^b is 0 for b > 0 (and 1 at b = 0): flat, not 0 * log 0
+                    grad_b = np.where((av == 0) & (bv >= 0), 0, g * out * np.log(av))
+                    grad_b = unbroadcast(grad_b, shape_b)
             return grad_a, grad_b
 
         return Tensor._make(out, (a, b), backward, "pow")
@@ -700,9 +741,10 @@ class Tensor:
         out_kept = reduce(self.data, axis=axes, keepdims=True)
         winners = self.data == out_kept
         share = (winners / winners.sum(axis=axes, keepdims=True)).astype(self.dtype)
+        shape = self.shape
 
         def backward(g):  # 1 at the arg-max; ties split the gradient evenly (as torch.amax)
-            return (_expand_reduced(g, self.shape, axes, keepdims) * share,)
+            return (_expand_reduced(g, shape, axes, keepdims) * share,)
 
         out = out_kept if keepdims else np.squeeze(out_kept, axis=axes)
         return Tensor._make(out, (self,), backward, op)
@@ -723,9 +765,11 @@ class Tensor:
         with np.errstate(divide="ignore"):
             out_kept = peak + np.log(total)
 
+        shape = self.shape
+
         def backward(g):  # d lse/da_i = exp(a_i) / sum_j exp(a_j) = softmax(a)_i
             with np.errstate(invalid="ignore"):  # a row of all -inf: 0/0 = nan, as torch
-                return (_expand_reduced(g, self.shape, axes, keepdims) * (shifted / total),)
+                return (_expand_reduced(g, shape, axes, keepdims) * (shifted / total),)
 
         out = out_kept if keepdims else np.squeeze(out_kept, axis=axes)
         return Tensor._make(out, (self,), backward, "logsumexp")
@@ -982,22 +1026,26 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         ) from None
     a2 = a.data[None, :] if a.ndim == 1 else a.data  # (..., n, k)
     b2 = b.data[:, None] if b.ndim == 1 else b.data  # (..., k, m)
+    a_ndim, b_ndim, shape_a, shape_b = a.ndim, b.ndim, a.shape, b.shape
+    shape_a2, shape_b2 = a2.shape, b2.shape
+    # keep only what a gradient reads: a's gradient reads b, b's reads a (so x @ W with a
+    # constant x keeps x for W's gradient, and nothing of W)
+    a2 = a2 if b.requires_grad else None
+    b2 = b2 if a.requires_grad else None
 
     def backward(g):
         g2 = g
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2 if b.ndim > 1 else -1)
-        if b.ndim == 1:
+        if a_ndim == 1:
+            g2 = np.expand_dims(g2, -2 if b_ndim > 1 else -1)
+        if b_ndim == 1:
             g2 = np.expand_dims(g2, -1)  # now (..., n, m)
         grad_a = grad_b = None
-        if a.requires_grad:
-            grad_a = unbroadcast(matmul_arrays(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(
-                a.shape
-            )
-        if b.requires_grad:
-            grad_b = unbroadcast(matmul_arrays(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(
-                b.shape
-            )
+        if b2 is not None:
+            grad_a = unbroadcast(matmul_arrays(g2, np.swapaxes(b2, -1, -2)), shape_a2)
+            grad_a = grad_a.reshape(shape_a)
+        if a2 is not None:
+            grad_b = unbroadcast(matmul_arrays(np.swapaxes(a2, -1, -2), g2), shape_b2)
+            grad_b = grad_b.reshape(shape_b)
         return grad_a, grad_b
 
     return Tensor._make(out, (a, b), backward, "matmul")
@@ -1024,15 +1072,17 @@ def _pick(a: Any, b: Any, op: str) -> Tensor:
     a = _as_tensor(a)
     b = a._lift(b)
     a._binary_shapes(b, op)
-    out = np.maximum(a.data, b.data) if op == "maximum" else np.minimum(a.data, b.data)
+    av, bv, shape_a, shape_b = a.data, b.data, a.shape, b.shape  # values, not tensors
+    needs_a, needs_b = a.requires_grad, b.requires_grad
+    out = np.maximum(av, bv) if op == "maximum" else np.minimum(av, bv)
 
     def backward(g):
-        a_lost = a.data < b.data if op == "maximum" else a.data > b.data
-        b_lost = a.data > b.data if op == "maximum" else a.data < b.data
-        shared = np.where(a.data == b.data, g * 0.5, g)  # 0.5 keeps g's dtype (a Python float)
+        a_lost = av < bv if op == "maximum" else av > bv
+        b_lost = av > bv if op == "maximum" else av < bv
+        shared = np.where(av == bv, g * 0.5, g)  # 0.5 keeps g's dtype (a Python float)
         return (
-            unbroadcast(np.where(a_lost, 0, shared), a.shape) if a.requires_grad else None,
-            unbroadcast(np.where(b_lost, 0, shared), b.shape) if b.requires_grad else None,
+            unbroadcast(np.where(a_lost, 0, shared), shape_a) if needs_a else None,
+            unbroadcast(np.where(b_lost, 0, shared), shape_b) if needs_b else None,
         )
 
     return Tensor._make(out, (a, b), backward, op)
@@ -1050,9 +1100,11 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
             f"where: shapes {cond.shape}, {a.shape} and {b.shape} cannot be broadcast together"
         ) from None
 
+    shape_a, shape_b = a.shape, b.shape
+
     def backward(g):
         grad_a, grad_b = np.where(cond, g, 0), np.where(cond, 0, g)
-        return unbroadcast(grad_a, a.shape), unbroadcast(grad_b, b.shape)
+        return unbroadcast(grad_a, shape_a), unbroadcast(grad_b, shape_b)
 
     return Tensor._make(out, (a, b), backward, "where", reads_values=False)
 

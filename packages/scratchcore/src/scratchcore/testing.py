@@ -145,6 +145,62 @@ def check_module_parity(
         assert_close(param.grad, expected, atol, rtol, name=f"grad of parameter {name}")
 
 
+def captured_by(fn: Callable) -> list[tuple[str, Tensor | np.ndarray]]:
+    """Every ``Tensor`` and ``np.ndarray`` a function keeps alive through its closure.
+
+    Follows closure cells into nested functions, bound methods, tuples, lists, dicts and
+    ``functools.partial`` objects, and returns ``(path, value)`` pairs, each path naming the
+    captured variables on the way (``"backward.a"``, ``"backward.block.out"``). A captured
+    tensor is listed itself (its values are ``value.data``).
+    """
+    found: list[tuple[str, Tensor | np.ndarray]] = []
+    seen: set[int] = set()
+
+    def visit(value: Any, path: str) -> None:
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, Tensor | np.ndarray):
+            found.append((path, value))
+        elif isinstance(value, tuple | list):
+            for i, item in enumerate(value):
+                visit(item, f"{path}[{i}]")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, f"{path}[{key!r}]")
+        elif hasattr(value, "__code__") and hasattr(value, "__closure__"):  # a Python function
+            names = value.__code__.co_freevars
+            for name, cell in zip(names, value.__closure__ or (), strict=True):
+                try:
+                    contents = cell.cell_contents
+                except ValueError:  # a cell not yet filled
+                    continue
+                visit(contents, f"{path}.{name}")
+            for default in value.__defaults__ or ():
+                visit(default, f"{path}(default)")
+        elif hasattr(value, "__func__") and hasattr(value, "__self__"):  # a bound method
+            visit(value.__self__, f"{path}.__self__")
+            visit(value.__func__, path)
+        elif hasattr(value, "func") and hasattr(value, "args"):  # functools.partial
+            visit(value.func, path)
+            visit(value.args, f"{path}.args")
+            visit(value.keywords, f"{path}.keywords")
+
+    visit(fn, getattr(fn, "__name__", "backward"))
+    return found
+
+
+def tensors_captured_by(fn: Callable) -> list[str]:
+    """Where a backward function keeps a whole ``Tensor`` alive: a list of paths, empty if none.
+
+    A graph node keeps what its backward function captured and nothing else (see
+    ``autograd.Node``), so a backward function should capture the arrays and shapes it reads,
+    never a tensor: a tensor holds its values (and its own node) for as long as the graph lives,
+    even when the backward reads only its shape.
+    """
+    return [path for path, value in captured_by(fn) if isinstance(value, Tensor)]
+
+
 def assert_file_error(
     read: Callable[[Any], Any],
     path: str | Path,

@@ -62,13 +62,15 @@ def sync_standardize(
     inv_std = 1 / np.sqrt(var + eps)
     x_hat3 = (x3 - mean[None, :, None]) * inv_std[None, :, None]
 
+    x_shape = x.shape  # backward reads x_hat and the shape, not the tensor
+
     def backward(g):  # dx = (g - mean(g) - x_hat mean(g x_hat)) / std, means over all ranks
         g3 = g.reshape(x_hat3.shape)
         sums = np.concatenate([g3.sum(axis=(0, 2)), (g3 * x_hat3).sum(axis=(0, 2))])
         sums = allreduce_(sums, group, "SyncBatchNorm backward (sum g, sum g x_hat)")
         mean_g, mean_gx = sums[:c] / count, sums[c:] / count
         dx = (g3 - mean_g[None, :, None] - x_hat3 * mean_gx[None, :, None]) * inv_std[None, :, None]
-        return (dx.reshape(x.shape),)
+        return (dx.reshape(x_shape),)
 
     out = Tensor._make(
         x_hat3.reshape(x.shape), (x,), backward, "sync_batch_norm", reads_values=False

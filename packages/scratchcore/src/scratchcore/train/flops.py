@@ -10,7 +10,8 @@ convention of PyTorch's ``torch.utils.flop_counter`` and of most papers. Element
 the products, and is left out, as those counters leave it out.
 
 The count is read off the autograd graph of one forward pass: every node records its op's
-name, its inputs and its output, and the shapes say how many multiply-adds the op did:
+name and the shapes of its inputs and its output, and the shapes say how many multiply-adds the
+op did:
 
 * ``matmul``: output (..., m, n), inner size k = the first operand's last axis;
 * ``linear``: output (..., out) and weight (out, in): in multiply-adds per output element;
@@ -33,21 +34,21 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from scratchcore.autograd import enable_grad, topological_order
+from scratchcore.autograd import Node, enable_grad, topological_order
 from scratchcore.tensor import Tensor
 
 
-def _multiply_adds(node: Tensor) -> int:
+def _multiply_adds(node: Node) -> int:
     """Multiply-adds of one graph node's op; 0 for ops outside the products."""
-    op, parents, out = node._op, node._parents, node.shape
+    op, inputs, out = node.op, node.input_shapes, node.shape
     if op == "matmul":
-        return math.prod(out) * parents[0].shape[-1]
+        return math.prod(out) * inputs[0][-1]
     if op == "linear":
-        return math.prod(out) * parents[1].shape[1]
+        return math.prod(out) * inputs[1][1]
     if op == "conv2d":
-        return math.prod(out) * math.prod(parents[1].shape[1:])
+        return math.prod(out) * math.prod(inputs[1][1:])
     if op in ("scaled_dot_product_attention", "tiled_attention"):
-        query, key = parents[0].shape, parents[1].shape
+        query, key = inputs[0], inputs[1]
         pairs = math.prod(out[:-1]) * key[-2]  # (batch, head, query) x keys
         return pairs * (query[-1] + out[-1])
     return 0
@@ -66,7 +67,7 @@ def graph_flops(output: Tensor) -> dict[str, int]:
     flops: Counter[str] = Counter()
     for node in topological_order(output):  # the nodes backward would visit, each once
         if count := _multiply_adds(node):
-            flops[node._op] += 2 * count
+            flops[node.op] += 2 * count
     return dict(flops)
 
 

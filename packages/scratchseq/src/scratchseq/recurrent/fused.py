@@ -85,6 +85,8 @@ def lstm_layer(
     for_blocks(n, forward_rows, rows_per_thread)
     states = np.ascontiguousarray(states_t.transpose(1, 0, 2))  # (N, T, 2H), the node's output
 
+    h0_values, c0_values, has_bias = h0.data, c0.data, bias_hh is not None  # not the tensors
+
     def backward(d_states):
         d_states_t = np.ascontiguousarray(d_states.transpose(1, 0, 2))  # (T, N, 2H)
         d_pre = np.empty((steps, n, 4, hidden), dtype=dtype)  # time-major, gates split
@@ -98,7 +100,7 @@ def lstm_layer(
             #   i (1 - g^2)] for i, f, g and dh * tanh(c) o (1 - o) for o
             i, f, g, o = (gates[:, r, k * hidden : (k + 1) * hidden] for k in range(4))
             tc = tanh_c[:, r]
-            c_prev = np.concatenate([c0.data[None, r], states_t[:-1, r, hidden:]], axis=0)
+            c_prev = np.concatenate([c0_values[None, r], states_t[:-1, r, hidden:]], axis=0)
             through_h = o * (1 - tc * tc)  # (T, n, H)
             # the factors are written where each step's dpre will go, and turned into it in place
             factors = d_pre[:, r]  # (T, n, 4, H)
@@ -122,9 +124,9 @@ def lstm_layer(
         for_blocks(n, backward_rows, rows_per_thread)
         rows = d_pre.reshape(steps * n, four_h)  # every (step, example): one row
         # every step's h_{t-1}: h0, then h_0 .. h_{T-2}, in the same (step, example) order
-        h_prev = np.concatenate([h0.data[None], states_t[:-1, :, :hidden]], axis=0)
+        h_prev = np.concatenate([h0_values[None], states_t[:-1, :, :hidden]], axis=0)
         d_weight = matmul(rows.T, h_prev.reshape(-1, hidden))  # all N * T steps in one product
-        d_bias = rows.sum(axis=0) if bias_hh is not None else None
+        d_bias = rows.sum(axis=0) if has_bias else None
         d_x = np.ascontiguousarray(d_pre.reshape(steps, n, four_h).transpose(1, 0, 2))
         return d_x, dh_first, dc_first, d_weight, d_bias
 

@@ -117,8 +117,10 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     thread: the chain then reads ``x`` from memory once instead of once per call. (A composed
     expression on the whole array costs a pass over memory per temporary: on (4096, 512) float32
     the tanh form took ~31 ms composed, ~4 ms as one in-place chain over the whole array.) The
-    graph keeps one scratch array (``Phi(x)``, or the ``tanh``) and the backward builds the slope
-    from it and ``x``, so no slope is computed when no gradient is wanted.
+    graph keeps ``x`` alone, as PyTorch's GELU saves only its input: the backward recomputes
+    ``Phi(x)`` (or the ``tanh``) block by block, while the block is in cache, and builds the
+    slope from it, trading one more pass of arithmetic for an array of ``x``'s size that would
+    otherwise live from the forward pass to the backward.
     """
     x = float_tensor(x, "gelu")
     if approximate not in _GELU_BLOCKS:
@@ -126,21 +128,30 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     forward_block, slope_block = _GELU_BLOCKS[approximate]
     dtype = np.result_type(x.dtype, 1.0)  # float32 stays float32; integers in float64
     a = np.asarray(x.data, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-d)
-    saved, out = np.empty_like(a), np.empty_like(a)
-    map_blocks(forward_block, a, saved, out)
+    out = np.empty_like(a)
+
+    def value_block(a, out):  # Phi(x) (or the tanh) into a scratch block, dropped after
+        forward_block(a, np.empty_like(a), out)
+
+    map_blocks(value_block, a, out)
+
+    def slope_block_again(a, out):  # out = the slope on one block, Phi(x) (or tanh) recomputed
+        saved = np.empty_like(a)
+        forward_block(a, saved, out)  # the value lands in out, and is overwritten next
+        slope_block(a, saved, out)
 
     def backward(g):
-        slope = np.empty_like(saved)
+        slope = np.empty_like(a)
         if g.dtype != slope.dtype:
-            map_blocks(slope_block, a, saved, slope)
+            map_blocks(slope_block_again, a, slope)
             return (g * slope,)
         g = np.asarray(g, order="C")
 
-        def slope_times_g(a, saved, g, out):  # never into g: run_backward may hold it elsewhere
-            slope_block(a, saved, out)
+        def slope_times_g(a, g, out):  # never into g: run_backward may hold it elsewhere
+            slope_block_again(a, out)
             out *= g
 
-        map_blocks(slope_times_g, a, saved, g, slope)
+        map_blocks(slope_times_g, a, g, slope)
         return (slope,)
 
     return Tensor._make(out, (x,), backward, "gelu")

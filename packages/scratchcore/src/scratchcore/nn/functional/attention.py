@@ -241,13 +241,19 @@ def scaled_dot_product_attention(
     out = ungrouped(matmul(grouped(kept), v.data))  # (..., L, Ev)
     parents = (q, k, v) if mask_parent is None else (q, k, v, mask_parent)
 
+    # what backward reads: arrays and shapes, never the tensors (see Tensor._make)
+    v_values, k_values = v.data, k.data
+    needs = tuple(t.requires_grad for t in (q, k, v))
+    shapes = (q.shape, k.shape, v.shape)
+    mask_shape = None if mask_parent is None else mask_parent.shape
+
     def backward(g):
         g_rows = grouped(g)
         grad_v = None
-        if v.requires_grad:  # with GQA the product sums over the group's r L rows
-            grad_v = unbroadcast(matmul(np.swapaxes(grouped(kept), -1, -2), g_rows), v.shape)
+        if needs[2]:  # with GQA the product sums over the group's r L rows
+            grad_v = unbroadcast(matmul(np.swapaxes(grouped(kept), -1, -2), g_rows), shapes[2])
         # dP' (..., L, S), then dP, then dS, in place: C order, so that its reshape below is a view
-        d_scores = np.ascontiguousarray(matmul(g_rows, np.swapaxes(v.data, -1, -2)))
+        d_scores = np.ascontiguousarray(matmul(g_rows, np.swapaxes(v_values, -1, -2)))
         d_scores = ungrouped(d_scores)
         row = (g * out).sum(axis=-1, keepdims=True)  # rowsum(dP * P) = rowsum(G * O)
 
@@ -271,14 +277,14 @@ def scaled_dot_product_attention(
         # than scaling dS
         grad_q = grad_k = None
         d_rows = grouped(d_scores)
-        if q.requires_grad:
-            grad_q = ungrouped(matmul(d_rows, k.data) * dtype.type(scale))
-            grad_q = unbroadcast(grad_q, q.shape)
-        if k.requires_grad:  # with GQA the product sums over the group's r L rows
+        if needs[0]:
+            grad_q = ungrouped(matmul(d_rows, k_values) * dtype.type(scale))
+            grad_q = unbroadcast(grad_q, shapes[0])
+        if needs[1]:  # with GQA the product sums over the group's r L rows
             grad_k = matmul(np.swapaxes(d_rows, -1, -2), q_rows) * dtype.type(scale)
-            grad_k = unbroadcast(grad_k, k.shape)
-        if mask_parent is None:
+            grad_k = unbroadcast(grad_k, shapes[1])
+        if mask_shape is None:
             return grad_q, grad_k, grad_v
-        return grad_q, grad_k, grad_v, unbroadcast(d_scores, mask_parent.shape)
+        return grad_q, grad_k, grad_v, unbroadcast(d_scores, mask_shape)
 
     return Tensor._make(out, parents, backward, "scaled_dot_product_attention")

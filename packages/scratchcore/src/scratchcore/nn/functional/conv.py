@@ -250,13 +250,18 @@ def conv2d(
     if bias is not None:
         out = out + bias.data.reshape(1, -1, 1, 1)
     args = (stride, pads, dilation, groups)
+    # what the gradients read: x's reads the weight, the weight's reads x (values, not tensors)
+    w_values = weight.data if x.requires_grad else None
+    x_values = x.data if weight.requires_grad else None
+    x_shape, w_shape, has_bias = x.shape, weight.shape, bias is not None
 
     def backward(g):
-        grad_x = _conv_input_grad(g, weight.data, x.shape, *args) if x.requires_grad else None
-        grad_w = None
-        if weight.requires_grad:
-            grad_w = _conv_weight_grad(x.data, g, weight.shape, *args)
-        if bias is None:
+        grad_x = grad_w = None
+        if w_values is not None:
+            grad_x = _conv_input_grad(g, w_values, x_shape, *args)
+        if x_values is not None:
+            grad_w = _conv_weight_grad(x_values, g, w_shape, *args)
+        if not has_bias:
             return grad_x, grad_w
         return grad_x, grad_w, g.sum(axis=(0, 2, 3))
 
@@ -308,14 +313,17 @@ def conv_transpose2d(
     out = _conv_input_grad(x.data, weight.data, out_shape, *args)
     if bias is not None:
         out = out + bias.data.reshape(1, -1, 1, 1)
+    w_values = weight.data if x.requires_grad else None  # what each gradient reads, as conv2d
+    x_values = x.data if weight.requires_grad else None
+    w_shape, has_bias = weight.shape, bias is not None
 
     def backward(g):
         grad_x = grad_w = None
-        if x.requires_grad:  # a conv2d of g; an output_padding < dilation may add a window: crop
-            grad_x = _conv_forward(g, weight.data, *args)[:, :, :h, :w]
-        if weight.requires_grad:  # the roles of input and output-gradient swap
-            grad_w = _conv_weight_grad(g, x.data, weight.shape, *args)
-        if bias is None:
+        if w_values is not None:  # a conv2d of g; an output_padding < dilation may add a window
+            grad_x = _conv_forward(g, w_values, *args)[:, :, :h, :w]  # crop it
+        if x_values is not None:  # the roles of input and output-gradient swap
+            grad_w = _conv_weight_grad(g, x_values, w_shape, *args)
+        if not has_bias:
             return grad_x, grad_w
         return grad_x, grad_w, g.sum(axis=(0, 2, 3))
 

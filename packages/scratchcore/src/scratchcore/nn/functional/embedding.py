@@ -32,8 +32,10 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
         bad = idx.min() if idx.min() < 0 else idx.max()
         raise IndexError(f"embedding: index {bad} is out of range for {n} embeddings")
 
+    table_shape, table_dtype = weight.shape, weight.dtype  # the gradient's; no values needed
+
     def backward(g):
-        grad = np.zeros_like(weight.data)
+        grad = np.zeros(table_shape, table_dtype)
         flat = idx.reshape(-1)
         if flat.size:
             # Sort the indices so that equal ones sit in runs, then sum each run of rows of g
@@ -42,7 +44,7 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
             order = np.argsort(flat, kind="stable")
             sorted_idx = flat[order]
             starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
-            rows = g.reshape(-1, weight.shape[1])[order]  # grouped by the index they came from
+            rows = g.reshape(-1, table_shape[1])[order]  # grouped by the index they came from
             grad[sorted_idx[starts]] = np.add.reduceat(rows, starts, axis=0)
         if padding_idx is not None:
             grad[padding_idx] = 0

@@ -44,17 +44,21 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         else:  # a wider bias widens the result, as the composed ``+`` did
             out = out + bias.data
     n_in, n_out = weight.shape[1], weight.shape[0]
+    # what the gradients read, and nothing more: x's reads the weight, the weight's reads x
+    w_values = weight.data if x.requires_grad else None
+    x_values = x.data if weight.requires_grad else None
+    has_bias, bias_needs_grad = bias is not None, bias is not None and bias.requires_grad
 
     def backward(g):  # g: (..., out); never written into
         grad_x = grad_w = grad_b = None
-        if x.requires_grad:
-            grad_x = matmul(g, weight.data)  # (..., out) @ (out, in)
+        if w_values is not None:
+            grad_x = matmul(g, w_values)  # (..., out) @ (out, in)
         g2 = g.reshape(-1, n_out)  # (rows, out): every leading axis is a row of the same map
-        if weight.requires_grad:
-            grad_w = matmul(g2.T, x.data.reshape(-1, n_in))  # (out, rows) @ (rows, in)
-        if bias is None:
+        if x_values is not None:
+            grad_w = matmul(g2.T, x_values.reshape(-1, n_in))  # (out, rows) @ (rows, in)
+        if not has_bias:
             return grad_x, grad_w
-        if bias.requires_grad:
+        if bias_needs_grad:
             grad_b = sum_rows(g2)  # on every thread
         return grad_x, grad_w, grad_b
 

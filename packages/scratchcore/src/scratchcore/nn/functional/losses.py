@@ -80,8 +80,10 @@ def nll_loss(
             # ... but then nothing counted: the gradient is 0 (w_t is), as PyTorch's, not 0/0
             out, scale = losses.sum() / total, (w_t / total if keep.any() else w_t)
 
+    moved_shape, moved_dtype = moved.shape, moved.dtype  # not the log-probabilities themselves
+
     def backward(g):  # only the picked log-probability of each element gets a gradient
-        grad = np.zeros_like(moved)
+        grad = np.zeros(moved_shape, moved_dtype)
         picked = np.where(keep, -scale * g, 0)  # select, not multiply: NaN * 0 is NaN (torch)
         np.put_along_axis(grad, safe_t, picked[..., None], axis=-1)
         return (np.moveaxis(grad, -1, 1),)
@@ -210,6 +212,8 @@ def _cross_entropy_indices(
         with np.errstate(invalid="ignore", divide="ignore"):
             out = losses.sum() / denominator
 
+    dtype = flat.dtype  # backward reads p, not the logits (flat may be a view of them)
+
     def backward(g):
         # an ignored target's gradient is selected away, not multiplied by 0: a NaN arriving
         # from above (after an all-padding batch's NaN loss, say) must not reach its logits
@@ -220,7 +224,7 @@ def _cross_entropy_indices(
         if denominator is not None and keep.any():
             with np.errstate(invalid="ignore", divide="ignore"):
                 s = s / denominator
-        s = np.broadcast_to(s, keep.shape).astype(flat.dtype)
+        s = np.broadcast_to(s, keep.shape).astype(dtype)
         w_y_unkept = 1.0 if class_weight is None else class_weight[safe_t]
         a = (1 - eps) * w_y_unkept + (eps / n_classes) * weight_total
         grad = probs * (s * a)[:, None]

@@ -93,10 +93,13 @@ def _normalize_op(
     param_axes = tuple(i for i, n in enumerate(param_shape) if n == 1)  # where params broadcast
     params_along_blocks = param_shape[1] > 1  # batch norm's: each block owns its channels
     parents = tuple(t for t in (x, weight, bias) if t is not None)
+    x_shape, x_dtype = x.shape, x.dtype  # backward reads x3 (x's values), never the tensors
+    # (shape, dtype) of the weight's and the bias's gradient, or None for a missing one
+    param_grads = [None if t is None else (t.shape, t.dtype) for t in (weight, bias)]
 
     def backward(g):
         g3 = g.reshape(x3.shape)
-        grad_x = np.empty(x3.shape, x.dtype)
+        grad_x = np.empty(x3.shape, x_dtype)
         g_sums, gx_sums = {}, {}  # the parameters' gradients, one part per block
 
         def backward_block(s: slice) -> None:
@@ -128,10 +131,11 @@ def _normalize_op(
             grad_x[:, s] = d  # in x's dtype: a float64 weight must not make it float64
 
         for_blocks(x3.shape[1], backward_block, block)
-        grads = [grad_x.reshape(x.shape)]
-        for parameter, parts in ((weight, gx_sums), (bias, g_sums)):
+        grads = [grad_x.reshape(x_shape)]
+        for parameter, parts in zip(param_grads, (gx_sums, g_sums), strict=True):
             if parameter is None:
                 continue
+            shape, dtype = parameter
             ordered = [parts[k] for k in sorted(parts)]  # block order: any thread count agrees
             if not ordered:
                 total = np.zeros(param_shape, g.dtype)
@@ -141,7 +145,7 @@ def _normalize_op(
                 total = ordered[0].copy()
                 for part in ordered[1:]:
                     total += part
-            grads.append(total.reshape(parameter.shape).astype(parameter.dtype, copy=False))
+            grads.append(total.reshape(shape).astype(dtype, copy=False))
         return tuple(grads)
 
     return Tensor._make(out.reshape(x.shape), parents, backward, op), mean, var

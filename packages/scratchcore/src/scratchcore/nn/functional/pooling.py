@@ -101,9 +101,11 @@ def _max_pool_tiles(x: Tensor, kernel: tuple[int, int]) -> Tensor:
     per_example = c * h * w
     for_blocks(n, pool_block, block_items(per_example))
 
+    x_shape = x.shape  # backward reads the shape, not the tensor
+
     def backward(g):
         # each offset's gradient written straight into its strided slots of d_x
-        d_x = np.zeros(x.shape, dtype=g.dtype)
+        d_x = np.zeros(x_shape, dtype=g.dtype)
         d_tiles = d_x[:, :, : h_out * kh, : w_out * kw].reshape(n, c, h_out, kh, w_out, kw)
 
         def unpool_block(b: slice) -> None:
@@ -143,11 +145,13 @@ def max_pool2d(
     winner = flat.argmax(axis=-1)[..., None]  # argmax returns the first of equal maxima
     out = np.take_along_axis(flat, winner, axis=-1)[..., 0]
 
+    x_shape = x.shape  # backward reads the shape, not the tensor
+
     def backward(g):
         # one-hot over each window, carrying g, then summed back onto the pixels
         d_flat = (np.arange(flat.shape[-1]) == winner) * g[..., None]
         d_image = col2im(d_flat.reshape(win.shape), xp.shape, stride, dilation)
-        return (_crop_hw(d_image, pads, x.shape),)
+        return (_crop_hw(d_image, pads, x_shape),)
 
     return Tensor._make(out, (x,), backward, "max_pool2d", reads_values=False)
 
@@ -187,11 +191,13 @@ def avg_pool2d(
         divisor = windows(ones, kernel, stride, dilation).sum(axis=(-2, -1))[0, 0]
     out = win.sum(axis=(-2, -1)) / divisor
 
+    x_shape = x.shape  # backward reads the shape, not the tensor
+
     def backward(g):
         # every pixel of a window receives g / divisor
         d_win = np.broadcast_to((g / divisor)[..., None, None], win.shape)
         d_image = col2im(d_win, xp.shape, stride, dilation)
-        return (_crop_hw(d_image, pads, x.shape),)
+        return (_crop_hw(d_image, pads, x_shape),)
 
     return Tensor._make(out, (x,), backward, "avg_pool2d", reads_values=False)
 

@@ -242,13 +242,16 @@ def tiled_attention(
     else:
         out, lse = forward(qd, kd, vd, batch)
 
+    shapes = (q.shape, k.shape, v.shape)  # backward reads shapes and arrays, not the tensors
+    needs = tuple(t.requires_grad for t in (q, k, v))
+
     def backward(g):
         g = np.broadcast_to(g, out.shape)
         if split:
             g = g.reshape(out_parts.shape)
             grads = [
-                np.empty((*batch, n, t.shape[-1]), dtype)
-                for n, t in ((length, q), (source, k), (source, v))
+                np.empty((*batch, n, shape[-1]), dtype)
+                for n, shape in zip((length, source, source), shapes, strict=True)
             ]
 
             def backward_part(b: slice) -> None:
@@ -264,10 +267,9 @@ def tiled_attention(
             )  # the axes of length 1 back
         else:
             grad_q, grad_k, grad_v = backward_arrays(qd, kd, vd, out, lse, g, batch)
-        return (
-            unbroadcast(grad_q, q.shape) if q.requires_grad else None,
-            unbroadcast(grad_k, k.shape) if k.requires_grad else None,
-            unbroadcast(grad_v, v.shape) if v.requires_grad else None,
+        return tuple(
+            unbroadcast(grad, shape) if need else None
+            for grad, shape, need in zip((grad_q, grad_k, grad_v), shapes, needs, strict=True)
         )
 
     return Tensor._make(out, (q, k, v), backward, "tiled_attention")
