@@ -100,9 +100,13 @@ def _gelu_tanh_slope_block(a, t, out):
     out *= 0.5
 
 
+# form -> (forward block, slope block, whether the graph keeps the forward's scratch array).
+# The erf form keeps Phi(x): erf is a dozen NumPy passes here (no SciPy), and computing it again
+# in the backward would cost more time than the array's memory is worth. The tanh form keeps x
+# alone, as PyTorch's GELU does, and recomputes its tanh (one NumPy call) in the backward.
 _GELU_BLOCKS = {
-    "none": (_gelu_erf_block, _gelu_erf_slope_block),
-    "tanh": (_gelu_tanh_block, _gelu_tanh_slope_block),
+    "none": (_gelu_erf_block, _gelu_erf_slope_block, True),
+    "tanh": (_gelu_tanh_block, _gelu_tanh_slope_block, False),
 }
 
 
@@ -116,42 +120,45 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     above), run by :func:`scratchcore.parallel.map_blocks` over cache-sized blocks on every
     thread: the chain then reads ``x`` from memory once instead of once per call. (A composed
     expression on the whole array costs a pass over memory per temporary: on (4096, 512) float32
-    the tanh form took ~31 ms composed, ~4 ms as one in-place chain over the whole array.) The
-    graph keeps ``x`` alone, as PyTorch's GELU saves only its input: the backward recomputes
-    ``Phi(x)`` (or the ``tanh``) block by block, while the block is in cache, and builds the
-    slope from it, trading one more pass of arithmetic for an array of ``x``'s size that would
-    otherwise live from the forward pass to the backward.
+    the tanh form took ~31 ms composed, ~4 ms as one in-place chain over the whole array.) For
+    the backward, the exact form keeps ``Phi(x)`` beside ``x``; the tanh form keeps ``x`` alone
+    and recomputes the ``tanh`` block by block, while each block is in cache (``_GELU_BLOCKS``
+    says why the two differ).
     """
     x = float_tensor(x, "gelu")
     if approximate not in _GELU_BLOCKS:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh'; got {approximate!r}")
-    forward_block, slope_block = _GELU_BLOCKS[approximate]
+    forward_block, slope_block, keeps_scratch = _GELU_BLOCKS[approximate]
     dtype = np.result_type(x.dtype, 1.0)  # float32 stays float32; integers in float64
     a = np.asarray(x.data, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-d)
     out = np.empty_like(a)
-
-    def value_block(a, out):  # Phi(x) (or the tanh) into a scratch block, dropped after
-        forward_block(a, np.empty_like(a), out)
-
-    map_blocks(value_block, a, out)
-
-    def slope_block_again(a, out):  # out = the slope on one block, Phi(x) (or tanh) recomputed
+    if keeps_scratch:  # Phi(x), kept from the forward pass for the slope
         saved = np.empty_like(a)
-        forward_block(a, saved, out)  # the value lands in out, and is overwritten next
-        slope_block(a, saved, out)
+        map_blocks(forward_block, a, saved, out)
+        kept = (a, saved)
+        slope_of = slope_block  # (a, saved, out) on one block
+    else:  # the tanh goes into a scratch block, dropped, and is recomputed in the backward
+        map_blocks(lambda a, out: forward_block(a, np.empty_like(a), out), a, out)
+        kept = (a,)
+
+        def slope_of(a, out):  # one block: the tanh again (its value lands in out, overwritten)
+            saved = np.empty_like(a)
+            forward_block(a, saved, out)
+            slope_block(a, saved, out)
 
     def backward(g):
         slope = np.empty_like(a)
         if g.dtype != slope.dtype:
-            map_blocks(slope_block_again, a, slope)
+            map_blocks(slope_of, *kept, slope)
             return (g * slope,)
         g = np.asarray(g, order="C")
 
-        def slope_times_g(a, g, out):  # never into g: run_backward may hold it elsewhere
-            slope_block_again(a, out)
+        def slope_times_g(*blocks):  # (*kept, g, out); never into g: run_backward may hold it
+            *inputs, g, out = blocks
+            slope_of(*inputs, out)
             out *= g
 
-        map_blocks(slope_times_g, a, g, slope)
+        map_blocks(slope_times_g, *kept, g, slope)
         return (slope,)
 
     return Tensor._make(out, (x,), backward, "gelu")
