@@ -2,7 +2,7 @@
 
 ``step_time.py`` says how fast a whole training step is; this script says which op got faster.
 Each op — GELU, the two norms, convolution, max pooling, ReLU, causal attention, a linear layer,
-the fused LSTM layer — runs forward and backward through the engine's public API on one float32
+a multiplication and a division that broadcast, the fused LSTM layer — runs forward and backward through the engine's public API on one float32
 input of the size the benchmark models use, and its median time is recorded:
 
 * in this process, on the engine being measured, at the full thread count and at one thread;
@@ -61,6 +61,16 @@ OPS: dict[str, tuple[str, list[tuple[int, ...]], int]] = {
         [(4096, 128), (512, 128), (512,)],
         1,
     ),
+    "mul (broadcast)": (
+        "(4096, 512) by (512,): a scale per feature, as a norm's weight",
+        [(4096, 512), (512,)],
+        1,
+    ),
+    "div (broadcast)": (
+        "(1024, 3, 16, 16) by (1024, 3, 16, 1): the Swin's first-stage query norms",
+        [(1024, 3, 16, 16), (1024, 3, 16, 1)],
+        2,
+    ),
     "LSTM layer": (
         "(32, 128) steps, H = 256: the LSTM model's",
         [(32, 128, 1024), (32, 256), (32, 256), (1024, 256), (1024,)],
@@ -84,6 +94,8 @@ def _op(name: str) -> Callable[..., Tensor]:
         "relu": lambda x: x.relu(),
         "causal attention": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
         "linear": F.linear,
+        "mul (broadcast)": lambda x, scale: x * scale,
+        "div (broadcast)": lambda x, norm: x / norm,
     }[name]
 
 

@@ -27,6 +27,8 @@ ROOT = BENCHMARKS.parent
 RESULTS = BENCHMARKS / "results"
 AFTER = RESULTS / "step_time.json"
 BEFORE = RESULTS / "before" / "step_time.json"  # the same script, on the engine before
+# the same script on the engine whose graph nodes still held their input tensors
+BEFORE_NODES = RESULTS / "before_nodes" / "step_time.json"
 KERNELS = RESULTS / "kernels.json"
 PARALLEL_KERNELS = RESULTS / "parallel_kernels.json"
 OP_PROFILE = RESULTS / "op_profile.json"
@@ -220,6 +222,55 @@ def before_after_table() -> str:
     return "\n".join(lines)
 
 
+def memory_before_after_table() -> str:
+    """Peak step memory on the engine whose graph held tensors (``results/before_nodes``) and
+    on today's, whose graph holds nodes; with the step time, which the change must not cost."""
+    if not BEFORE_NODES.exists():
+        return "No `results/before_nodes/step_time.json` yet."
+    after, before = _load(AFTER), _load(BEFORE_NODES)
+    full = after["metrics"]["threads"]["full"]
+    lines = [
+        "Before: graph nodes that held their input tensors, and so every intermediate value until "
+        "the backward pass; after: nodes that hold only what their backward functions read. "
+        f"Peak step memory (MB) and step time at {full} threads (ms), before → after; the "
+        "ratio is to PyTorch's peak, measured in each run.",
+        "",
+        _row(
+            (
+                "model",
+                "scratchcore MB",
+                "PyTorch MB",
+                "ratio",
+                "met",
+                f"scratchcore ms, {full} threads",
+            )
+        ),
+        "| --- | ---: | ---: | ---: | :-: | ---: |",
+    ]
+    models_before = before["metrics"]["models"]
+    for name, a in _models(after["metrics"]):
+        if name not in models_before:
+            continue
+        b = models_before[name]
+        ratio_b, ratio_a = b["memory"]["ratio"], a["memory"]["ratio"]
+        limit = a["targets"]["memory"]
+        lines.append(
+            _row(
+                (
+                    f"`{name}`",
+                    f"{_num(b['memory']['scratchcore_mb'])} → "
+                    f"**{_num(a['memory']['scratchcore_mb'])}**",
+                    _num(a["memory"]["pytorch_mb"]),
+                    f"{ratio_b:.2f} → **{ratio_a:.2f}**",
+                    _met(ratio_a <= limit, limit),
+                    f"{_num(1e3 * b['full']['scratchcore']['median_step_s'])} → "
+                    f"{_num(1e3 * a['full']['scratchcore']['median_step_s'])}",
+                )
+            )
+        )
+    return "\n".join(lines)
+
+
 def kernels_table() -> str:
     """Each rewritten kernel: the form it replaced, today's, the speed-up, their difference."""
     record = _load(KERNELS)
@@ -361,6 +412,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "step_time_models": step_time_models_table,
     "step_time": step_time_table,
     "before_after": before_after_table,
+    "memory_before_after": memory_before_after_table,
     "kernels": kernels_table,
 }
 
