@@ -2,8 +2,9 @@
 
 ``step_time.py`` says how fast a whole training step is; this script says which op got faster.
 Each op — GELU, the two norms, convolution, max pooling, ReLU, causal attention, a linear layer,
-a multiplication and a division that broadcast, the fused LSTM layer — runs forward and backward through the engine's public API on one float32
-input of the size the benchmark models use, and its median time is recorded:
+a multiplication and a division that broadcast, the fused LSTM layer — runs forward and backward
+through the engine's public API on one float32 input of the size the benchmark models use, and
+its median time is recorded:
 
 * in this process, on the engine being measured, at the full thread count and at one thread;
 * in a child process, on the engine *before* the work (``--before PATH``: a checkout of it,
