@@ -420,6 +420,24 @@ def build_resnet(sizes: Sizes, rng: np.random.Generator) -> Case:
     return Case(ours, theirs, x, y, _classifier_loss, _torch_classifier_loss, flops)
 
 
+def build_resnet9(sizes: Sizes, rng: np.random.Generator) -> Case:
+    """scratchvision's ``ResNet9`` (Page, 2018) at ``sizes["width"]`` against
+    ``torch_twins.ResNet9``, training mode. Each 3x3 convolution counted as its im2col matmul:
+    the prep layer at full size, a stage's convolution before its pool, its residual after."""
+    from scratchvision.models import ResNet9
+
+    w, b, side = sizes["width"], sizes["batch"], sizes["image_size"]
+    ours, theirs = ResNet9(w, rng=rng), torch_twins.ResNet9(w)
+    x, y = _image_batch(sizes, rng)
+    flops = 2 * b * side * side * 9 * 3 * w  # prep
+    for c_in, c_out, residual in ((w, 2 * w, True), (2 * w, 4 * w, False), (4 * w, 8 * w, True)):
+        flops += 2 * b * side * side * 9 * c_in * c_out
+        side //= 2
+        flops += residual * 2 * (2 * b * side * side * 9 * c_out * c_out)
+    flops += 2 * b * 8 * w * 10
+    return Case(ours, theirs, x, y, _classifier_loss, _torch_classifier_loss, flops)
+
+
 def build_vit(sizes: Sizes, rng: np.random.Generator) -> Case:
     """scratchvision's ``VisionTransformer`` against timm's (same config; timm's fused attention,
     its default). Per block and token (N = patches + the class token): qkv, proj and the MLP
@@ -587,6 +605,13 @@ BENCHMARKS: dict[str, Benchmark] = {
         sizes={"depth": 20, "widths": (16, 32, 64), "image_size": 32, "batch": 128},
         smoke={"depth": 8, "widths": (4, 8, 8), "image_size": 8, "batch": 4},
         description="scratchvision's ResNet-20 for CIFAR (option-A shortcuts), 32×32×3, batch 128",
+    ),
+    "resnet9": Benchmark(
+        build_resnet9,
+        sizes={"width": 32, "image_size": 32, "batch": 512},
+        smoke={"width": 2, "image_size": 8, "batch": 4},
+        description="scratchvision's ResNet-9 (Page 2018) at half width, 32 to 256 channels, "
+        "32×32×3, batch 512",
     ),
     "vit": Benchmark(
         build_vit,

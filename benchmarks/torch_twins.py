@@ -384,3 +384,50 @@ class CifarResNet(nn.Module):
         x = torch.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(x.mean(dim=(2, 3)))
+
+
+def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
+    """conv3x3 (no bias), BatchNorm, ReLU, under the names ``conv`` and ``bn``."""
+    block = nn.Sequential()
+    block.add_module("conv", nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False))
+    block.add_module("bn", nn.BatchNorm2d(c_out))
+    block.add_module("relu", nn.ReLU())
+    return block
+
+
+class _Residual9(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.res1, self.res2 = _conv_bn(c, c), _conv_bn(c, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.res2(self.res1(x))
+
+
+class _Stage9(nn.Module):
+    def __init__(self, c_in: int, c_out: int, residual: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+        self.residual = _Residual9(c_out) if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = TF.max_pool2d(torch.relu(self.bn(self.conv(x))), 2)
+        return x if self.residual is None else self.residual(x)
+
+
+class ResNet9(nn.Module):
+    """scratchvision's ``ResNet9`` (Page, 2018) in torch, the same names:
+    ``forward(x (N, 3, H, W)) -> logits (N, num_classes)``."""
+
+    def __init__(self, width: int, num_classes: int = 10) -> None:
+        super().__init__()
+        self.prep = _conv_bn(3, width)
+        self.layer1 = _Stage9(width, 2 * width, True)
+        self.layer2 = _Stage9(2 * width, 4 * width, False)
+        self.layer3 = _Stage9(4 * width, 8 * width, True)
+        self.linear = nn.Linear(8 * width, num_classes, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.prep(x))))
+        return self.linear(x.amax(dim=(2, 3))) * 0.125

@@ -85,3 +85,21 @@ def test_smoke_run_and_resume(experiment, data_root, tmp_path, monkeypatch):
     assert experiment.main(["--replot", "--out", str(whole)]) == record["metrics"]
     assert (whole / "resnet_cifar10.png").exists()
     assert (whole / "resnet_cifar10.json").read_text() == before
+
+
+def test_resnet9_smoke_run_trains_page_network_with_cutout(experiment, data_root, tmp_path):
+    write_cifar10_archive(data_root / "cifar-10", np.random.default_rng(0), per_batch=4)
+    out = tmp_path / "r9"
+    metrics = experiment.main(["--smoke", "--model", "resnet9", "--out", str(out)])
+    record = json.loads((out / "resnet9_cifar10.json").read_text())
+    assert record["experiment"] == "resnet9_cifar10" and not (out / "resnet_cifar10.json").exists()
+    assert record["config"]["model"] == "resnet9" and record["config"]["cutout"] == 8
+    width = experiment.SMOKE_RESNET9.width
+    assert metrics["parameters"] == sum(p.numel() for p in experiment.ResNet9(width).parameters())
+    assert metrics["reference"]["test_accuracy"] == 0.9408 and metrics["partial"] is False
+    assert (out / "resnet9_cifar10.png").exists()
+    # the full-size configuration: half the published width, a budget of two hours
+    assert experiment.RESNET9.width == 32 and experiment.RESNET9.budget_s == 7200.0
+    # the module-level configs are never changed by a run's --epochs
+    experiment.main(["--smoke", "--model", "resnet9", "--epochs", "3", "--out", str(out / "b")])
+    assert experiment.SMOKE_RESNET9.epochs == 2

@@ -17,6 +17,7 @@ from scratchvision.models.resnet import (
     resnet50,
     resnet56,
 )
+from scratchvision.models.resnet9 import ResNet9
 from scratchvision.models.swin import SwinTransformerV2
 from scratchvision.models.vit import VisionTransformer, interpolate_pos_embed
 
@@ -30,6 +31,7 @@ __all__ = [
     "LeNet5",
     "MaskedAutoencoder",
     "ResNet",
+    "ResNet9",
     "ShortcutA",
     "SwinTransformerV2",
     "VisionTransformer",
