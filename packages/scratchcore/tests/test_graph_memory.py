@@ -111,3 +111,24 @@ def test_a_node_knows_its_inputs_shapes_and_not_their_tensors():
     assert node.parents == (a._node, None) and node.input_shapes == ((2, 3), (3,))
     assert a._node.backward is None and a._node.target() is a  # a leaf's node
     assert b._node is None and out._op == "mul" and not out.is_leaf and a.is_leaf
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "copy", "pickle"])
+def test_a_copied_leaf_sends_its_gradient_to_itself_not_to_the_original(how):
+    import copy
+    import pickle
+
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (w * 3.0).sum().backward()  # w now has a leaf node, pointing at w
+    w.grad = None
+    duplicate = {
+        "deepcopy": copy.deepcopy,
+        "copy": copy.copy,
+        "pickle": lambda t: pickle.loads(pickle.dumps(t)),
+    }[how](w)
+    (duplicate * duplicate).sum().backward()
+    assert w.grad is None, "the copy's gradient reached the original"
+    assert_close(duplicate.grad, 2 * duplicate.data)
+    y = (w * 2.0).sum()
+    copied_result = copy.deepcopy(y)  # a non-leaf's copy is a new leaf, outside y's graph
+    assert copied_result.is_leaf and copied_result._op == ""

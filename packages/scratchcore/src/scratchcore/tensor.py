@@ -254,6 +254,17 @@ class Tensor:
         if node is not None and node.backward is None:  # a leaf's node: its gradient's shape
             node.shape, node.dtype = self._data.shape, self._data.dtype
 
+    def __getstate__(self) -> dict:
+        """What ``copy``, ``deepcopy`` and ``pickle`` take: everything but the graph node.
+
+        A leaf's node sends gradients to *this* tensor (a weak reference to it), so a copy that
+        kept it would send its gradients to the original; the copy gets a node of its own on
+        first use. A non-leaf's copy is a new leaf: the graph stays with the original.
+        """
+        state = self.__dict__.copy()
+        state["_node"] = None
+        return state
+
     @property
     def _version(self) -> int:
         """How many times ``data`` was written (a write into ``data[...]`` adds 1 by hand)."""

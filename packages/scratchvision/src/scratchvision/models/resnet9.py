@@ -67,9 +67,9 @@ class Residual(nn.Module):
         return x + self.res2(self.res1(x))
 
 
-class Stage(nn.Module):
-    """``ConvBN``, a 2x2 max pool, then optionally a ``Residual``: (N, C, H, W) -> (N, C', H/2,
-    W/2). The convolution is named ``conv``/``bn`` directly under the stage, as in the layout."""
+class Stage(ConvBN):
+    """A ``ConvBN`` (its ``conv`` and ``bn`` directly under the stage, as in the layout), a 2x2
+    max pool, then optionally a ``Residual``: (N, C, H, W) -> (N, C', H/2, W/2)."""
 
     def __init__(
         self,
@@ -79,15 +79,11 @@ class Stage(nn.Module):
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(
-            in_channels, out_channels, 3, 1, padding=1, bias=False, dtype=dtype, rng=rng
-        )
-        self.bn = nn.BatchNorm2d(out_channels, dtype=dtype)
+        super().__init__(in_channels, out_channels, dtype, rng)
         self.residual = Residual(out_channels, dtype, rng) if residual else None
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.max_pool2d(self.bn(self.conv(x)).relu(), 2)
+        x = F.max_pool2d(super().forward(x), 2)
         return x if self.residual is None else self.residual(x)
 
 
