@@ -213,14 +213,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def reference_source(catalogue: Catalogue, exercise: Exercise) -> list[tuple[str, int, str]]:
     """(file shown to the learner, first line, the full reference def) for every target."""
-    import ast
-
     package = catalogue.packages[exercise.package]
     out = []
     for target in exercise.implement:
         file = definitions.module_file(package, target.module)
         source = file.read_text(encoding="utf-8")
-        node = stubbing.find_definition(ast.parse(source), target.qualname)
+        node = stubbing.find_definition(stubbing.parse(source), target.qualname)
         first = min([node.lineno] + [d.lineno for d in node.decorator_list])
         lines = source.splitlines()[first - 1 : node.end_lineno]
         rel = file.relative_to(package.module_dir.parent)

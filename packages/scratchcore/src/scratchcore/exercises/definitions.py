@@ -265,7 +265,7 @@ def _display(path: Path) -> str:
 
 def _test_names(path: Path) -> set[str]:
     """``name`` and ``Class::name`` for every test function in a test file."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = stubbing.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

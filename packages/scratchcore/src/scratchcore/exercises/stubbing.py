@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import threading
 from dataclasses import dataclass
 
 
@@ -93,6 +94,19 @@ def _docstring_node(node: FunctionNode) -> ast.stmt | None:
     return None
 
 
+# CPython 3.11 builds an AST with per-interpreter state that two threads can corrupt at once,
+# and the parse then fails with "SystemError: AST constructor recursion depth mismatch"
+# (python/cpython#106905). The bite tests stub exercises from several threads, so every parse
+# made here takes this lock.
+_PARSE_LOCK = threading.Lock()
+
+
+def parse(source: str) -> ast.Module:
+    """``ast.parse(source)``, one thread at a time (see ``_PARSE_LOCK``)."""
+    with _PARSE_LOCK:
+        return ast.parse(source)
+
+
 @dataclass(frozen=True)
 class Region:
     """A body's span as character offsets into the source, and how to indent what replaces it."""
@@ -119,7 +133,7 @@ def _char_col(line: str, byte_col: int) -> int:
 
 def body_region(source: str, qualname: str, tree: ast.Module | None = None) -> Region:
     """Where the body of ``qualname`` is in ``source`` (see the module docstring for the span)."""
-    tree = ast.parse(source) if tree is None else tree
+    tree = parse(source) if tree is None else tree
     node = find_definition(tree, qualname)
     doc = _docstring_node(node)
     code = node.body[1:] if doc is not None else node.body
@@ -170,7 +184,7 @@ def replace_regions(source: str, replacements: dict[str, str | tuple[str, str | 
     targets (a method and a function nested in it) are refused: the outer stub already removes
     the inner one.
     """
-    tree = ast.parse(source)
+    tree = parse(source)
     regions = [(body_region(source, q, tree), q, r) for q, r in replacements.items()]
     regions.sort(key=lambda item: item[0].start)
     for (a, qa, _), (b, qb, _) in itertools.pairwise(regions):
@@ -190,5 +204,5 @@ def replace_regions(source: str, replacements: dict[str, str | tuple[str, str | 
 def stub_source(source: str, messages: dict[str, str], comment: str | None = None) -> str:
     """``source`` with each named body replaced by ``raise NotImplementedError(message)``."""
     stubbed = replace_regions(source, {q: (m, comment) for q, m in messages.items()})
-    ast.parse(stubbed)  # a stub must never leave a learner with a file that does not parse
+    parse(stubbed)  # a stub must never leave a learner with a file that does not parse
     return stubbed
