@@ -139,16 +139,15 @@ RESNET9 = Config(
     cutout=8,
 )
 SMOKE = Config(epochs=2, batch_size=8, eval_every=1, eval_batch_size=8, train_examples=16)
-SMOKE_RESNET9 = Config(
-    model="resnet9",
+SMOKE_RESNET9 = replace(
+    RESNET9,
     epochs=2,
+    warmup_epochs=1,
     batch_size=8,
-    learning_rate=0.4,
     eval_every=1,
     eval_batch_size=8,
     train_examples=16,
     width=2,
-    cutout=8,
 )
 
 
