@@ -31,7 +31,7 @@ of 0.4 reached linearly over the first fifth of the run (here followed by cosine
 the scheduler this package has, where the original decays linearly), crop, flip and an 8x8
 cutout. Its epochs are fixed by the same budget: see ``RESNET9``. ResNet-20 puts its compute in
 convolutions of 16 to 64 channels, products too thin for a CPU's BLAS to run fast; ResNet-9's
-are 32 to 256 channels wide, so an epoch does several times ResNet-20's arithmetic at a much
+are 32 to 256 channels wide, so an epoch does more than twice ResNet-20's arithmetic at a much
 higher rate. Results go to ``resnet9_cifar10.json`` / ``.png``.
 
 CIFAR-10 is not bundled: ``scratchcore.data.datasets.cifar10()`` reads
