@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scratchcore import Tensor
 from scratchcore.data.datasets.download import DatasetNotFoundError
 from scratchcore.testing import load_experiment, write_cifar10_archive
 
@@ -103,3 +104,60 @@ def test_resnet9_smoke_run_trains_page_network_with_cutout(experiment, data_root
     # the module-level configs are never changed by a run's --epochs
     experiment.main(["--smoke", "--model", "resnet9", "--epochs", "3", "--out", str(out / "b")])
     assert experiment.SMOKE_RESNET9.epochs == 2
+
+
+def test_resnet9_tricks_smoke_run_whitens_smooths_and_averages_flips(
+    experiment, data_root, tmp_path
+):
+    write_cifar10_archive(data_root / "cifar-10", np.random.default_rng(0), per_batch=4)
+    out = tmp_path / "tricks"
+    metrics = experiment.main(["--smoke", "--model", "resnet9-tricks", "--out", str(out)])
+    record = json.loads((out / "resnet9_tricks_cifar10.json").read_text())
+    config = record["config"]
+    assert config["label_smoothing"] == 0.2 and config["pool_first"] and config["flip_tta"]
+    history = metrics["history"]
+    assert history["test_accuracy_single_view"]["steps"] == history["test_accuracy"]["steps"]
+    assert metrics["test_accuracy"] == history["test_accuracy"]["values"][-1]
+    # the whitening filter is a buffer: the parameters are those of the unwhitened network with
+    # a 1x1 prep convolution over 27 whitened channels instead of a 3x3 over 3 colours
+    width = experiment.SMOKE_RESNET9_TRICKS.width
+    plain = sum(p.numel() for p in experiment.ResNet9(width).parameters())
+    assert metrics["parameters"] == plain - width * 3 * 9 + width * 27
+    # the full configuration differs from the plain ResNet-9 run only in the tricks
+    tricks, plain_config = experiment.RESNET9_TRICKS, experiment.RESNET9
+    assert (tricks.epochs, tricks.width, tricks.learning_rate) == (
+        plain_config.epochs,
+        plain_config.width,
+        plain_config.learning_rate,
+    )
+
+
+class _Mirror:
+    """A stand-in model whose logits read the top row's first two pixels: a flip changes them."""
+
+    training = True
+
+    def eval(self):
+        self.training = False
+
+    def train(self, mode=True):
+        self.training = mode
+
+    def __call__(self, x):
+        corner = x.data[:, 0, 0, :2]  # (N, 2)
+        return Tensor(np.concatenate([corner, corner[:, ::-1] * 0.5], axis=1))
+
+
+def test_flip_averaged_accuracy_averages_the_logits_of_image_and_mirror(experiment):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 1, 3, 4))
+    y = rng.integers(0, 4, 40)
+    model = _Mirror()
+    mirrored = x[..., ::-1].copy()
+    both = model(Tensor(x)).data + model(Tensor(mirrored)).data
+    expected = float(np.mean(both.argmax(axis=1) == y))
+    single = float(np.mean(model(Tensor(x)).data.argmax(axis=1) == y))
+    assert expected != single  # the data tell averaging from a single view
+    assert experiment.flip_averaged_accuracy(model, x, y, batch_size=3) == expected
+    assert model.training  # the mode is restored
+    assert experiment.flip_averaged_accuracy(model, mirrored, y, 7) == expected  # symmetric

@@ -5,7 +5,9 @@ residual; global max pool; a bias-free linear times 0.125). Weights are copied b
 norms get random statistics and affine parameters, and one forward and backward must agree in
 training and in evaluation mode at random widths, batch sizes and image sizes. Variants that
 differ in one detail (the residual added before the branch's last ReLU, or an average pool in
-the head) are other functions: the check must reject them.
+the head) are other functions: the check must reject them. The two options of Page's later
+recipe, a fixed whitening filter bank before a 1x1 prep convolution and pooling before each
+stage's batch norm, are drawn at random too.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ ATOL, RTOL = 1e-10, 1e-8
 
 
 class TorchConvBN(torch.nn.Module):
-    def __init__(self, c_in, c_out):
+    def __init__(self, c_in, c_out, kernel=3):
         super().__init__()
-        self.conv = torch.nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)
+        self.conv = torch.nn.Conv2d(c_in, c_out, kernel, 1, kernel // 2, bias=False)
         self.bn = torch.nn.BatchNorm2d(c_out)
 
     def forward(self, x):
@@ -46,25 +48,45 @@ class TorchResidual(torch.nn.Module):
         return x + self.res2(self.res1(x))
 
 
+class TorchWhitenedPrep(TorchConvBN):
+    def __init__(self, filters, c_out):
+        super().__init__(filters.shape[0], c_out, kernel=1)
+        self.register_buffer("whiten_weight", torch.tensor(filters))
+
+    def forward(self, x):
+        k = self.whiten_weight.shape[2]
+        return super().forward(torch.nn.functional.conv2d(x, self.whiten_weight, padding=k // 2))
+
+
 class TorchStage(torch.nn.Module):
-    def __init__(self, c_in, c_out, residual, add_before_relu=False):
+    def __init__(self, c_in, c_out, residual, add_before_relu=False, pool_first=False):
         super().__init__()
         self.conv = torch.nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)
         self.bn = torch.nn.BatchNorm2d(c_out)
         self.residual = TorchResidual(c_out, add_before_relu) if residual else None
+        self.pool_first = pool_first
 
     def forward(self, x):
-        x = torch.nn.functional.max_pool2d(torch.relu(self.bn(self.conv(x))), 2)
+        pool = torch.nn.functional.max_pool2d
+        if self.pool_first:
+            x = torch.relu(self.bn(pool(self.conv(x), 2)))
+        else:
+            x = pool(torch.relu(self.bn(self.conv(x))), 2)
         return x if self.residual is None else self.residual(x)
 
 
 class TorchResNet9(torch.nn.Module):
-    def __init__(self, width, classes, add_before_relu=False, head="max"):
+    def __init__(
+        self, width, classes, add_before_relu=False, head="max", whitening=None, pool_first=False
+    ):
         super().__init__()
-        self.prep = TorchConvBN(3, width)
-        self.layer1 = TorchStage(width, 2 * width, True, add_before_relu)
-        self.layer2 = TorchStage(2 * width, 4 * width, False)
-        self.layer3 = TorchStage(4 * width, 8 * width, True, add_before_relu)
+        if whitening is None:
+            self.prep = TorchConvBN(3, width)
+        else:
+            self.prep = TorchWhitenedPrep(whitening, width)
+        self.layer1 = TorchStage(width, 2 * width, True, add_before_relu, pool_first)
+        self.layer2 = TorchStage(2 * width, 4 * width, False, pool_first=pool_first)
+        self.layer3 = TorchStage(4 * width, 8 * width, True, add_before_relu, pool_first)
         self.linear = torch.nn.Linear(8 * width, classes, bias=False)
         self.head = head
 
@@ -78,7 +100,9 @@ def twin_of(ours, classes, seed, **variant):
     """A float64 twin holding our weights, its batch norms given random statistics and affine
     parameters (then copied back to ours, so both start from the same state)."""
     twin = TorchResNet9(ours.width, classes, **variant).double()
-    twin.load_state_dict({k: torch.tensor(np.array(v)) for k, v in ours.state_dict().items()})
+    # our fixed whitening filter is the buffer prep.whiten.weight; the twin's prep.whiten_weight
+    state = {k.replace("whiten.", "whiten_"): v for k, v in ours.state_dict().items()}
+    twin.load_state_dict({k: torch.tensor(np.array(v)) for k, v in state.items()})
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         for module in twin.modules():
@@ -88,7 +112,8 @@ def twin_of(ours, classes, seed, **variant):
                 module.bias.copy_(torch.tensor(rng.normal(0, 0.3, n)))
                 module.running_mean.copy_(torch.tensor(rng.normal(0, 0.3, n)))
                 module.running_var.copy_(torch.tensor(rng.uniform(0.5, 2.0, n)))
-    ours.load_state_dict({k: v.numpy() for k, v in twin.state_dict().items()})
+    state = {k.replace("whiten_", "whiten."): v for k, v in twin.state_dict().items()}
+    ours.load_state_dict({k: v.numpy() for k, v in state.items()})
     return twin
 
 
@@ -109,7 +134,9 @@ def step(model, x, w, framework):
     return out.data, xs.grad, {n: p.grad for n, p in model.named_parameters()}
 
 
-@settings(max_examples=6, deadline=None, derandomize=True)
+@pytest.mark.parametrize("whitened", [False, True])
+@pytest.mark.parametrize("pool_first", [False, True])
+@settings(max_examples=4, deadline=None, derandomize=True)
 @given(
     width=st.integers(1, 4),
     classes=st.integers(2, 7),
@@ -117,9 +144,14 @@ def step(model, x, w, framework):
     side=st.sampled_from([8, 16]),
     seed=st.integers(0, 2**16),
 )
-def test_equals_a_torch_twin_in_training_and_evaluation(width, classes, batch, side, seed):
-    ours = ResNet9(width, classes, dtype=np.float64, rng=np.random.default_rng(seed))
-    twin = twin_of(ours, classes, seed + 1)
+def test_equals_a_torch_twin_in_training_and_evaluation(
+    width, classes, batch, side, seed, whitened, pool_first
+):
+    # any fixed filter bank will do for the twin check; its whitening property is tested apart
+    filters = np.random.default_rng(seed + 3).standard_normal((5, 3, 3, 3)) if whitened else None
+    options = {"whitening": filters, "pool_first": pool_first}
+    ours = ResNet9(width, classes, dtype=np.float64, rng=np.random.default_rng(seed), **options)
+    twin = twin_of(ours, classes, seed + 1, **options)
     rng = np.random.default_rng(seed + 2)
     x = rng.standard_normal((batch, 3, side, side))
     w = rng.standard_normal((batch, classes))
@@ -133,7 +165,7 @@ def test_equals_a_torch_twin_in_training_and_evaluation(width, classes, batch, s
         for name in grads:
             assert_close(grads[name], grads_t[name], ATOL, RTOL, name=f"grad of {name}")
         # the running statistics moved the same way in training, and stayed in evaluation
-        buffers_t = dict(twin.named_buffers())
+        buffers_t = {k.replace("whiten_", "whiten."): v for k, v in twin.named_buffers()}
         for name, buffer in ours.named_buffers():
             assert_close(buffer, buffers_t[name], ATOL, RTOL, name=f"buffer {name}")
 
@@ -169,3 +201,26 @@ def test_bad_input_is_a_clear_error(shape, message):
         ResNet9(2)(Tensor(np.zeros(shape, np.float32)))
     with pytest.raises(ValueError, match="must be positive"):
         ResNet9(0)
+
+
+def test_pooling_first_is_another_function_in_training():
+    """Pooling before the batch norm changes the statistics it normalises with: in training mode
+    the two orders must differ (in evaluation, with positive scales, they coincide)."""
+    ours = ResNet9(4, 10, dtype=np.float64, rng=np.random.default_rng(0))
+    other = twin_of(ours, 10, 1, pool_first=True)
+    x = np.random.default_rng(2).standard_normal((2, 3, 16, 16))
+    with torch.no_grad():
+        theirs = other(torch.tensor(x)).numpy()
+    with pytest.raises(AssertionError, match="values differ"):
+        assert_close(ours(Tensor(x)), theirs, ATOL, RTOL)
+
+
+def test_whitening_is_a_buffer_not_a_parameter():
+    filters = np.random.default_rng(0).standard_normal((27, 3, 3, 3))
+    model = ResNet9(2, whitening=filters)
+    names = [name for name, _ in model.named_parameters()]
+    assert "prep.conv.weight" in names and not any("whiten" in name for name in names)
+    assert model.prep.conv.weight.shape == (2, 27, 1, 1)
+    assert dict(model.named_buffers())["prep.whiten.weight"].shape == (27, 3, 3, 3)
+    with pytest.raises(ValueError, match="whitening must be filters"):
+        ResNet9(2, whitening=filters[:, :2])

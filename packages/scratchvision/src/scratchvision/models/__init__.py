@@ -20,6 +20,7 @@ from scratchvision.models.resnet import (
 from scratchvision.models.resnet9 import ResNet9
 from scratchvision.models.swin import SwinTransformerV2
 from scratchvision.models.vit import VisionTransformer, interpolate_pos_embed
+from scratchvision.models.whitening import PatchWhitening, image_patches, patch_whitening_filter
 
 __all__ = [
     "CNN",
@@ -30,6 +31,7 @@ __all__ = [
     "CifarResNet",
     "LeNet5",
     "MaskedAutoencoder",
+    "PatchWhitening",
     "ResNet",
     "ResNet9",
     "ShortcutA",
@@ -37,7 +39,9 @@ __all__ = [
     "VisionTransformer",
     "WideFirstLayerCNN",
     "bicubic_weights",
+    "image_patches",
     "interpolate_pos_embed",
+    "patch_whitening_filter",
     "patchify",
     "random_masking",
     "resize_bicubic",
