@@ -221,16 +221,27 @@ def flip_averaged_accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int)
     return float(np.mean(np.concatenate(logits).argmax(axis=1) == np.asarray(y)))
 
 
-def figure(history: History, path: Path, reference: dict = REFERENCE) -> Path:
-    """Training loss per epoch (left) and test accuracy against training wall time (right)."""
+def figure(
+    history: History, path: Path, reference: dict = REFERENCE, smoothed: bool = False
+) -> Path:
+    """Training loss per epoch (left; ``smoothed``: against label-smoothed targets) and test
+    accuracy against training wall time (right; with flip averaging, the single view beside)."""
     epochs, losses = history.series("train_loss")
     _, accuracies = history.series("test_accuracy")
     _, seconds = history.series("elapsed_train_time_s")
     fig = Figure(figsize=(10, 4), layout="constrained")
     left, right = fig.subplots(1, 2)
     left.plot(epochs, losses, marker="o")
-    left.set(xlabel="epoch", ylabel="training cross-entropy (nats)", title="training loss")
-    right.plot(np.asarray(seconds) / 3600, 100 * np.asarray(accuracies), marker="o")
+    loss_label = "training cross-entropy" + (", smoothed targets" if smoothed else "")
+    left.set(xlabel="epoch", ylabel=f"{loss_label} (nats)", title="training loss")
+    hours = np.asarray(seconds) / 3600
+    if "test_accuracy_single_view" in history.to_dict():
+        _, single = history.series("test_accuracy_single_view")
+        right.plot(hours, 100 * np.asarray(accuracies), marker="o", label="flip-averaged")
+        right.plot(hours, 100 * np.asarray(single), marker="s", label="single view")
+        right.legend(loc="lower right")
+    else:
+        right.plot(hours, 100 * np.asarray(accuracies), marker="o")
     right.axhline(100 * reference["test_accuracy"], color="grey", linestyle="--")
     # x in axes fractions, y in data: the label sits at the left edge whatever the time axis.
     right.annotate(
@@ -267,8 +278,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     name, reference = RESULTS_NAMES[args.model], REFERENCES[args.model]
     if args.replot:
-        metrics = json.loads((args.out / f"{name}.json").read_text())["metrics"]
-        figure(History.from_dict(metrics["history"]), args.out / f"{name}.png", reference)
+        record = json.loads((args.out / f"{name}.json").read_text())
+        metrics, smoothed = record["metrics"], record["config"].get("label_smoothing", 0) > 0
+        figure(History.from_dict(metrics["history"]), args.out / f"{name}.png", reference, smoothed)
         return metrics
     config = replace(CONFIGS[args.model][1 if args.smoke else 0])
     if args.epochs is not None:
@@ -396,7 +408,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "within_budget": bool(train_time <= config.budget_s),
                 "reaches_90_percent": bool(final >= 0.90),
             }
-            figures = [figure(history, out / f"{name}.png", reference)]
+            smoothed = config.label_smoothing > 0
+            figures = [figure(history, out / f"{name}.png", reference, smoothed)]
         wall = time.perf_counter() - start
         write_results(**record, metrics=metrics, wall_time_s=wall, figures=figures)
     return metrics
