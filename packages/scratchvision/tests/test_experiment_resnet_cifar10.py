@@ -158,6 +158,6 @@ def test_flip_averaged_accuracy_averages_the_logits_of_image_and_mirror(experime
     expected = float(np.mean(both.argmax(axis=1) == y))
     single = float(np.mean(model(Tensor(x)).data.argmax(axis=1) == y))
     assert expected != single  # the data tell averaging from a single view
-    assert experiment.flip_averaged_accuracy(model, x, y, batch_size=3) == expected
+    assert experiment.flip_averaged_accuracy(model, x, y, batch_size=3) == (expected, single)
     assert model.training  # the mode is restored
-    assert experiment.flip_averaged_accuracy(model, mirrored, y, 7) == expected  # symmetric
+    assert experiment.flip_averaged_accuracy(model, mirrored, y, 7)[0] == expected  # symmetric
