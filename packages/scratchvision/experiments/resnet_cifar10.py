@@ -180,9 +180,19 @@ SMOKE_RESNET9 = replace(
 )
 SMOKE_RESNET9_TRICKS = replace(
     RESNET9_TRICKS,
-    **{k: getattr(SMOKE_RESNET9, k) for k in ("epochs", "warmup_epochs", "batch_size")},
-    **{k: getattr(SMOKE_RESNET9, k) for k in ("eval_every", "eval_batch_size", "train_examples")},
-    width=2,
+    # everything that makes the plain ResNet-9's smoke run small, and nothing else
+    **{
+        k: getattr(SMOKE_RESNET9, k)
+        for k in (
+            "epochs",
+            "warmup_epochs",
+            "batch_size",
+            "eval_every",
+            "eval_batch_size",
+            "train_examples",
+            "width",
+        )
+    },
 )
 CONFIGS = {  # model -> (full config, smoke config)
     "resnet20": (Config(), SMOKE),

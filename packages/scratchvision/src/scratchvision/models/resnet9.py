@@ -28,8 +28,8 @@ Two options follow Page's later "bag of tricks" (2019), both off by default:
   the whitening a buffer ``prep.whiten.weight`` and the learned part a 1x1 convolution.
 - ``pool_first``: each stage pools right after its convolution, ``relu(bn(pool(conv(x))))``, so
   its batch norm and ReLU see a quarter of the pixels. Max pooling commutes with ReLU and with
-  any increasing affine map, so this is the same function whenever a batch norm's scale is
-  positive; what changes is which statistics the batch norm computes (those of the pooled map).
+  any increasing affine map, so in evaluation mode this is the same function whenever a batch
+  norm's scale is positive; in training the batch norm's statistics are those of the pooled map.
 """
 
 from __future__ import annotations
